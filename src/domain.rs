@@ -1,0 +1,373 @@
+//! Validated domain types, parsed once at the edge so the rest of the code never re-checks.
+//!
+//! Each `parse` returns a human-readable message on failure; callers attach the field name.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use utoipa::ToSchema;
+
+pub const TITLE_MAX_CHARS: usize = 500;
+pub const BODY_MAX_CHARS: usize = 100_000;
+pub const TAGS_MAX: usize = 20;
+pub const SLUG_MAX_CHARS: usize = 50;
+pub const CATEGORY_NAME_MAX_CHARS: usize = 100;
+
+/// NUL and other C0/C1 controls (other than tab and newlines) are never legitimate in
+/// stored text and break many downstream consumers, so they are refused rather than stored.
+fn check_controls(s: &str, allow_newlines: bool) -> Result<(), String> {
+    let bad = s.chars().find(|&c| {
+        c.is_control() && !(c == '\t' || (allow_newlines && (c == '\n' || c == '\r')))
+    });
+    match bad {
+        Some(c) => Err(format!(
+            "must not contain control character U+{:04X}",
+            c as u32
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The question itself: 1–500 characters after trimming, one line of text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuestionTitle(String);
+
+impl QuestionTitle {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let t = raw.trim();
+        let n = t.chars().count();
+        if n == 0 || n > TITLE_MAX_CHARS {
+            return Err(format!(
+                "must be 1 to {TITLE_MAX_CHARS} characters after trimming (got {n})"
+            ));
+        }
+        check_controls(t, false)?;
+        Ok(Self(t.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Markdown text: a question's optional detail or an answer, 1–100,000 characters, kept as
+/// given (no trimming: whitespace can be meaningful in Markdown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Markdown(String);
+
+impl Markdown {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let n = raw.chars().count();
+        if raw.trim().is_empty() || n > BODY_MAX_CHARS {
+            return Err(format!(
+                "must be 1 to {BODY_MAX_CHARS} characters and not only whitespace (got {n})"
+            ));
+        }
+        check_controls(raw, true)?;
+        Ok(Self(raw.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A lowercase slug: `[a-z0-9]` words joined by single `-`, 1–50 characters. Input is trimmed
+/// and lowercased first, so `GC` and ` gc ` name the same tag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slug(String);
+
+impl Slug {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim().to_ascii_lowercase();
+        let n = s.chars().count();
+        if n == 0 || n > SLUG_MAX_CHARS {
+            return Err(format!("must be 1 to {SLUG_MAX_CHARS} characters (got {n})"));
+        }
+        let valid = s
+            .split('-')
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        if !valid {
+            return Err(
+                "must be lowercase letters and digits, words joined by single hyphens (like `write-barrier`)"
+                    .into(),
+            );
+        }
+        Ok(Self(s))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A set of tags: at most 20 distinct slugs, in the order first given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tags(Vec<Slug>);
+
+impl Tags {
+    /// Returns per-item errors as `(index, message)` so callers can point at `tags[i]`.
+    pub fn parse(raw: &[String]) -> Result<Self, Vec<(Option<usize>, String)>> {
+        let mut errors = Vec::new();
+        let mut out: Vec<Slug> = Vec::new();
+        for (i, t) in raw.iter().enumerate() {
+            match Slug::parse(t) {
+                Ok(s) if !out.contains(&s) => out.push(s),
+                Ok(_) => {}
+                Err(e) => errors.push((Some(i), e)),
+            }
+        }
+        if out.len() > TAGS_MAX {
+            errors.push((None, format!("at most {TAGS_MAX} distinct tags (got {})", out.len())));
+        }
+        if errors.is_empty() {
+            Ok(Self(out))
+        } else {
+            Err(errors)
+        }
+    }
+    pub fn as_slice(&self) -> &[Slug] {
+        &self.0
+    }
+}
+
+/// A category's display name: 1–100 characters after trimming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryName(String);
+
+impl CategoryName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let t = raw.trim();
+        let n = t.chars().count();
+        if n == 0 || n > CATEGORY_NAME_MAX_CHARS {
+            return Err(format!(
+                "must be 1 to {CATEGORY_NAME_MAX_CHARS} characters after trimming (got {n})"
+            ));
+        }
+        check_controls(t, false)?;
+        Ok(Self(t.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How hard a question is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Difficulty {
+    Easy,
+    #[default]
+    Medium,
+    Hard,
+}
+
+impl Difficulty {
+    pub const ALL: [Difficulty; 3] = [Difficulty::Easy, Difficulty::Medium, Difficulty::Hard];
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "easy" => Ok(Self::Easy),
+            "medium" => Ok(Self::Medium),
+            "hard" => Ok(Self::Hard),
+            _ => Err("must be one of `easy`, `medium`, `hard`".into()),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Easy => "easy",
+            Self::Medium => "medium",
+            Self::Hard => "hard",
+        }
+    }
+}
+
+/// A resource id: a positive 64-bit integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id(i64);
+
+impl Id {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.parse::<i64>() {
+            Ok(n) if n > 0 => Ok(Self(n)),
+            _ => Err(format!("`{}` is not a positive integer id", raw.escape_debug())),
+        }
+    }
+    pub fn new(n: i64) -> Option<Self> {
+        (n > 0).then_some(Self(n))
+    }
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A new question, fully validated.
+#[derive(Debug, Clone)]
+pub struct NewQuestion {
+    pub title: QuestionTitle,
+    pub body: Option<Markdown>,
+    pub category: Slug,
+    pub tags: Tags,
+    pub difficulty: Difficulty,
+    pub answers: Vec<Markdown>,
+}
+
+/// A validated merge patch of a question: `None` keeps the field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct QuestionPatch {
+    pub title: Option<QuestionTitle>,
+    /// `Some(None)` clears the body.
+    pub body: Option<Option<Markdown>>,
+    pub category: Option<Slug>,
+    pub tags: Option<Tags>,
+    pub difficulty: Option<Difficulty>,
+    /// Replaces the whole list of answers, as merge patch replaces arrays.
+    pub answers: Option<Vec<Markdown>>,
+}
+
+impl QuestionPatch {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.body.is_none()
+            && self.category.is_none()
+            && self.tags.is_none()
+            && self.difficulty.is_none()
+            && self.answers.is_none()
+    }
+}
+
+/// What an `If-Match` header allows a write to overwrite.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Precondition {
+    /// No `If-Match`, or `If-Match: *`.
+    #[default]
+    Any,
+    /// Only these versions (possibly none, when every tag given was for something else).
+    OneOf(Vec<i64>),
+}
+
+impl Precondition {
+    pub fn admits(&self, current_version: i64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::OneOf(versions) => versions.contains(&current_version),
+        }
+    }
+}
+
+/// A question as stored, with its category, tags and answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Question {
+    pub id: i64,
+    pub title: String,
+    pub body: Option<String>,
+    pub category: CategoryRef,
+    pub tags: Vec<String>,
+    pub difficulty: Difficulty,
+    pub answers: Vec<Answer>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// An answer as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub id: i64,
+    pub question_id: i64,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// The category a question belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryRef {
+    pub slug: String,
+    pub name: String,
+}
+
+/// A category with the number of questions in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    pub slug: String,
+    pub name: String,
+    pub question_count: i64,
+}
+
+/// A tag with the number of questions carrying it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagCount {
+    pub slug: String,
+    pub question_count: i64,
+}
+
+/// Filters of the question list.
+#[derive(Debug, Clone, Default)]
+pub struct QuestionFilter {
+    pub category: Option<Slug>,
+    /// All must match.
+    pub tags: Vec<Slug>,
+    pub difficulty: Option<Difficulty>,
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_trimmed_and_bounded_in_characters_not_bytes() {
+        assert_eq!(QuestionTitle::parse("  GMP 指的是什么？ ").unwrap().as_str(), "GMP 指的是什么？");
+        assert!(QuestionTitle::parse("   ").is_err());
+        assert!(QuestionTitle::parse(&"测".repeat(500)).is_ok());
+        assert!(QuestionTitle::parse(&"测".repeat(501)).is_err());
+        assert!(QuestionTitle::parse("a\0b").is_err());
+        assert!(QuestionTitle::parse("two\nlines").is_err());
+    }
+
+    #[test]
+    fn markdown_keeps_whitespace_but_refuses_nul() {
+        assert_eq!(Markdown::parse("  x\n").unwrap().as_str(), "  x\n");
+        assert!(Markdown::parse(" \n ").is_err());
+        assert!(Markdown::parse("a\u{0}").is_err());
+        assert!(Markdown::parse(&"x".repeat(BODY_MAX_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn slugs_are_lowercased_and_strict() {
+        assert_eq!(Slug::parse(" GC ").unwrap().as_str(), "gc");
+        assert_eq!(Slug::parse("write-barrier").unwrap().as_str(), "write-barrier");
+        for bad in ["", "-a", "a-", "a--b", "a b", "垃圾", "a_b", "a.b"] {
+            assert!(Slug::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn tags_are_deduplicated_and_capped() {
+        let t = Tags::parse(&["GC".into(), "gc".into(), "map".into()]).unwrap();
+        assert_eq!(t.as_slice().len(), 2);
+        let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+        assert!(Tags::parse(&many).is_err());
+        let errs = Tags::parse(&["ok".into(), "not ok".into()]).unwrap_err();
+        assert_eq!(errs[0].0, Some(1));
+    }
+
+    #[test]
+    fn ids_must_be_positive_integers() {
+        assert_eq!(Id::parse("7").unwrap().get(), 7);
+        for bad in ["0", "-1", "abc", "1.5", "99999999999999999999", ""] {
+            assert!(Id::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The one error type of the HTTP surface and the table of stable error codes.
+//!
+//! Every failure a client can see is an [`ApiError`] rendered as RFC 9457
+//! `application/problem+json`. The `code` strings are part of the public contract: add new
+//! ones, never rename or repurpose an existing one.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+macro_rules! error_codes {
+    ($($variant:ident => ($code:literal, $status:ident, $title:literal),)+) => {
+        /// Stable, machine-readable error codes: the one table clients can rely on.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode { $($variant,)+ }
+
+        impl ErrorCode {
+            /// Every code, for documentation and tests.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)+ }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self { $(ErrorCode::$variant => StatusCode::$status,)+ }
+            }
+
+            pub fn title(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $title,)+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    InvalidJson => ("invalid_json", BAD_REQUEST, "The request body is not valid JSON"),
+    InvalidQuery => ("invalid_query", BAD_REQUEST, "The query string could not be parsed"),
+    InvalidCursor => ("invalid_cursor", BAD_REQUEST, "The pagination cursor is not valid"),
+    InvalidId => ("invalid_id", BAD_REQUEST, "An id in the path is not a positive integer"),
+    InvalidHeader => ("invalid_header", BAD_REQUEST, "A request header is malformed"),
+    ValidationFailed => ("validation_failed", UNPROCESSABLE_ENTITY, "The request is not valid"),
+    UnknownField => ("unknown_field", UNPROCESSABLE_ENTITY, "The request body has a field this endpoint does not accept"),
+    UnsupportedMediaType => ("unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "The request body has an unsupported content type"),
+    PayloadTooLarge => ("payload_too_large", PAYLOAD_TOO_LARGE, "The request body is too large"),
+    NotFound => ("not_found", NOT_FOUND, "No such resource"),
+    QuestionNotFound => ("question_not_found", NOT_FOUND, "Question not found"),
+    AnswerNotFound => ("answer_not_found", NOT_FOUND, "Answer not found"),
+    CategoryNotFound => ("category_not_found", NOT_FOUND, "Category not found"),
+    CategoryExists => ("category_exists", CONFLICT, "A category with this slug already exists"),
+    MethodNotAllowed => ("method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed on this resource"),
+    PreconditionFailed => ("precondition_failed", PRECONDITION_FAILED, "The resource has changed since the given ETag"),
+    RequestTimeout => ("request_timeout", SERVICE_UNAVAILABLE, "The request took too long and was cancelled"),
+    NotReady => ("not_ready", SERVICE_UNAVAILABLE, "The service is not ready"),
+    Internal => ("internal_error", INTERNAL_SERVER_ERROR, "Internal server error"),
+}
+
+/// One invalid field of a request, in `errors` of a `validation_failed` problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// Where the problem is: a body field path (`answers[0].body`) or a query parameter name.
+    #[schema(example = "title")]
+    pub field: String,
+    #[schema(example = "must be 1 to 500 characters after trimming")]
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// RFC 9457 problem details, as sent in every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type; `about:blank`-style tag URIs built from `code`.
+    #[schema(example = "urn:kb:problem:question_not_found")]
+    pub r#type: String,
+    #[schema(example = "Question not found")]
+    pub title: String,
+    #[schema(example = 404)]
+    pub status: u16,
+    #[schema(example = "no question with id 42")]
+    pub detail: String,
+    /// Stable machine-readable code; see the README for the table.
+    #[schema(example = "question_not_found")]
+    pub code: String,
+    /// Per-field problems, present on `validation_failed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    /// Logged, never sent: the cause of an internal error.
+    source: Option<anyhow::Error>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            source: None,
+        }
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!("{} fields are invalid", many.len()),
+        };
+        Self {
+            code: ErrorCode::ValidationFailed,
+            detail,
+            errors,
+            source: None,
+        }
+    }
+
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: ErrorCode::Internal,
+            detail: "an unexpected error occurred; it has been logged".into(),
+            errors: Vec::new(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            r#type: format!("urn:kb:problem:{}", self.code.as_str()),
+            title: self.code.title().to_string(),
+            status: self.code.status().as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.as_str().to_string(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(source) = &self.source {
+            tracing::error!(error = ?source, "internal error");
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (self.code.status(), body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_JSON),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_snake_case_strings() {
+        let mut seen = HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+        }
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let err = ApiError::internal(anyhow::anyhow!("disk on fire at /secret/path"));
+        let problem = err.problem();
+        assert_eq!(problem.status, 500);
+        assert!(!problem.detail.contains("secret"));
+    }
+}

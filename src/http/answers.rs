@@ -1,0 +1,220 @@
+//! Answers: `/api/v1/questions/{id}/answers` and `/api/v1/answers/{id}`.
+
+use super::AppState;
+use super::extract::{Json, PathId, etag, if_match, if_none_match};
+use super::questions::Errors;
+use crate::domain::{Answer, Markdown};
+use crate::error::{ApiResult, Problem};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An answer to a question.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnswerOut {
+    #[schema(example = 7)]
+    pub id: i64,
+    #[schema(example = 16)]
+    pub question_id: i64,
+    /// Markdown.
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[schema(example = 1)]
+    pub version: i64,
+}
+
+impl From<Answer> for AnswerOut {
+    fn from(a: Answer) -> Self {
+        Self {
+            id: a.id,
+            question_id: a.question_id,
+            body: a.body,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            version: a.version,
+        }
+    }
+}
+
+/// An answer to write.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"body": "make 只能用来分配及初始化 slice、map、channel；new 可以分配任意类型。"}))]
+pub struct AnswerInput {
+    /// Markdown, 1–100,000 characters.
+    #[schema(value_type = String, min_length = 1, max_length = 100000)]
+    pub body: Option<String>,
+}
+
+impl AnswerInput {
+    pub(super) fn parse(&self, errors: &mut Errors, field: &str) -> Option<Markdown> {
+        match &self.body {
+            Some(b) => errors.check(field, Markdown::parse(b)),
+            None => {
+                errors.push(field, "is required");
+                None
+            }
+        }
+    }
+
+    fn parse_alone(&self) -> ApiResult<Markdown> {
+        let mut e = Errors::default();
+        let body = self.parse(&mut e, "body");
+        e.finish()?;
+        Ok(body.expect("no errors means a body"))
+    }
+}
+
+fn answer_response(status: StatusCode, a: Answer, location: bool) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, etag('a', a.id, a.version));
+    if location {
+        let loc = format!("/api/v1/answers/{}", a.id);
+        headers.insert(header::LOCATION, loc.parse().expect("ascii location"));
+    }
+    (status, headers, axum::Json(AnswerOut::from(a))).into_response()
+}
+
+/// List a question's answers
+///
+/// Oldest first.
+#[utoipa::path(
+    get, path = "/api/v1/questions/{id}/answers", tag = "answers",
+    params(("id" = i64, Path, description = "Question id", minimum = 1)),
+    responses(
+        (status = 200, description = "The answers", body = Vec<AnswerOut>),
+        (status = 400, description = "The id is not a positive integer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_answers(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<axum::Json<Vec<AnswerOut>>> {
+    let answers = state.service.list_answers(id).await?;
+    Ok(axum::Json(answers.into_iter().map(AnswerOut::from).collect()))
+}
+
+/// Add an answer
+///
+/// Adds an answer to the question; the question's version goes up by one.
+#[utoipa::path(
+    post, path = "/api/v1/questions/{id}/answers", tag = "answers",
+    params(("id" = i64, Path, description = "Question id", minimum = 1)),
+    request_body(content = AnswerInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = AnswerOut, headers(
+            ("Location" = String, description = "URL of the new answer"),
+            ("ETag" = String),
+        )),
+        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn add_answer(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    Json(input): Json<AnswerInput>,
+) -> ApiResult<Response> {
+    let body = input.parse_alone()?;
+    let a = state.service.add_answer(id, &body).await?;
+    Ok(answer_response(StatusCode::CREATED, a, true))
+}
+
+/// Get an answer
+#[utoipa::path(
+    get, path = "/api/v1/answers/{id}", tag = "answers",
+    params(
+        ("id" = i64, Path, description = "Answer id", minimum = 1),
+        ("If-None-Match" = Option<String>, Header, description = "ETags the client already has"),
+    ),
+    responses(
+        (status = 200, description = "The answer", body = AnswerOut, headers(("ETag" = String))),
+        (status = 304, description = "Not modified"),
+        (status = 400, description = "The id is not a positive integer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such answer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_answer(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let a = state.service.get_answer(id).await?;
+    let tag = etag('a', a.id, a.version);
+    if if_none_match(&headers, &tag)? {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+    }
+    Ok(answer_response(StatusCode::OK, a, false))
+}
+
+/// Update an answer
+///
+/// Merge patch of the answer's `body`. Honours `If-Match`.
+#[utoipa::path(
+    patch, path = "/api/v1/answers/{id}", tag = "answers",
+    params(
+        ("id" = i64, Path, description = "Answer id", minimum = 1),
+        ("If-Match" = Option<String>, Header, description = "Only apply if the answer still has this ETag"),
+    ),
+    request_body(content(
+        (AnswerInput = "application/merge-patch+json"),
+        (AnswerInput = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The updated answer", body = AnswerOut, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON, id or header", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such answer", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The answer changed since the ETag in If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn patch_answer(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    headers: HeaderMap,
+    Json(input): Json<AnswerInput>,
+) -> ApiResult<Response> {
+    let expected = if_match(&headers, 'a', id)?;
+    let body = match input.body {
+        Some(_) => Some(input.parse_alone()?),
+        None => None,
+    };
+    let a = state.service.patch_answer(id, body.as_ref(), &expected).await?;
+    Ok(answer_response(StatusCode::OK, a, false))
+}
+
+/// Delete an answer
+///
+/// Honours `If-Match`; the question's version goes up by one.
+#[utoipa::path(
+    delete, path = "/api/v1/answers/{id}", tag = "answers",
+    params(
+        ("id" = i64, Path, description = "Answer id", minimum = 1),
+        ("If-Match" = Option<String>, Header, description = "Only delete if the answer still has this ETag"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id or header", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such answer", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The answer changed since the ETag in If-Match", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_answer(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let expected = if_match(&headers, 'a', id)?;
+    state.service.delete_answer(id, &expected).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,170 @@
+//! Categories and tags.
+
+use super::AppState;
+use super::extract::{Json, Query};
+use super::questions::{Errors, parse_limit};
+use crate::domain::{Category, CategoryName, Slug, TagCount};
+use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// A category and how many questions it holds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryOut {
+    #[schema(example = "distributed")]
+    pub slug: String,
+    #[schema(example = "分布式")]
+    pub name: String,
+    #[schema(example = 6)]
+    pub question_count: i64,
+}
+
+impl From<Category> for CategoryOut {
+    fn from(c: Category) -> Self {
+        Self {
+            slug: c.slug,
+            name: c.name,
+            question_count: c.question_count,
+        }
+    }
+}
+
+/// Body of `POST /api/v1/categories`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"slug": "database", "name": "数据库"}))]
+pub struct CreateCategory {
+    /// Lowercase letters and digits, words joined by `-`; 1–50 characters.
+    #[schema(value_type = String, min_length = 1, max_length = 50, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
+    pub slug: Option<String>,
+    /// Display name, 1–100 characters.
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+}
+
+/// A tag and how many questions carry it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagOut {
+    #[schema(example = "gc")]
+    pub slug: String,
+    #[schema(example = 7)]
+    pub question_count: i64,
+}
+
+impl From<TagCount> for TagOut {
+    fn from(t: TagCount) -> Self {
+        Self {
+            slug: t.slug,
+            question_count: t.question_count,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TagParams {
+    /// How many tags, 1–1000.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, default = 100)]
+    pub limit: Option<String>,
+}
+
+/// List categories
+///
+/// Every category with its number of questions, by slug.
+#[utoipa::path(
+    get, path = "/api/v1/categories", tag = "categories",
+    responses((status = 200, description = "All categories", body = Vec<CategoryOut>))
+)]
+pub async fn list_categories(State(state): State<AppState>) -> ApiResult<axum::Json<Vec<CategoryOut>>> {
+    let cats = state.service.list_categories().await?;
+    Ok(axum::Json(cats.into_iter().map(CategoryOut::from).collect()))
+}
+
+/// Create a category
+#[utoipa::path(
+    post, path = "/api/v1/categories", tag = "categories",
+    request_body(content = CreateCategory, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = CategoryOut, headers(("Location" = String))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_category(
+    State(state): State<AppState>,
+    Json(body): Json<CreateCategory>,
+) -> ApiResult<Response> {
+    let mut e = Errors::default();
+    let slug = match &body.slug {
+        Some(s) => e.check("slug", Slug::parse(s)),
+        None => {
+            e.push("slug", "is required");
+            None
+        }
+    };
+    let name = match &body.name {
+        Some(n) => e.check("name", CategoryName::parse(n)),
+        None => {
+            e.push("name", "is required");
+            None
+        }
+    };
+    e.finish()?;
+    let (Some(slug), Some(name)) = (slug, name) else {
+        return Err(ApiError::internal(anyhow::anyhow!("parse without error left a gap")));
+    };
+    let c = state.service.create_category(&slug, &name).await?;
+    let location = format!("/api/v1/categories/{}", c.slug);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(CategoryOut::from(c)),
+    )
+        .into_response())
+}
+
+/// Get a category
+#[utoipa::path(
+    get, path = "/api/v1/categories/{slug}", tag = "categories",
+    params(("slug" = String, Path, description = "Category slug")),
+    responses(
+        (status = 200, description = "The category", body = CategoryOut),
+        (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_category(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> ApiResult<axum::Json<CategoryOut>> {
+    let slug = Slug::parse(&slug)
+        .map_err(|_| ApiError::new(ErrorCode::CategoryNotFound, format!("no category `{}`", slug.escape_debug())))?;
+    Ok(axum::Json(state.service.get_category(&slug).await?.into()))
+}
+
+/// List tags
+///
+/// Tags in use with their number of questions, most used first.
+#[utoipa::path(
+    get, path = "/api/v1/tags", tag = "categories",
+    params(TagParams),
+    responses(
+        (status = 200, description = "Tags in use", body = Vec<TagOut>),
+        (status = 422, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_tags(
+    State(state): State<AppState>,
+    Query(params): Query<TagParams>,
+) -> ApiResult<axum::Json<Vec<TagOut>>> {
+    let mut e = Errors::default();
+    let limit = e.check("limit", parse_limit(params.limit.as_deref(), 100, 1000));
+    e.finish()?;
+    let tags = state.service.list_tags(limit.unwrap_or(100)).await?;
+    Ok(axum::Json(tags.into_iter().map(TagOut::from).collect()))
+}

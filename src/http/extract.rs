@@ -1,0 +1,243 @@
+//! Extractors whose every rejection is an [`ApiError`], plus the ETag and precondition helpers.
+
+use crate::domain::{Id, Precondition};
+use crate::error::{ApiError, ErrorCode, FieldError};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::{HeaderMap, HeaderValue, header, request::Parts};
+use serde::de::DeserializeOwned;
+
+/// A JSON request body: `application/json`, `application/merge-patch+json` or any `+json`
+/// type. Syntax errors are 400 `invalid_json`; well-formed JSON of the wrong shape is 422.
+pub struct Json<T>(pub T);
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the body as `application/json` (or `application/merge-patch+json` for PATCH)",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::PayloadTooLarge, "the body must be at most 1 MiB")
+            } else {
+                ApiError::new(ErrorCode::InvalidJson, format!("could not read the body: {e}"))
+            }
+        })?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Parses a JSON document, classifying failures the way the API promises.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de);
+    if value.is_ok() {
+        // Trailing data after the document is a syntax error, like any other.
+        de.end().map_err(|e| {
+            ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {e}"))
+        })?;
+    }
+    value.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = strip_position(&inner.to_string());
+                let (code, field) = if message.starts_with("unknown field") {
+                    (ErrorCode::UnknownField, field_of_unknown(&path, &message))
+                } else {
+                    (ErrorCode::ValidationFailed, path)
+                };
+                let mut err = ApiError::validation(vec![FieldError::new(field, message)]);
+                err.code = code;
+                err
+            }
+            _ => ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {inner}")),
+        }
+    })
+}
+
+/// serde_json appends " at line L column C", which means nothing for a field error.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// For an unknown field, serde_path_to_error's path is the containing object; name the field.
+fn field_of_unknown(path: &str, message: &str) -> String {
+    let name = message
+        .split('`')
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    if path.is_empty() || path == "." {
+        name
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// A query string parsed into `T`; repeated keys fill a `Vec`. Only a query string that cannot
+/// be decoded at all is refused here (400); values are checked by the handler (422).
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or("");
+        serde_html_form::from_str(raw)
+            .map(Query)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.to_string()))
+    }
+}
+
+/// A positive integer id from the single path parameter; anything else is 400 `invalid_id`.
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::InvalidId, e.to_string()))?;
+        Id::parse(&raw)
+            .map(|id| PathId(id.get()))
+            .map_err(|e| ApiError::new(ErrorCode::InvalidId, e))
+    }
+}
+
+/// A strong ETag naming one version of one resource, e.g. `"q12v3"`.
+pub fn etag(kind: char, id: i64, version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{kind}{id}v{version}\"")).expect("ascii etag")
+}
+
+/// Splits an `If-Match`/`If-None-Match` value into entity tags; `None` for `*`.
+fn entity_tags(value: &str) -> Result<Option<Vec<(bool, &str)>>, ApiError> {
+    if value.trim() == "*" {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for part in value.split(',') {
+        let part = part.trim();
+        let (weak, quoted) = match part.strip_prefix("W/") {
+            Some(rest) => (true, rest),
+            None => (false, part),
+        };
+        let opaque = quoted
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .filter(|s| !s.contains('"'))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidHeader,
+                    "an entity tag must be `*` or a quoted string like \"q1v2\"",
+                )
+            })?;
+        out.push((weak, opaque));
+    }
+    Ok(Some(out))
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Result<Option<&'a str>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            ApiError::new(ErrorCode::InvalidHeader, format!("{name} must be visible ASCII"))
+        }),
+    }
+}
+
+/// Reads `If-Match` for the resource `kind`/`id` into the versions it admits. Strong
+/// comparison: weak tags and tags of other resources admit nothing, so they end in 412.
+pub fn if_match(headers: &HeaderMap, kind: char, id: i64) -> Result<Precondition, ApiError> {
+    let Some(value) = header_str(headers, &header::IF_MATCH)? else {
+        return Ok(Precondition::Any);
+    };
+    let Some(tags) = entity_tags(value)? else {
+        return Ok(Precondition::Any);
+    };
+    let prefix = format!("{kind}{id}v");
+    let versions = tags
+        .into_iter()
+        .filter(|(weak, _)| !weak)
+        .filter_map(|(_, t)| t.strip_prefix(&prefix)?.parse::<i64>().ok())
+        .collect();
+    Ok(Precondition::OneOf(versions))
+}
+
+/// True when `If-None-Match` matches the current ETag (weak comparison), meaning 304.
+pub fn if_none_match(headers: &HeaderMap, current: &HeaderValue) -> Result<bool, ApiError> {
+    let Some(value) = header_str(headers, &header::IF_NONE_MATCH)? else {
+        return Ok(false);
+    };
+    let current = current.to_str().unwrap_or_default().trim_matches('"');
+    Ok(match entity_tags(value)? {
+        None => true,
+        Some(tags) => tags.iter().any(|(_, t)| *t == current),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(name: header::HeaderName, v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn if_match_admits_only_strong_tags_of_the_same_resource() {
+        let p = if_match(&headers(header::IF_MATCH, "\"q1v3\", W/\"q1v4\", \"a1v5\""), 'q', 1).unwrap();
+        assert!(p.admits(3));
+        assert!(!p.admits(4));
+        assert!(!p.admits(5));
+        assert!(if_match(&headers(header::IF_MATCH, "*"), 'q', 1).unwrap().admits(9));
+        assert!(if_match(&headers(header::IF_MATCH, "q1v3"), 'q', 1).is_err());
+    }
+
+    #[test]
+    fn if_none_match_uses_weak_comparison() {
+        let cur = etag('q', 1, 2);
+        assert!(if_none_match(&headers(header::IF_NONE_MATCH, "W/\"q1v2\""), &cur).unwrap());
+        assert!(!if_none_match(&headers(header::IF_NONE_MATCH, "\"q1v1\""), &cur).unwrap());
+        assert!(if_none_match(&headers(header::IF_NONE_MATCH, "*"), &cur).unwrap());
+    }
+
+    #[test]
+    fn json_errors_are_classified_by_kind() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct T {
+            a: Option<String>,
+        }
+        assert_eq!(parse_json::<T>(b"{").unwrap_err().code, ErrorCode::InvalidJson);
+        assert_eq!(parse_json::<T>(b"{} x").unwrap_err().code, ErrorCode::InvalidJson);
+        let unknown = parse_json::<T>(br#"{"b": 1}"#).unwrap_err();
+        assert_eq!(unknown.code, ErrorCode::UnknownField);
+        assert_eq!(unknown.errors[0].field, "b");
+        let wrong = parse_json::<T>(br#"{"a": 1}"#).unwrap_err();
+        assert_eq!(wrong.code, ErrorCode::ValidationFailed);
+        assert_eq!(wrong.errors[0].field, "a");
+    }
+}

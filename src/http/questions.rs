@@ -1,0 +1,528 @@
+//! `/api/v1/questions`: list, create, read, merge-patch and delete questions.
+
+use super::answers::{AnswerInput, AnswerOut};
+use super::extract::{Json, PathId, Query, etag, if_match, if_none_match};
+use super::{AppState, double_option};
+use crate::domain::{
+    Difficulty, Markdown, NewQuestion, Question, QuestionFilter, QuestionPatch, QuestionTitle,
+    Slug, Tags,
+};
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldError, Problem};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// A question's category, as embedded in a question.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryRefOut {
+    #[schema(example = "golang")]
+    pub slug: String,
+    #[schema(example = "Golang")]
+    pub name: String,
+}
+
+/// A question with its answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuestionOut {
+    #[schema(example = 16)]
+    pub id: i64,
+    /// The question itself.
+    #[schema(example = "GMP 指的是什么？")]
+    pub title: String,
+    /// Optional Markdown detail.
+    pub body: Option<String>,
+    pub category: CategoryRefOut,
+    /// Lowercase slugs, in the order they were given.
+    #[schema(example = json!(["scheduler", "goroutine"]))]
+    pub tags: Vec<String>,
+    pub difficulty: Difficulty,
+    /// Oldest first.
+    pub answers: Vec<AnswerOut>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// +1 on every change to the question or one of its answers; the ETag is built from it.
+    #[schema(example = 1)]
+    pub version: i64,
+}
+
+impl From<Question> for QuestionOut {
+    fn from(q: Question) -> Self {
+        Self {
+            id: q.id,
+            title: q.title,
+            body: q.body,
+            category: CategoryRefOut {
+                slug: q.category.slug,
+                name: q.category.name,
+            },
+            tags: q.tags,
+            difficulty: q.difficulty,
+            answers: q.answers.into_iter().map(AnswerOut::from).collect(),
+            created_at: q.created_at,
+            updated_at: q.updated_at,
+            version: q.version,
+        }
+    }
+}
+
+/// One page of questions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuestionPage {
+    pub items: Vec<QuestionOut>,
+    /// Pass back as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters and paging of the question list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only questions in this category (slug).
+    #[param(example = "golang")]
+    pub category: Option<String>,
+    /// Only questions carrying this tag; repeat to require several (all must match).
+    #[serde(default)]
+    #[param(rename = "tag")]
+    pub tag: Vec<String>,
+    /// Only questions of this difficulty.
+    #[param(value_type = Option<Difficulty>)]
+    pub difficulty: Option<String>,
+    /// Only questions changed at or after this instant (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub updated_since: Option<String>,
+    /// Page size, 1–100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Body of `POST /api/v1/questions`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "title": "GMP 指的是什么？",
+    "category": "golang",
+    "tags": ["scheduler", "goroutine"],
+    "difficulty": "hard",
+    "answers": [{"body": "G 代表着 goroutine，P 代表着上下文处理器，M 代表 thread 线程……"}]
+}))]
+pub struct CreateQuestion {
+    /// 1–500 characters after trimming.
+    #[schema(value_type = String, min_length = 1, max_length = 500)]
+    pub title: Option<String>,
+    /// Markdown, 1–100,000 characters.
+    #[schema(value_type = Option<String>, max_length = 100000)]
+    pub body: Option<String>,
+    /// Slug of an existing category.
+    #[schema(value_type = String)]
+    pub category: Option<String>,
+    /// Up to 20 slugs; created on first use.
+    #[schema(max_items = 20)]
+    pub tags: Option<Vec<String>>,
+    /// Defaults to `medium`.
+    #[schema(value_type = Option<Difficulty>)]
+    pub difficulty: Option<String>,
+    pub answers: Option<Vec<AnswerInput>>,
+}
+
+/// Body of `PATCH /api/v1/questions/{id}`: a JSON merge patch. Absent fields are kept;
+/// `null` clears `body` and `tags`, deletes all `answers`, and is refused for the rest.
+/// `answers`, when given, replaces the whole list.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"difficulty": "easy", "tags": ["gc"]}))]
+pub struct PatchQuestion {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub body: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub category: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub tags: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Difficulty>)]
+    pub difficulty: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<AnswerInput>>)]
+    pub answers: Option<Option<Vec<AnswerInput>>>,
+}
+
+/// Collects field errors while parsing a request into domain types.
+#[derive(Default)]
+pub(super) struct Errors(Vec<FieldError>);
+
+impl Errors {
+    pub fn check<T>(&mut self, field: &str, r: Result<T, String>) -> Option<T> {
+        r.map_err(|e| self.0.push(FieldError::new(field, e))).ok()
+    }
+    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+    pub fn finish(self) -> ApiResult<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.0))
+        }
+    }
+}
+
+fn parse_tags(errors: &mut Errors, raw: &[String]) -> Option<Tags> {
+    Tags::parse(raw)
+        .map_err(|es| {
+            for (i, e) in es {
+                match i {
+                    Some(i) => errors.push(format!("tags[{i}]"), e),
+                    None => errors.push("tags", e),
+                }
+            }
+        })
+        .ok()
+}
+
+fn parse_answers(errors: &mut Errors, raw: &[AnswerInput]) -> Option<Vec<Markdown>> {
+    let parsed: Vec<Option<Markdown>> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, a)| a.parse(errors, &format!("answers[{i}].body")))
+        .collect();
+    parsed.into_iter().collect()
+}
+
+impl CreateQuestion {
+    fn parse(self) -> ApiResult<NewQuestion> {
+        let mut e = Errors::default();
+        let title = match &self.title {
+            Some(t) => e.check("title", QuestionTitle::parse(t)),
+            None => {
+                e.push("title", "is required");
+                None
+            }
+        };
+        let body = match &self.body {
+            Some(b) => e.check("body", Markdown::parse(b)).map(Some),
+            None => Some(None),
+        };
+        let category = match &self.category {
+            Some(c) => e.check("category", Slug::parse(c)),
+            None => {
+                e.push("category", "is required");
+                None
+            }
+        };
+        let tags = parse_tags(&mut e, self.tags.as_deref().unwrap_or_default());
+        let difficulty = match &self.difficulty {
+            Some(d) => e.check("difficulty", Difficulty::parse(d)),
+            None => Some(Difficulty::default()),
+        };
+        let answers = parse_answers(&mut e, self.answers.as_deref().unwrap_or_default());
+        e.finish()?;
+        // finish() returned Ok, so every field above parsed.
+        match (title, body, category, tags, difficulty, answers) {
+            (Some(title), Some(body), Some(category), Some(tags), Some(difficulty), Some(answers)) => {
+                Ok(NewQuestion { title, body, category, tags, difficulty, answers })
+            }
+            _ => Err(ApiError::internal(anyhow::anyhow!("parse without error left a gap"))),
+        }
+    }
+}
+
+impl PatchQuestion {
+    fn parse(self) -> ApiResult<QuestionPatch> {
+        let mut e = Errors::default();
+        let mut p = QuestionPatch::default();
+        let refuse_null = |e: &mut Errors, f: &str| e.push(f, "cannot be null");
+        match self.title {
+            Some(Some(t)) => p.title = e.check("title", QuestionTitle::parse(&t)),
+            Some(None) => refuse_null(&mut e, "title"),
+            None => {}
+        }
+        match self.body {
+            Some(Some(b)) => p.body = e.check("body", Markdown::parse(&b)).map(Some),
+            Some(None) => p.body = Some(None),
+            None => {}
+        }
+        match self.category {
+            Some(Some(c)) => p.category = e.check("category", Slug::parse(&c)),
+            Some(None) => refuse_null(&mut e, "category"),
+            None => {}
+        }
+        match self.tags {
+            Some(t) => p.tags = parse_tags(&mut e, t.as_deref().unwrap_or_default()),
+            None => {}
+        }
+        match self.difficulty {
+            Some(Some(d)) => p.difficulty = e.check("difficulty", Difficulty::parse(&d)),
+            Some(None) => refuse_null(&mut e, "difficulty"),
+            None => {}
+        }
+        match self.answers {
+            Some(a) => p.answers = parse_answers(&mut e, a.as_deref().unwrap_or_default()),
+            None => {}
+        }
+        e.finish()?;
+        Ok(p)
+    }
+}
+
+impl ListParams {
+    fn parse(self) -> ApiResult<(QuestionFilter, i64, i64)> {
+        let mut e = Errors::default();
+        let mut f = QuestionFilter::default();
+        if let Some(c) = &self.category {
+            f.category = e.check("category", Slug::parse(c));
+        }
+        for t in &self.tag {
+            if let Some(s) = e.check("tag", Slug::parse(t)) {
+                f.tags.push(s);
+            }
+        }
+        f.tags.sort();
+        f.tags.dedup();
+        if let Some(d) = &self.difficulty {
+            f.difficulty = e.check("difficulty", Difficulty::parse(d));
+        }
+        if let Some(t) = &self.updated_since {
+            f.updated_since = e.check(
+                "updated_since",
+                DateTime::parse_from_rfc3339(t.trim())
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| "must be an RFC 3339 timestamp like 2026-01-31T12:00:00Z".into()),
+            );
+        }
+        let limit = e
+            .check("limit", parse_limit(self.limit.as_deref(), 20, 100))
+            .unwrap_or(20);
+        e.finish()?;
+        let after = match &self.cursor {
+            Some(c) => decode_cursor(c)?,
+            None => 0,
+        };
+        Ok((f, after, limit))
+    }
+}
+
+/// Parses an optional `limit` parameter in `1..=max`.
+pub(super) fn parse_limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, String> {
+    match raw {
+        None => Ok(default),
+        Some(s) => match s.trim().parse::<i64>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(format!("must be an integer from 1 to {max}")),
+        },
+    }
+}
+
+const CURSOR_PREFIX: &str = "after:";
+
+fn encode_cursor(after: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{after}"))
+}
+
+fn decode_cursor(raw: &str) -> ApiResult<i64> {
+    URL_SAFE_NO_PAD
+        .decode(raw.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix(CURSOR_PREFIX)?.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidCursor,
+                "pass back `next_cursor` from the previous page unchanged",
+            )
+        })
+}
+
+fn question_response(status: StatusCode, q: Question, location: bool) -> Response {
+    let tag = etag('q', q.id, q.version);
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, tag);
+    if location {
+        let loc = format!("/api/v1/questions/{}", q.id);
+        headers.insert(header::LOCATION, loc.parse().expect("ascii location"));
+    }
+    (status, headers, axum::Json(QuestionOut::from(q))).into_response()
+}
+
+/// List questions
+///
+/// Questions in id order, filtered, with cursor pagination: pass `next_cursor` back as
+/// `cursor` until it is `null`. Rows inserted while paging appear on a later page, never twice.
+#[utoipa::path(
+    get, path = "/api/v1/questions", tag = "questions",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of questions", body = QuestionPage),
+        (status = 400, description = "Malformed query string or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A filter or the limit is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_questions(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> ApiResult<axum::Json<QuestionPage>> {
+    let (filter, after, limit) = params.parse()?;
+    let page = state.service.list_questions(&filter, after, limit).await?;
+    Ok(axum::Json(QuestionPage {
+        items: page.items.into_iter().map(QuestionOut::from).collect(),
+        next_cursor: page.next_after.map(encode_cursor),
+    }))
+}
+
+/// Create a question
+///
+/// Creates a question, optionally with its answers. Tags are created on first use; the
+/// category must exist.
+#[utoipa::path(
+    post, path = "/api/v1/questions", tag = "questions",
+    request_body(content = CreateQuestion, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = QuestionOut, headers(
+            ("Location" = String, description = "URL of the new question"),
+            ("ETag" = String, description = "Strong ETag of the new question"),
+        )),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_question(
+    State(state): State<AppState>,
+    Json(body): Json<CreateQuestion>,
+) -> ApiResult<Response> {
+    let new = body.parse()?;
+    let q = state.service.create_question(&new).await?;
+    Ok(question_response(StatusCode::CREATED, q, true))
+}
+
+/// Get a question
+///
+/// One question with its answers. Send the `ETag` back in `If-None-Match` to get a 304 when
+/// nothing changed.
+#[utoipa::path(
+    get, path = "/api/v1/questions/{id}", tag = "questions",
+    params(
+        ("id" = i64, Path, description = "Question id", minimum = 1),
+        ("If-None-Match" = Option<String>, Header, description = "ETags the client already has"),
+    ),
+    responses(
+        (status = 200, description = "The question", body = QuestionOut, headers(("ETag" = String))),
+        (status = 304, description = "Not modified"),
+        (status = 400, description = "The id is not a positive integer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_question(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let q = state.service.get_question(id).await?;
+    let tag = etag('q', q.id, q.version);
+    if if_none_match(&headers, &tag)? {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+    }
+    Ok(question_response(StatusCode::OK, q, false))
+}
+
+/// Update a question
+///
+/// JSON merge patch (RFC 7396) of title, body, category, tags, difficulty and answers. Send
+/// `If-Match` with the ETag you read to make sure nobody changed it in between.
+#[utoipa::path(
+    patch, path = "/api/v1/questions/{id}", tag = "questions",
+    params(
+        ("id" = i64, Path, description = "Question id", minimum = 1),
+        ("If-Match" = Option<String>, Header, description = "Only apply if the question still has this ETag"),
+    ),
+    request_body(content(
+        (PatchQuestion = "application/merge-patch+json"),
+        (PatchQuestion = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The updated question", body = QuestionOut, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON, id or header", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The question changed since the ETag in If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn patch_question(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    headers: HeaderMap,
+    Json(body): Json<PatchQuestion>,
+) -> ApiResult<Response> {
+    let expected = if_match(&headers, 'q', id)?;
+    let patch = body.parse()?;
+    let q = state.service.patch_question(id, &patch, &expected).await?;
+    Ok(question_response(StatusCode::OK, q, false))
+}
+
+/// Delete a question
+///
+/// Deletes the question and its answers. Honours `If-Match`.
+#[utoipa::path(
+    delete, path = "/api/v1/questions/{id}", tag = "questions",
+    params(
+        ("id" = i64, Path, description = "Question id", minimum = 1),
+        ("If-Match" = Option<String>, Header, description = "Only delete if the question still has this ETag"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id or header", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The question changed since the ETag in If-Match", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_question(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let expected = if_match(&headers, 'q', id)?;
+    state.service.delete_question(id, &expected).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        assert_eq!(decode_cursor(&encode_cursor(42)).unwrap(), 42);
+        for bad in ["", "!!!", "YWZ0ZXI6LTE", "bm9wZQ"] {
+            assert!(decode_cursor(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_create_body_reports_every_bad_field_at_once() {
+        let body = CreateQuestion {
+            title: Some(" ".into()),
+            category: None,
+            tags: Some(vec!["Bad Tag".into()]),
+            difficulty: Some("extreme".into()),
+            ..Default::default()
+        };
+        let err = body.parse().unwrap_err();
+        let fields: Vec<_> = err.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["title", "category", "tags[0]", "difficulty"]);
+    }
+}

@@ -1,0 +1,72 @@
+//! kb: a REST service for interview-style questions and answers.
+//!
+//! The layers, outside in: [`http`] (routes, DTOs, extractors) → [`service`] (the only code
+//! that coordinates store and index) → [`store`] (SQLite). [`domain`] holds the validated types
+//! all of them share. [`App::build`] assembles the real application for `main` and for tests.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod service;
+pub mod store;
+
+use crate::config::Config;
+use crate::http::AppState;
+use crate::service::Service;
+use crate::store::Store;
+use anyhow::Context;
+use axum::Router;
+use std::future::Future;
+use tokio::net::TcpListener;
+
+/// A built application: storage opened and migrated, seed loaded, router ready.
+pub struct App {
+    service: Service,
+    router: Router,
+}
+
+impl App {
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+        let db = config.database_path();
+        let store = Store::open(&db)
+            .await
+            .with_context(|| format!("cannot open database {}", db.display()))?;
+        let service = Service::new(store);
+        if !config.serve.no_seed {
+            let report = service.load_seed().await.context("cannot load the seed")?;
+            tracing::info!(?report, "seed");
+        }
+        let router = http::router(
+            AppState {
+                service: service.clone(),
+            },
+            &config.serve,
+        );
+        Ok(Self { service, router })
+    }
+
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Serves until `shutdown` resolves, lets in-flight requests finish, then closes the
+    /// database cleanly.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.service.store().close().await;
+        Ok(())
+    }
+}

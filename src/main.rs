@@ -1,0 +1,63 @@
+//! The `kb` binary: parse configuration, set up logging, run the chosen command.
+
+use anyhow::Context;
+use clap::Parser;
+use kb::App;
+use kb::config::{Cli, Command, Config, LogFormat, ServeArgs};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(&cli.global.log, cli.global.log_format);
+    match cli.command {
+        Some(Command::Openapi) => {
+            println!("{}", kb::http::openapi().to_pretty_json()?);
+            Ok(())
+        }
+        Some(Command::Serve) | None => serve(cli.global.data_dir, cli.serve).await,
+    }
+}
+
+async fn serve(data_dir: std::path::PathBuf, serve: ServeArgs) -> anyhow::Result<()> {
+    let config = Config { data_dir, serve };
+    let app = App::build(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.serve.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.serve.bind))?;
+    tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "kb is serving");
+    app.serve(listener, shutdown_signal()).await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn init_tracing(filter: &str, format: LogFormat) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,142 @@
+//! The service layer: the one place that coordinates the store (and the search index), turns
+//! store outcomes into API errors, and owns the rules that span more than one table.
+
+mod seed;
+
+use crate::domain::{
+    Answer, Category, CategoryName, Markdown, NewQuestion, Precondition, Question,
+    QuestionFilter, QuestionPatch, Slug, TagCount,
+};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::store::{ListPage, Store, StoreError};
+
+pub use seed::SeedReport;
+
+/// Everything the handlers may ask for. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Service {
+    store: Store,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::QuestionNotFound(id) => {
+                ApiError::new(ErrorCode::QuestionNotFound, format!("no question with id {id}"))
+            }
+            StoreError::AnswerNotFound(id) => {
+                ApiError::new(ErrorCode::AnswerNotFound, format!("no answer with id {id}"))
+            }
+            StoreError::UnknownCategory(slug) => ApiError::field(
+                "category",
+                format!("no category `{slug}`; create it first with POST /api/v1/categories"),
+            ),
+            StoreError::CategoryExists(slug) => ApiError::new(
+                ErrorCode::CategoryExists,
+                format!("category `{slug}` already exists"),
+            ),
+            StoreError::VersionMismatch { current } => ApiError::new(
+                ErrorCode::PreconditionFailed,
+                format!("If-Match does not match the current version ({current}); fetch it again"),
+            ),
+            StoreError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl Service {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub async fn ready(&self) -> bool {
+        self.store.ping().await
+    }
+
+    pub async fn get_question(&self, id: i64) -> ApiResult<Question> {
+        Ok(self.store.get_question(id).await?)
+    }
+
+    pub async fn list_questions(
+        &self,
+        filter: &QuestionFilter,
+        after: i64,
+        limit: i64,
+    ) -> ApiResult<ListPage> {
+        Ok(self.store.list_questions(filter, after, limit).await?)
+    }
+
+    pub async fn create_question(&self, new: &NewQuestion) -> ApiResult<Question> {
+        Ok(self.store.create_question(new).await?.value)
+    }
+
+    pub async fn patch_question(
+        &self,
+        id: i64,
+        patch: &QuestionPatch,
+        expected: &Precondition,
+    ) -> ApiResult<Question> {
+        Ok(self.store.patch_question(id, patch, expected).await?.value)
+    }
+
+    pub async fn delete_question(&self, id: i64, expected: &Precondition) -> ApiResult<()> {
+        self.store.delete_question(id, expected).await?;
+        Ok(())
+    }
+
+    pub async fn list_answers(&self, question_id: i64) -> ApiResult<Vec<Answer>> {
+        Ok(self.store.list_answers(question_id).await?)
+    }
+
+    pub async fn get_answer(&self, id: i64) -> ApiResult<Answer> {
+        Ok(self.store.get_answer(id).await?)
+    }
+
+    pub async fn add_answer(&self, question_id: i64, body: &Markdown) -> ApiResult<Answer> {
+        Ok(self.store.add_answer(question_id, body).await?.value)
+    }
+
+    /// Applies a patch of the answer's body; with no body it only checks the precondition.
+    pub async fn patch_answer(
+        &self,
+        id: i64,
+        body: Option<&Markdown>,
+        expected: &Precondition,
+    ) -> ApiResult<Answer> {
+        let Some(body) = body else {
+            let a = self.store.get_answer(id).await?;
+            if !expected.admits(a.version) {
+                return Err(StoreError::VersionMismatch { current: a.version }.into());
+            }
+            return Ok(a);
+        };
+        Ok(self.store.update_answer(id, body, expected).await?.value)
+    }
+
+    pub async fn delete_answer(&self, id: i64, expected: &Precondition) -> ApiResult<()> {
+        self.store.delete_answer(id, expected).await?;
+        Ok(())
+    }
+
+    pub async fn list_categories(&self) -> ApiResult<Vec<Category>> {
+        Ok(self.store.list_categories().await?)
+    }
+
+    pub async fn get_category(&self, slug: &Slug) -> ApiResult<Category> {
+        self.store.get_category(slug).await?.ok_or_else(|| {
+            ApiError::new(ErrorCode::CategoryNotFound, format!("no category `{slug}`"))
+        })
+    }
+
+    pub async fn create_category(&self, slug: &Slug, name: &CategoryName) -> ApiResult<Category> {
+        Ok(self.store.create_category(slug, name).await?)
+    }
+
+    pub async fn list_tags(&self, limit: i64) -> ApiResult<Vec<TagCount>> {
+        Ok(self.store.list_tags(limit).await?)
+    }
+}

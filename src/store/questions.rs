@@ -1,0 +1,453 @@
+//! Questions with their tags and answers: reads, and writes that append to the index change log
+//! in the same transaction.
+
+use super::{Store, StoreError, StoreResult, from_micros, now_micros};
+use crate::domain::{
+    Answer, CategoryRef, Difficulty, Markdown, NewQuestion, Precondition, Question,
+    QuestionFilter, QuestionPatch, Tags,
+};
+use sqlx::{FromRow, SqliteConnection};
+use std::collections::HashMap;
+
+/// One page of the question list.
+#[derive(Debug)]
+pub struct ListPage {
+    pub items: Vec<Question>,
+    /// The id to continue after, when there is another page.
+    pub next_after: Option<i64>,
+}
+
+/// The result of a write and the sequence number of the index change it recorded.
+#[derive(Debug)]
+pub struct Written<T> {
+    pub value: T,
+    pub seq: i64,
+}
+
+#[derive(FromRow)]
+struct QuestionRow {
+    id: i64,
+    title: String,
+    body: Option<String>,
+    category_slug: String,
+    category_name: String,
+    difficulty: String,
+    created_at: i64,
+    updated_at: i64,
+    version: i64,
+}
+
+#[derive(FromRow)]
+struct AnswerRow {
+    id: i64,
+    question_id: i64,
+    body: String,
+    created_at: i64,
+    updated_at: i64,
+    version: i64,
+}
+
+impl From<AnswerRow> for Answer {
+    fn from(r: AnswerRow) -> Self {
+        Answer {
+            id: r.id,
+            question_id: r.question_id,
+            body: r.body,
+            created_at: from_micros(r.created_at),
+            updated_at: from_micros(r.updated_at),
+            version: r.version,
+        }
+    }
+}
+
+const QUESTION_COLUMNS: &str = "q.id, q.title, q.body, c.slug AS category_slug, \
+     c.name AS category_name, q.difficulty, q.created_at, q.updated_at, q.version";
+
+/// Loads full questions (tags and answers included) for `ids`, in the order of `ids`; ids
+/// with no row are skipped. Three queries whatever the number of ids.
+async fn load_questions(conn: &mut SqliteConnection, ids: &[i64]) -> sqlx::Result<Vec<Question>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids_json = serde_json::to_string(ids).expect("ids serialize");
+    let rows: Vec<QuestionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {QUESTION_COLUMNS} FROM questions q JOIN categories c ON c.id = q.category_id
+         WHERE q.id IN (SELECT value FROM json_each(?))"
+    )))
+    .bind(&ids_json)
+    .fetch_all(&mut *conn)
+    .await?;
+    let tag_rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT qt.question_id, t.slug FROM question_tags qt JOIN tags t ON t.id = qt.tag_id
+         WHERE qt.question_id IN (SELECT value FROM json_each(?))
+         ORDER BY qt.question_id, qt.position",
+    )
+    .bind(&ids_json)
+    .fetch_all(&mut *conn)
+    .await?;
+    let answer_rows: Vec<AnswerRow> = sqlx::query_as(
+        "SELECT id, question_id, body, created_at, updated_at, version FROM answers
+         WHERE question_id IN (SELECT value FROM json_each(?)) ORDER BY question_id, id",
+    )
+    .bind(&ids_json)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+    for (qid, slug) in tag_rows {
+        tags.entry(qid).or_default().push(slug);
+    }
+    let mut answers: HashMap<i64, Vec<Answer>> = HashMap::new();
+    for a in answer_rows {
+        answers.entry(a.question_id).or_default().push(a.into());
+    }
+    let mut by_id: HashMap<i64, Question> = rows
+        .into_iter()
+        .map(|r| {
+            let q = Question {
+                id: r.id,
+                title: r.title,
+                body: r.body,
+                category: CategoryRef {
+                    slug: r.category_slug,
+                    name: r.category_name,
+                },
+                tags: tags.remove(&r.id).unwrap_or_default(),
+                // The CHECK constraint admits only the three values.
+                difficulty: Difficulty::parse(&r.difficulty).unwrap_or_default(),
+                answers: answers.remove(&r.id).unwrap_or_default(),
+                created_at: from_micros(r.created_at),
+                updated_at: from_micros(r.updated_at),
+                version: r.version,
+            };
+            (q.id, q)
+        })
+        .collect();
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+async fn load_question(conn: &mut SqliteConnection, id: i64) -> StoreResult<Question> {
+    load_questions(conn, &[id])
+        .await?
+        .pop()
+        .ok_or(StoreError::QuestionNotFound(id))
+}
+
+async fn category_id(conn: &mut SqliteConnection, slug: &str) -> StoreResult<i64> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM categories WHERE slug = ?")
+        .bind(slug)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| r.0)
+        .ok_or_else(|| StoreError::UnknownCategory(slug.to_string()))
+}
+
+async fn set_tags(conn: &mut SqliteConnection, question_id: i64, tags: &Tags) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM question_tags WHERE question_id = ?")
+        .bind(question_id)
+        .execute(&mut *conn)
+        .await?;
+    for (position, slug) in tags.as_slice().iter().enumerate() {
+        // DO UPDATE (a no-op) rather than DO NOTHING so RETURNING yields the existing id too.
+        let (tag_id,): (i64,) = sqlx::query_as(
+            "INSERT INTO tags (slug) VALUES (?) ON CONFLICT (slug) DO UPDATE SET slug = excluded.slug
+             RETURNING id",
+        )
+        .bind(slug.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        sqlx::query("INSERT INTO question_tags (question_id, tag_id, position) VALUES (?, ?, ?)")
+            .bind(question_id)
+            .bind(tag_id)
+            .bind(position as i64)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn insert_answer(
+    conn: &mut SqliteConnection,
+    question_id: i64,
+    body: &Markdown,
+    now: i64,
+) -> sqlx::Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO answers (question_id, body, created_at, updated_at) VALUES (?, ?, ?, ?)
+         RETURNING id",
+    )
+    .bind(question_id)
+    .bind(body.as_str())
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// Appends to the index change log; the caller's transaction makes it atomic with the write.
+async fn record_change(conn: &mut SqliteConnection, question_id: i64, now: i64) -> sqlx::Result<i64> {
+    let (seq,): (i64,) = sqlx::query_as(
+        "INSERT INTO index_changes (question_id, created_at) VALUES (?, ?) RETURNING seq",
+    )
+    .bind(question_id)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(seq)
+}
+
+/// A question's answers changed: its representation (and so its ETag) changed too.
+async fn touch_question(conn: &mut SqliteConnection, question_id: i64, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE questions SET version = version + 1, updated_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(question_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn question_version(conn: &mut SqliteConnection, id: i64) -> StoreResult<i64> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT version FROM questions WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| r.0).ok_or(StoreError::QuestionNotFound(id))
+}
+
+fn check_version(current: i64, expected: &Precondition) -> StoreResult<()> {
+    if expected.admits(current) {
+        Ok(())
+    } else {
+        Err(StoreError::VersionMismatch { current })
+    }
+}
+
+impl Store {
+    pub async fn get_question(&self, id: i64) -> StoreResult<Question> {
+        let mut conn = self.read.acquire().await?;
+        load_question(&mut conn, id).await
+    }
+
+    /// Full questions for `ids`, in that order, skipping ids that no longer exist.
+    pub async fn get_questions(&self, ids: &[i64]) -> StoreResult<Vec<Question>> {
+        let mut conn = self.read.acquire().await?;
+        Ok(load_questions(&mut conn, ids).await?)
+    }
+
+    /// Questions with id greater than `after`, in id order: new rows always land after every
+    /// cursor already handed out, so paging stays correct while rows are inserted.
+    pub async fn list_questions(
+        &self,
+        filter: &QuestionFilter,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<ListPage> {
+        let tags: Vec<&str> = filter.tags.iter().map(|t| t.as_str()).collect();
+        let ids: Vec<(i64,)> = sqlx::query_as(
+            "SELECT q.id FROM questions q
+             WHERE q.id > ?1
+               AND (?2 IS NULL OR q.category_id = (SELECT id FROM categories WHERE slug = ?2))
+               AND (?3 IS NULL OR q.difficulty = ?3)
+               AND (?4 IS NULL OR q.updated_at >= ?4)
+               AND (?5 = 0 OR ?5 = (
+                    SELECT count(*) FROM question_tags qt JOIN tags t ON t.id = qt.tag_id
+                    WHERE qt.question_id = q.id
+                      AND t.slug IN (SELECT value FROM json_each(?6))))
+             ORDER BY q.id LIMIT ?7",
+        )
+        .bind(after)
+        .bind(filter.category.as_ref().map(|c| c.as_str()))
+        .bind(filter.difficulty.map(|d| d.as_str()))
+        .bind(filter.updated_since.map(|t| t.timestamp_micros()))
+        .bind(tags.len() as i64)
+        .bind(serde_json::to_string(&tags).expect("tags serialize"))
+        .bind(limit + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let mut ids: Vec<i64> = ids.into_iter().map(|r| r.0).collect();
+        let next_after = if ids.len() as i64 > limit {
+            ids.truncate(limit as usize);
+            ids.last().copied()
+        } else {
+            None
+        };
+        let mut conn = self.read.acquire().await?;
+        let items = load_questions(&mut conn, &ids).await?;
+        Ok(ListPage { items, next_after })
+    }
+
+    pub async fn create_question(&self, new: &NewQuestion) -> StoreResult<Written<Question>> {
+        let mut tx = self.begin_write().await?;
+        let category = category_id(&mut tx, new.category.as_str()).await?;
+        let now = now_micros();
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO questions (title, body, category_id, difficulty, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.title.as_str())
+        .bind(new.body.as_ref().map(|b| b.as_str()))
+        .bind(category)
+        .bind(new.difficulty.as_str())
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        set_tags(&mut tx, id, &new.tags).await?;
+        for a in &new.answers {
+            insert_answer(&mut tx, id, a, now).await?;
+        }
+        let seq = record_change(&mut tx, id, now).await?;
+        let value = load_question(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Written { value, seq })
+    }
+
+    /// Applies a merge patch; `expected_version` (from `If-Match`) must still be current.
+    /// An empty patch changes nothing and keeps the version.
+    pub async fn patch_question(
+        &self,
+        id: i64,
+        patch: &QuestionPatch,
+        expected: &Precondition,
+    ) -> StoreResult<Written<Question>> {
+        let mut tx = self.begin_write().await?;
+        let current = question_version(&mut tx, id).await?;
+        check_version(current, expected)?;
+        if patch.is_empty() {
+            let value = load_question(&mut tx, id).await?;
+            return Ok(Written { value, seq: 0 });
+        }
+        let category = match &patch.category {
+            Some(slug) => Some(category_id(&mut tx, slug.as_str()).await?),
+            None => None,
+        };
+        let now = now_micros();
+        sqlx::query(
+            "UPDATE questions SET
+                title = coalesce(?1, title),
+                body = CASE WHEN ?2 THEN ?3 ELSE body END,
+                category_id = coalesce(?4, category_id),
+                difficulty = coalesce(?5, difficulty),
+                updated_at = ?6,
+                version = version + 1
+             WHERE id = ?7",
+        )
+        .bind(patch.title.as_ref().map(|t| t.as_str()))
+        .bind(patch.body.is_some())
+        .bind(patch.body.as_ref().and_then(|b| b.as_ref().map(|b| b.as_str())))
+        .bind(category)
+        .bind(patch.difficulty.map(|d| d.as_str()))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(tags) = &patch.tags {
+            set_tags(&mut tx, id, tags).await?;
+        }
+        if let Some(answers) = &patch.answers {
+            sqlx::query("DELETE FROM answers WHERE question_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for a in answers {
+                insert_answer(&mut tx, id, a, now).await?;
+            }
+        }
+        let seq = record_change(&mut tx, id, now).await?;
+        let value = load_question(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Written { value, seq })
+    }
+
+    pub async fn delete_question(&self, id: i64, expected: &Precondition) -> StoreResult<i64> {
+        let mut tx = self.begin_write().await?;
+        let current = question_version(&mut tx, id).await?;
+        check_version(current, expected)?;
+        sqlx::query("DELETE FROM questions WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let seq = record_change(&mut tx, id, now_micros()).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    pub async fn list_answers(&self, question_id: i64) -> StoreResult<Vec<Answer>> {
+        let mut conn = self.read.acquire().await?;
+        question_version(&mut conn, question_id).await?;
+        let rows: Vec<AnswerRow> = sqlx::query_as(
+            "SELECT id, question_id, body, created_at, updated_at, version FROM answers
+             WHERE question_id = ? ORDER BY id",
+        )
+        .bind(question_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows.into_iter().map(Answer::from).collect())
+    }
+
+    pub async fn get_answer(&self, id: i64) -> StoreResult<Answer> {
+        let mut conn = self.read.acquire().await?;
+        fetch_answer(&mut conn, id).await
+    }
+
+    pub async fn add_answer(&self, question_id: i64, body: &Markdown) -> StoreResult<Written<Answer>> {
+        let mut tx = self.begin_write().await?;
+        question_version(&mut tx, question_id).await?;
+        let now = now_micros();
+        let id = insert_answer(&mut tx, question_id, body, now).await?;
+        touch_question(&mut tx, question_id, now).await?;
+        let seq = record_change(&mut tx, question_id, now).await?;
+        let value = fetch_answer(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Written { value, seq })
+    }
+
+    pub async fn update_answer(
+        &self,
+        id: i64,
+        body: &Markdown,
+        expected: &Precondition,
+    ) -> StoreResult<Written<Answer>> {
+        let mut tx = self.begin_write().await?;
+        let before = fetch_answer(&mut tx, id).await?;
+        check_version(before.version, expected)?;
+        let now = now_micros();
+        sqlx::query("UPDATE answers SET body = ?, updated_at = ?, version = version + 1 WHERE id = ?")
+            .bind(body.as_str())
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        touch_question(&mut tx, before.question_id, now).await?;
+        let seq = record_change(&mut tx, before.question_id, now).await?;
+        let value = fetch_answer(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Written { value, seq })
+    }
+
+    pub async fn delete_answer(&self, id: i64, expected: &Precondition) -> StoreResult<i64> {
+        let mut tx = self.begin_write().await?;
+        let before = fetch_answer(&mut tx, id).await?;
+        check_version(before.version, expected)?;
+        let now = now_micros();
+        sqlx::query("DELETE FROM answers WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        touch_question(&mut tx, before.question_id, now).await?;
+        let seq = record_change(&mut tx, before.question_id, now).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+}
+
+async fn fetch_answer(conn: &mut SqliteConnection, id: i64) -> StoreResult<Answer> {
+    let row: Option<AnswerRow> = sqlx::query_as(
+        "SELECT id, question_id, body, created_at, updated_at, version FROM answers WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(Answer::from).ok_or(StoreError::AnswerNotFound(id))
+}
