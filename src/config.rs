@@ -51,13 +51,24 @@ pub struct ServeArgs {
     #[arg(long, env = "KB_BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: SocketAddr,
     /// Origins allowed by CORS, comma-separated; `*` allows any. Empty: no CORS headers.
-    #[arg(long, env = "KB_CORS_ORIGINS", value_delimiter = ',', default_value = "", global = true)]
+    #[arg(
+        long,
+        env = "KB_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "",
+        global = true
+    )]
     pub cors_origins: Vec<String>,
     /// Do not load the bundled seed knowledge base into an empty database.
     #[arg(long, env = "KB_NO_SEED", global = true)]
     pub no_seed: bool,
     /// Seconds a request may take before it is cancelled with 503.
-    #[arg(long, env = "KB_REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "KB_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
     pub request_timeout_secs: u64,
 }
 

@@ -16,9 +16,9 @@ pub const CATEGORY_NAME_MAX_CHARS: usize = 100;
 /// NUL and other C0/C1 controls (other than tab and newlines) are never legitimate in
 /// stored text and break many downstream consumers, so they are refused rather than stored.
 fn check_controls(s: &str, allow_newlines: bool) -> Result<(), String> {
-    let bad = s.chars().find(|&c| {
-        c.is_control() && !(c == '\t' || (allow_newlines && (c == '\n' || c == '\r')))
-    });
+    let bad = s
+        .chars()
+        .find(|&c| c.is_control() && !(c == '\t' || (allow_newlines && (c == '\n' || c == '\r'))));
     match bad {
         Some(c) => Err(format!(
             "must not contain control character U+{:04X}",
@@ -80,11 +80,15 @@ impl Slug {
         let s = raw.trim().to_ascii_lowercase();
         let n = s.chars().count();
         if n == 0 || n > SLUG_MAX_CHARS {
-            return Err(format!("must be 1 to {SLUG_MAX_CHARS} characters (got {n})"));
+            return Err(format!(
+                "must be 1 to {SLUG_MAX_CHARS} characters (got {n})"
+            ));
         }
-        let valid = s
-            .split('-')
-            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        let valid = s.split('-').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
         if !valid {
             return Err(
                 "must be lowercase letters and digits, words joined by single hyphens (like `write-barrier`)"
@@ -121,7 +125,10 @@ impl Tags {
             }
         }
         if out.len() > TAGS_MAX {
-            errors.push((None, format!("at most {TAGS_MAX} distinct tags (got {})", out.len())));
+            errors.push((
+                None,
+                format!("at most {TAGS_MAX} distinct tags (got {})", out.len()),
+            ));
         }
         if errors.is_empty() {
             Ok(Self(out))
@@ -193,7 +200,10 @@ impl Id {
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw.parse::<i64>() {
             Ok(n) if n > 0 => Ok(Self(n)),
-            _ => Err(format!("`{}` is not a positive integer id", raw.escape_debug())),
+            _ => Err(format!(
+                "`{}` is not a positive integer id",
+                raw.escape_debug()
+            )),
         }
     }
     pub fn new(n: i64) -> Option<Self> {
@@ -328,7 +338,12 @@ mod tests {
 
     #[test]
     fn titles_are_trimmed_and_bounded_in_characters_not_bytes() {
-        assert_eq!(QuestionTitle::parse("  GMP 指的是什么？ ").unwrap().as_str(), "GMP 指的是什么？");
+        assert_eq!(
+            QuestionTitle::parse("  GMP 指的是什么？ ")
+                .unwrap()
+                .as_str(),
+            "GMP 指的是什么？"
+        );
         assert!(QuestionTitle::parse("   ").is_err());
         assert!(QuestionTitle::parse(&"测".repeat(500)).is_ok());
         assert!(QuestionTitle::parse(&"测".repeat(501)).is_err());
@@ -347,7 +362,10 @@ mod tests {
     #[test]
     fn slugs_are_lowercased_and_strict() {
         assert_eq!(Slug::parse(" GC ").unwrap().as_str(), "gc");
-        assert_eq!(Slug::parse("write-barrier").unwrap().as_str(), "write-barrier");
+        assert_eq!(
+            Slug::parse("write-barrier").unwrap().as_str(),
+            "write-barrier"
+        );
         for bad in ["", "-a", "a-", "a--b", "a b", "垃圾", "a_b", "a.b"] {
             assert!(Slug::parse(bad).is_err(), "{bad:?} should be refused");
         }

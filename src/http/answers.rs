@@ -96,7 +96,9 @@ pub async fn list_answers(
     PathId(id): PathId,
 ) -> ApiResult<axum::Json<Vec<AnswerOut>>> {
     let answers = state.service.list_answers(id).await?;
-    Ok(axum::Json(answers.into_iter().map(AnswerOut::from).collect()))
+    Ok(axum::Json(
+        answers.into_iter().map(AnswerOut::from).collect(),
+    ))
 }
 
 /// Add an answer
@@ -189,7 +191,10 @@ pub async fn patch_answer(
         Some(_) => Some(input.parse_alone()?),
         None => None,
     };
-    let a = state.service.patch_answer(id, body.as_ref(), &expected).await?;
+    let a = state
+        .service
+        .patch_answer(id, body.as_ref(), &expected)
+        .await?;
     Ok(answer_response(StatusCode::OK, a, false))
 }
 

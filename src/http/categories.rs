@@ -78,9 +78,13 @@ pub struct TagParams {
     get, path = "/api/v1/categories", tag = "categories",
     responses((status = 200, description = "All categories", body = Vec<CategoryOut>))
 )]
-pub async fn list_categories(State(state): State<AppState>) -> ApiResult<axum::Json<Vec<CategoryOut>>> {
+pub async fn list_categories(
+    State(state): State<AppState>,
+) -> ApiResult<axum::Json<Vec<CategoryOut>>> {
     let cats = state.service.list_categories().await?;
-    Ok(axum::Json(cats.into_iter().map(CategoryOut::from).collect()))
+    Ok(axum::Json(
+        cats.into_iter().map(CategoryOut::from).collect(),
+    ))
 }
 
 /// Create a category
@@ -117,7 +121,9 @@ pub async fn create_category(
     };
     e.finish()?;
     let (Some(slug), Some(name)) = (slug, name) else {
-        return Err(ApiError::internal(anyhow::anyhow!("parse without error left a gap")));
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "parse without error left a gap"
+        )));
     };
     let c = state.service.create_category(&slug, &name).await?;
     let location = format!("/api/v1/categories/{}", c.slug);
@@ -142,8 +148,12 @@ pub async fn get_category(
     State(state): State<AppState>,
     Path(slug): Path<String>,
 ) -> ApiResult<axum::Json<CategoryOut>> {
-    let slug = Slug::parse(&slug)
-        .map_err(|_| ApiError::new(ErrorCode::CategoryNotFound, format!("no category `{}`", slug.escape_debug())))?;
+    let slug = Slug::parse(&slug).map_err(|_| {
+        ApiError::new(
+            ErrorCode::CategoryNotFound,
+            format!("no category `{}`", slug.escape_debug()),
+        )
+    })?;
     Ok(axum::Json(state.service.get_category(&slug).await?.into()))
 }
 

@@ -12,10 +12,18 @@ use serde::de::DeserializeOwned;
 pub struct Json<T>(pub T);
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -34,7 +42,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(ErrorCode::PayloadTooLarge, "the body must be at most 1 MiB")
             } else {
-                ApiError::new(ErrorCode::InvalidJson, format!("could not read the body: {e}"))
+                ApiError::new(
+                    ErrorCode::InvalidJson,
+                    format!("could not read the body: {e}"),
+                )
             }
         })?;
         parse_json(&bytes).map(Json)
@@ -47,9 +58,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut de);
     if value.is_ok() {
         // Trailing data after the document is a syntax error, like any other.
-        de.end().map_err(|e| {
-            ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {e}"))
-        })?;
+        de.end()
+            .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {e}")))?;
     }
     value.map_err(|e| {
         let path = e.path().to_string();
@@ -79,17 +89,13 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// For an unknown field, serde_path_to_error's path is the containing object; name the field.
+/// serde_path_to_error's path already ends at the unknown field; fall back to the name
+/// serde quotes in its message when the path is empty.
 fn field_of_unknown(path: &str, message: &str) -> String {
-    let name = message
-        .split('`')
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
     if path.is_empty() || path == "." {
-        name
+        message.split('`').nth(1).unwrap_or_default().to_string()
     } else {
-        format!("{path}.{name}")
+        path.to_string()
     }
 }
 
@@ -156,11 +162,17 @@ fn entity_tags(value: &str) -> Result<Option<Vec<(bool, &str)>>, ApiError> {
     Ok(Some(out))
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Result<Option<&'a str>, ApiError> {
+fn header_str<'a>(
+    headers: &'a HeaderMap,
+    name: &header::HeaderName,
+) -> Result<Option<&'a str>, ApiError> {
     match headers.get(name) {
         None => Ok(None),
         Some(v) => v.to_str().map(Some).map_err(|_| {
-            ApiError::new(ErrorCode::InvalidHeader, format!("{name} must be visible ASCII"))
+            ApiError::new(
+                ErrorCode::InvalidHeader,
+                format!("{name} must be visible ASCII"),
+            )
         }),
     }
 }
@@ -207,11 +219,20 @@ mod tests {
 
     #[test]
     fn if_match_admits_only_strong_tags_of_the_same_resource() {
-        let p = if_match(&headers(header::IF_MATCH, "\"q1v3\", W/\"q1v4\", \"a1v5\""), 'q', 1).unwrap();
+        let p = if_match(
+            &headers(header::IF_MATCH, "\"q1v3\", W/\"q1v4\", \"a1v5\""),
+            'q',
+            1,
+        )
+        .unwrap();
         assert!(p.admits(3));
         assert!(!p.admits(4));
         assert!(!p.admits(5));
-        assert!(if_match(&headers(header::IF_MATCH, "*"), 'q', 1).unwrap().admits(9));
+        assert!(
+            if_match(&headers(header::IF_MATCH, "*"), 'q', 1)
+                .unwrap()
+                .admits(9)
+        );
         assert!(if_match(&headers(header::IF_MATCH, "q1v3"), 'q', 1).is_err());
     }
 
@@ -231,8 +252,14 @@ mod tests {
         struct T {
             a: Option<String>,
         }
-        assert_eq!(parse_json::<T>(b"{").unwrap_err().code, ErrorCode::InvalidJson);
-        assert_eq!(parse_json::<T>(b"{} x").unwrap_err().code, ErrorCode::InvalidJson);
+        assert_eq!(
+            parse_json::<T>(b"{").unwrap_err().code,
+            ErrorCode::InvalidJson
+        );
+        assert_eq!(
+            parse_json::<T>(b"{} x").unwrap_err().code,
+            ErrorCode::InvalidJson
+        );
         let unknown = parse_json::<T>(br#"{"b": 1}"#).unwrap_err();
         assert_eq!(unknown.code, ErrorCode::UnknownField);
         assert_eq!(unknown.errors[0].field, "b");

@@ -59,15 +59,25 @@ struct ApiDoc;
 /// Every route, registered once for both the router and the OpenAPI document.
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(questions::list_questions, questions::create_question))
+        .routes(routes!(
+            questions::list_questions,
+            questions::create_question
+        ))
         .routes(routes!(
             questions::get_question,
             questions::patch_question,
             questions::delete_question
         ))
         .routes(routes!(answers::list_answers, answers::add_answer))
-        .routes(routes!(answers::get_answer, answers::patch_answer, answers::delete_answer))
-        .routes(routes!(categories::list_categories, categories::create_category))
+        .routes(routes!(
+            answers::get_answer,
+            answers::patch_answer,
+            answers::delete_answer
+        ))
+        .routes(routes!(
+            categories::list_categories,
+            categories::create_category
+        ))
         .routes(routes!(categories::get_category))
         .routes(routes!(categories::list_tags))
         .routes(routes!(ops::healthz))
@@ -109,11 +119,19 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<&str> = origins.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+    let origins: Vec<&str> = origins
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
     let base = CorsLayer::new()
         .allow_methods(Any)
         .allow_headers(Any)
-        .expose_headers([header::ETAG, header::LOCATION, HeaderName::from_static("x-request-id")]);
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            HeaderName::from_static("x-request-id"),
+        ]);
     if origins.contains(&"*") {
         base.allow_origin(Any)
     } else {
@@ -141,12 +159,16 @@ async fn problem_for_bare_errors(response: Response<Body>) -> Response<Body> {
     let (mut parts, _) = response.into_parts();
     // The router adds `Allow` after this layer has run, so point at it rather than copy it.
     let detail = match code {
-        ErrorCode::MethodNotAllowed => "this path does not accept this method; see the Allow header",
+        ErrorCode::MethodNotAllowed => {
+            "this path does not accept this method; see the Allow header"
+        }
         _ => code.title(),
     };
     let problem = ApiError::new(code, detail).into_response();
     let (p_parts, body) = problem.into_parts();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.status = p_parts.status;
     Response::from_parts(parts, body)

@@ -33,6 +33,9 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Healt
     if state.service.ready().await {
         Ok(axum::Json(Health { status: "ok" }))
     } else {
-        Err(ApiError::new(ErrorCode::NotReady, "the database is not answering"))
+        Err(ApiError::new(
+            ErrorCode::NotReady,
+            "the database is not answering",
+        ))
     }
 }

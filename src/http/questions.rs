@@ -230,10 +230,24 @@ impl CreateQuestion {
         e.finish()?;
         // finish() returned Ok, so every field above parsed.
         match (title, body, category, tags, difficulty, answers) {
-            (Some(title), Some(body), Some(category), Some(tags), Some(difficulty), Some(answers)) => {
-                Ok(NewQuestion { title, body, category, tags, difficulty, answers })
-            }
-            _ => Err(ApiError::internal(anyhow::anyhow!("parse without error left a gap"))),
+            (
+                Some(title),
+                Some(body),
+                Some(category),
+                Some(tags),
+                Some(difficulty),
+                Some(answers),
+            ) => Ok(NewQuestion {
+                title,
+                body,
+                category,
+                tags,
+                difficulty,
+                answers,
+            }),
+            _ => Err(ApiError::internal(anyhow::anyhow!(
+                "parse without error left a gap"
+            ))),
         }
     }
 }
@@ -258,18 +272,16 @@ impl PatchQuestion {
             Some(None) => refuse_null(&mut e, "category"),
             None => {}
         }
-        match self.tags {
-            Some(t) => p.tags = parse_tags(&mut e, t.as_deref().unwrap_or_default()),
-            None => {}
+        if let Some(t) = self.tags {
+            p.tags = parse_tags(&mut e, t.as_deref().unwrap_or_default());
         }
         match self.difficulty {
             Some(Some(d)) => p.difficulty = e.check("difficulty", Difficulty::parse(&d)),
             Some(None) => refuse_null(&mut e, "difficulty"),
             None => {}
         }
-        match self.answers {
-            Some(a) => p.answers = parse_answers(&mut e, a.as_deref().unwrap_or_default()),
-            None => {}
+        if let Some(a) = self.answers {
+            p.answers = parse_answers(&mut e, a.as_deref().unwrap_or_default());
         }
         e.finish()?;
         Ok(p)

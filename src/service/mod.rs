@@ -4,8 +4,8 @@
 mod seed;
 
 use crate::domain::{
-    Answer, Category, CategoryName, Markdown, NewQuestion, Precondition, Question,
-    QuestionFilter, QuestionPatch, Slug, TagCount,
+    Answer, Category, CategoryName, Markdown, NewQuestion, Precondition, Question, QuestionFilter,
+    QuestionPatch, Slug, TagCount,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::store::{ListPage, Store, StoreError};
@@ -21,9 +21,10 @@ pub struct Service {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::QuestionNotFound(id) => {
-                ApiError::new(ErrorCode::QuestionNotFound, format!("no question with id {id}"))
-            }
+            StoreError::QuestionNotFound(id) => ApiError::new(
+                ErrorCode::QuestionNotFound,
+                format!("no question with id {id}"),
+            ),
             StoreError::AnswerNotFound(id) => {
                 ApiError::new(ErrorCode::AnswerNotFound, format!("no answer with id {id}"))
             }

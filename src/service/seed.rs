@@ -49,7 +49,9 @@ pub enum SeedReport {
     AlreadyDone,
 }
 
-fn parse_seed() -> anyhow::Result<(Vec<(Slug, CategoryName)>, Vec<NewQuestion>)> {
+type ParsedSeed = (Vec<(Slug, CategoryName)>, Vec<NewQuestion>);
+
+fn parse_seed() -> anyhow::Result<ParsedSeed> {
     let file: SeedFile = serde_json::from_str(SEED_JSON).context("seed/seed.json is malformed")?;
     let bad = |what: &str, e: String| anyhow!("seed/seed.json: {what}: {e}");
     let categories = file

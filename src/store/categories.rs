@@ -31,12 +31,13 @@ impl Store {
 
     pub async fn create_category(&self, slug: &Slug, name: &CategoryName) -> StoreResult<Category> {
         let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query("INSERT INTO categories (slug, name, created_at) VALUES (?, ?, ?)")
-            .bind(slug.as_str())
-            .bind(name.as_str())
-            .bind(now_micros())
-            .execute(&mut *tx)
-            .await;
+        let inserted =
+            sqlx::query("INSERT INTO categories (slug, name, created_at) VALUES (?, ?, ?)")
+                .bind(slug.as_str())
+                .bind(name.as_str())
+                .bind(now_micros())
+                .execute(&mut *tx)
+                .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => {
                 return Err(StoreError::CategoryExists(slug.to_string()));

@@ -3,8 +3,8 @@
 
 use super::{Store, StoreError, StoreResult, from_micros, now_micros};
 use crate::domain::{
-    Answer, CategoryRef, Difficulty, Markdown, NewQuestion, Precondition, Question,
-    QuestionFilter, QuestionPatch, Tags,
+    Answer, CategoryRef, Difficulty, Markdown, NewQuestion, Precondition, Question, QuestionFilter,
+    QuestionPatch, Tags,
 };
 use sqlx::{FromRow, SqliteConnection};
 use std::collections::HashMap;
@@ -186,7 +186,11 @@ async fn insert_answer(
 }
 
 /// Appends to the index change log; the caller's transaction makes it atomic with the write.
-async fn record_change(conn: &mut SqliteConnection, question_id: i64, now: i64) -> sqlx::Result<i64> {
+async fn record_change(
+    conn: &mut SqliteConnection,
+    question_id: i64,
+    now: i64,
+) -> sqlx::Result<i64> {
     let (seq,): (i64,) = sqlx::query_as(
         "INSERT INTO index_changes (question_id, created_at) VALUES (?, ?) RETURNING seq",
     )
@@ -198,7 +202,11 @@ async fn record_change(conn: &mut SqliteConnection, question_id: i64, now: i64) 
 }
 
 /// A question's answers changed: its representation (and so its ETag) changed too.
-async fn touch_question(conn: &mut SqliteConnection, question_id: i64, now: i64) -> sqlx::Result<()> {
+async fn touch_question(
+    conn: &mut SqliteConnection,
+    question_id: i64,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE questions SET version = version + 1, updated_at = ? WHERE id = ?")
         .bind(now)
         .bind(question_id)
@@ -335,7 +343,12 @@ impl Store {
         )
         .bind(patch.title.as_ref().map(|t| t.as_str()))
         .bind(patch.body.is_some())
-        .bind(patch.body.as_ref().and_then(|b| b.as_ref().map(|b| b.as_str())))
+        .bind(
+            patch
+                .body
+                .as_ref()
+                .and_then(|b| b.as_ref().map(|b| b.as_str())),
+        )
         .bind(category)
         .bind(patch.difficulty.map(|d| d.as_str()))
         .bind(now)
@@ -391,7 +404,11 @@ impl Store {
         fetch_answer(&mut conn, id).await
     }
 
-    pub async fn add_answer(&self, question_id: i64, body: &Markdown) -> StoreResult<Written<Answer>> {
+    pub async fn add_answer(
+        &self,
+        question_id: i64,
+        body: &Markdown,
+    ) -> StoreResult<Written<Answer>> {
         let mut tx = self.begin_write().await?;
         question_version(&mut tx, question_id).await?;
         let now = now_micros();
@@ -413,12 +430,14 @@ impl Store {
         let before = fetch_answer(&mut tx, id).await?;
         check_version(before.version, expected)?;
         let now = now_micros();
-        sqlx::query("UPDATE answers SET body = ?, updated_at = ?, version = version + 1 WHERE id = ?")
-            .bind(body.as_str())
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE answers SET body = ?, updated_at = ?, version = version + 1 WHERE id = ?",
+        )
+        .bind(body.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         touch_question(&mut tx, before.question_id, now).await?;
         let seq = record_change(&mut tx, before.question_id, now).await?;
         let value = fetch_answer(&mut tx, id).await?;

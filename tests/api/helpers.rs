@@ -1,0 +1,213 @@
+//! Spins up the real application on a fresh temp dir and speaks HTTP to it in-process.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use kb::App;
+use kb::config::Config;
+use serde_json::Value;
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+pub struct TestApp {
+    pub router: Router,
+    pub dir: TempDir,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_str()
+            .unwrap()
+    }
+
+    /// Asserts an RFC 9457 problem with the given status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(self.header("content-type"), "application/problem+json");
+        let p = self.json();
+        assert_eq!(p["code"], code, "{p}");
+        assert_eq!(p["status"], status);
+        assert!(p["title"].is_string() && p["detail"].is_string() && p["type"].is_string());
+        p
+    }
+}
+
+impl TestApp {
+    /// A fresh app with the seed loaded.
+    pub async fn seeded() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// A fresh app with an empty database (only the two seed categories are created).
+    pub async fn empty() -> Self {
+        let app = Self::with(|c| c.serve.no_seed = true).await;
+        for (slug, name) in [("golang", "Golang"), ("distributed", "分布式")] {
+            let r = app
+                .post(
+                    "/api/v1/categories",
+                    serde_json::json!({"slug": slug, "name": name}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED);
+        }
+        app
+    }
+
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::new(dir.path());
+        tweak(&mut config);
+        let app = App::build(&config).await.expect("app builds");
+        Self {
+            router: app.router(),
+            dir,
+        }
+    }
+
+    /// Builds a second app on the same data directory, as a restart would.
+    pub async fn restart(self, tweak: impl FnOnce(&mut Config)) -> Self {
+        let TestApp { router, dir } = self;
+        drop(router);
+        let mut config = Config::new(dir.path());
+        tweak(&mut config);
+        let app = App::build(&config).await.expect("app rebuilds");
+        Self {
+            router: app.router(),
+            dir,
+        }
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> TestResponse {
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> TestResponse {
+        let mut b = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .unwrap();
+        self.send(req).await
+    }
+
+    pub async fn get(&self, uri: &str) -> TestResponse {
+        self.request(Method::GET, uri, &[], None).await
+    }
+
+    pub async fn post(&self, uri: &str, json: Value) -> TestResponse {
+        self.request(
+            Method::POST,
+            uri,
+            &[(header::CONTENT_TYPE.as_str(), "application/json")],
+            Some(json.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, uri: &str, json: Value, if_match: Option<&str>) -> TestResponse {
+        let mut headers = vec![("content-type", "application/merge-patch+json")];
+        if let Some(tag) = if_match {
+            headers.push(("if-match", tag));
+        }
+        self.request(
+            Method::PATCH,
+            uri,
+            &headers,
+            Some(json.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, uri: &str, if_match: Option<&str>) -> TestResponse {
+        let headers: Vec<(&str, &str)> = if_match.map(|t| ("if-match", t)).into_iter().collect();
+        self.request(Method::DELETE, uri, &headers, None).await
+    }
+
+    /// Creates a question and returns its JSON.
+    pub async fn create_question(&self, body: Value) -> Value {
+        let r = self.post("/api/v1/questions", body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()
+    }
+
+    /// Every page of a list query, following `next_cursor`.
+    pub async fn list_all(&self, query: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut uri = format!("/api/v1/questions?{query}");
+            if let Some(c) = &cursor {
+                uri.push_str(&format!("&cursor={c}"));
+            }
+            let r = self.get(&uri).await;
+            assert_eq!(
+                r.status,
+                StatusCode::OK,
+                "{}",
+                String::from_utf8_lossy(&r.body)
+            );
+            let page = r.json();
+            out.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return out,
+            }
+        }
+    }
+}
+
+pub fn question(title: &str) -> Value {
+    serde_json::json!({"title": title, "category": "golang"})
+}

@@ -1,0 +1,13 @@
+//! The one integration-test binary: every test runs the real router against its own SQLite
+//! file in a temporary directory.
+
+mod helpers;
+
+mod answers;
+mod categories;
+mod concurrency;
+mod errors;
+mod openapi;
+mod process;
+mod questions;
+mod seed;
