@@ -282,3 +282,62 @@ async fn health_and_readiness_answer_ok() {
     assert_eq!(app.get("/healthz").await.json(), json!({"status": "ok"}));
     assert_eq!(app.get("/readyz").await.json(), json!({"status": "ok"}));
 }
+
+#[tokio::test]
+async fn large_responses_are_compressed_when_the_client_accepts_it() {
+    let app = TestApp::seeded().await;
+    let r = app
+        .request(
+            Method::GET,
+            "/api/v1/questions?limit=100",
+            &[("accept-encoding", "gzip")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-encoding"), "gzip");
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins() {
+    let app = TestApp::with(|c| c.serve.cors_origins = vec!["https://study.example".into()]).await;
+    let ok = app
+        .request(
+            Method::GET,
+            "/healthz",
+            &[("origin", "https://study.example")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        "https://study.example"
+    );
+    let other = app
+        .request(
+            Method::GET,
+            "/healthz",
+            &[("origin", "https://evil.example")],
+            None,
+        )
+        .await;
+    assert!(other.headers.get("access-control-allow-origin").is_none());
+    let preflight = app
+        .request(
+            Method::OPTIONS,
+            "/api/v1/questions",
+            &[
+                ("origin", "https://study.example"),
+                ("access-control-request-method", "POST"),
+            ],
+            None,
+        )
+        .await;
+    assert!(preflight.status.is_success());
+    assert!(
+        preflight
+            .header("access-control-allow-methods")
+            .contains("POST")
+            || preflight.header("access-control-allow-methods") == "*"
+    );
+}

@@ -69,7 +69,10 @@ impl Server {
         s.read_to_end(&mut raw).unwrap();
         let text = String::from_utf8_lossy(&raw).to_string();
         let status = text[9..12].parse().expect("status line");
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         (status, body)
     }
 
@@ -106,7 +109,10 @@ fn sigterm_stops_the_server_cleanly_and_checkpoints_the_database() {
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
     let logs: Vec<String> = server.logs.try_iter().collect();
-    assert!(logs.iter().any(|l| l.contains("stopped cleanly")), "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l.contains("stopped cleanly")),
+        "{logs:?}"
+    );
     // A clean close checkpoints and truncates the write-ahead log.
     let wal = dir.path().join("kb.sqlite3-wal");
     assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
