@@ -22,6 +22,8 @@ pub enum Command {
     Serve,
     /// Print the OpenAPI document to standard output.
     Openapi,
+    /// Rebuild the search index from the database (stop the server first).
+    Reindex,
 }
 
 /// Flags shared by every command.
@@ -101,5 +103,9 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("kb.sqlite3")
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
     }
 }

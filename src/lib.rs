@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod search;
 pub mod service;
 pub mod store;
 
@@ -34,7 +35,7 @@ impl App {
         let store = Store::open(&db)
             .await
             .with_context(|| format!("cannot open database {}", db.display()))?;
-        let service = Service::new(store);
+        let service = Service::start(store, &config.index_dir()).await?;
         if !config.serve.no_seed {
             let report = service.load_seed().await.context("cannot load the seed")?;
             tracing::info!(?report, "seed");
@@ -66,7 +67,21 @@ impl App {
         axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
-        self.service.store().close().await;
+        self.service.shutdown().await;
         Ok(())
     }
+
+    /// Stops background work and closes the database and the index, as `serve` does on exit.
+    pub async fn shutdown(self) {
+        self.service.shutdown().await;
+    }
+}
+
+/// `kb reindex`: rebuilds the search index from the database. Returns the number of questions
+/// indexed.
+pub async fn reindex(config: &Config) -> anyhow::Result<u64> {
+    let store = Store::open(&config.database_path()).await?;
+    let n = Service::reindex(&store, &config.index_dir()).await;
+    store.close().await;
+    n
 }

@@ -15,6 +15,15 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", kb::http::openapi().to_pretty_json()?);
             Ok(())
         }
+        Some(Command::Reindex) => {
+            let config = Config {
+                data_dir: cli.global.data_dir,
+                serve: cli.serve,
+            };
+            let n = kb::reindex(&config).await?;
+            println!("reindexed {n} questions");
+            Ok(())
+        }
         Some(Command::Serve) | None => serve(cli.global.data_dir, cli.serve).await,
     }
 }

@@ -6,6 +6,7 @@ pub mod categories;
 pub mod extract;
 pub mod ops;
 pub mod questions;
+pub mod search;
 
 use crate::config::ServeArgs;
 use crate::error::{ApiError, ErrorCode, PROBLEM_JSON};
@@ -50,6 +51,7 @@ pub struct AppState {
         (name = "questions", description = "Questions with their answers"),
         (name = "answers", description = "Answers to questions"),
         (name = "categories", description = "Categories and tags"),
+        (name = "search", description = "Full-text search, suggestions and related questions"),
         (name = "ops", description = "Health and readiness"),
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError))
@@ -80,6 +82,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(categories::get_category))
         .routes(routes!(categories::list_tags))
+        .routes(routes!(search::search_questions))
+        .routes(routes!(search::suggest))
+        .routes(routes!(search::similar_questions))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
 }

@@ -23,19 +23,16 @@ pub async fn healthz() -> axum::Json<Health> {
 
 /// Readiness
 ///
-/// 200 when the database answers queries; 503 otherwise.
+/// 200 when the database answers queries and the search index is usable; 503 while the
+/// index is being rebuilt or the database is unavailable.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses(
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "Not ready", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Health>> {
-    if state.service.ready().await {
-        Ok(axum::Json(Health { status: "ok" }))
-    } else {
-        Err(ApiError::new(
-            ErrorCode::NotReady,
-            "the database is not answering",
-        ))
+    match state.service.ready().await {
+        Ok(()) => Ok(axum::Json(Health { status: "ok" })),
+        Err(why) => Err(ApiError::new(ErrorCode::NotReady, why)),
     }
 }

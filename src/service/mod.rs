@@ -1,6 +1,8 @@
 //! The service layer: the one place that coordinates the store (and the search index), turns
 //! store outcomes into API errors, and owns the rules that span more than one table.
 
+mod indexing;
+mod search;
 mod seed;
 
 use crate::domain::{
@@ -9,13 +11,18 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::store::{ListPage, Store, StoreError};
+use indexing::Indexing;
+use std::path::Path;
+use std::sync::Arc;
 
+pub use search::{SearchHit, SearchPage};
 pub use seed::SeedReport;
 
 /// Everything the handlers may ask for. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Service {
     store: Store,
+    indexing: Arc<Indexing>,
 }
 
 impl From<StoreError> for ApiError {
@@ -46,16 +53,41 @@ impl From<StoreError> for ApiError {
 }
 
 impl Service {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// Opens the search index under `index_dir` and starts keeping it in step with `store`.
+    pub async fn start(store: Store, index_dir: &Path) -> anyhow::Result<Self> {
+        let indexing = Arc::new(Indexing::start(store.clone(), index_dir).await?);
+        Ok(Self { store, indexing })
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// Rebuilds the search index under `index_dir` from `store`, in the foreground; returns
+    /// the number of documents indexed. Fails if a running kb holds the index.
+    pub async fn reindex(store: &Store, index_dir: &Path) -> anyhow::Result<u64> {
+        let dir = index_dir.to_path_buf();
+        let (index, _) =
+            tokio::task::spawn_blocking(move || crate::search::SearchIndex::open(&dir)).await??;
+        let index = Arc::new(index);
+        indexing::rebuild(store, &index).await?;
+        let n = index.num_docs();
+        let idx = index.clone();
+        tokio::task::spawn_blocking(move || idx.close()).await?;
+        Ok(n)
     }
 
-    pub async fn ready(&self) -> bool {
-        self.store.ping().await
+    /// Whether the database answers and the index is not being rebuilt.
+    pub async fn ready(&self) -> Result<(), &'static str> {
+        if !self.store.ping().await {
+            return Err("the database is not answering");
+        }
+        if !self.indexing.is_ready() {
+            return Err("the search index is being rebuilt");
+        }
+        Ok(())
+    }
+
+    /// Stops the indexer (applying what is pending) and closes the database.
+    pub async fn shutdown(&self) {
+        self.indexing.shutdown().await;
+        self.store.close().await;
     }
 
     pub async fn get_question(&self, id: i64) -> ApiResult<Question> {
@@ -72,7 +104,9 @@ impl Service {
     }
 
     pub async fn create_question(&self, new: &NewQuestion) -> ApiResult<Question> {
-        Ok(self.store.create_question(new).await?.value)
+        let w = self.store.create_question(new).await?;
+        self.indexing.wait_for(w.seq).await;
+        Ok(w.value)
     }
 
     pub async fn patch_question(
@@ -81,11 +115,16 @@ impl Service {
         patch: &QuestionPatch,
         expected: &Precondition,
     ) -> ApiResult<Question> {
-        Ok(self.store.patch_question(id, patch, expected).await?.value)
+        let w = self.store.patch_question(id, patch, expected).await?;
+        if w.seq > 0 {
+            self.indexing.wait_for(w.seq).await;
+        }
+        Ok(w.value)
     }
 
     pub async fn delete_question(&self, id: i64, expected: &Precondition) -> ApiResult<()> {
-        self.store.delete_question(id, expected).await?;
+        let seq = self.store.delete_question(id, expected).await?;
+        self.indexing.wait_for(seq).await;
         Ok(())
     }
 
@@ -98,7 +137,9 @@ impl Service {
     }
 
     pub async fn add_answer(&self, question_id: i64, body: &Markdown) -> ApiResult<Answer> {
-        Ok(self.store.add_answer(question_id, body).await?.value)
+        let w = self.store.add_answer(question_id, body).await?;
+        self.indexing.wait_for(w.seq).await;
+        Ok(w.value)
     }
 
     /// Applies a patch of the answer's body; with no body it only checks the precondition.
@@ -115,11 +156,14 @@ impl Service {
             }
             return Ok(a);
         };
-        Ok(self.store.update_answer(id, body, expected).await?.value)
+        let w = self.store.update_answer(id, body, expected).await?;
+        self.indexing.wait_for(w.seq).await;
+        Ok(w.value)
     }
 
     pub async fn delete_answer(&self, id: i64, expected: &Precondition) -> ApiResult<()> {
-        self.store.delete_answer(id, expected).await?;
+        let seq = self.store.delete_answer(id, expected).await?;
+        self.indexing.wait_for(seq).await;
         Ok(())
     }
 

@@ -104,9 +104,11 @@ impl Service {
                 Err(e) => return Err(e.into()),
             }
         }
+        let mut last_seq = 0;
         for q in &questions {
-            self.store.create_question(q).await?;
+            last_seq = self.store.create_question(q).await?.seq;
         }
+        self.indexing.wait_for(last_seq).await;
         self.store.mark_seed_done().await?;
         Ok(SeedReport::Loaded {
             questions: questions.len(),

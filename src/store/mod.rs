@@ -6,6 +6,7 @@
 //! their own pool and, thanks to WAL, never wait for the writer.
 
 mod categories;
+mod changes;
 mod meta;
 mod questions;
 
@@ -17,6 +18,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use changes::Change;
 pub use questions::{ListPage, Written};
 
 /// Why a store operation did not happen.

@@ -12,6 +12,7 @@ use tower::ServiceExt;
 
 pub struct TestApp {
     pub router: Router,
+    pub app: App,
     pub dir: TempDir,
 }
 
@@ -83,23 +84,60 @@ impl TestApp {
         let mut config = Config::new(dir.path());
         tweak(&mut config);
         let app = App::build(&config).await.expect("app builds");
-        Self {
+        let app = Self {
             router: app.router(),
+            app,
             dir,
+        };
+        app.wait_ready().await;
+        app
+    }
+
+    /// A new index is built in the background; wait until `/readyz` says it is done.
+    pub async fn wait_ready(&self) {
+        for _ in 0..1000 {
+            if self.get("/readyz").await.status == StatusCode::OK {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        panic!("the app never became ready");
     }
 
     /// Builds a second app on the same data directory, as a restart would.
     pub async fn restart(self, tweak: impl FnOnce(&mut Config)) -> Self {
-        let TestApp { router, dir } = self;
+        let TestApp { router, app, dir } = self;
         drop(router);
+        app.shutdown().await;
         let mut config = Config::new(dir.path());
         tweak(&mut config);
         let app = App::build(&config).await.expect("app rebuilds");
-        Self {
+        let app = Self {
             router: app.router(),
+            app,
             dir,
-        }
+        };
+        app.wait_ready().await;
+        app
+    }
+
+    /// Search hits' question ids for `q` (URL-encoded here), best first.
+    pub async fn search_ids(&self, q: &str, extra: &str) -> Vec<i64> {
+        let r = self
+            .get(&format!("/api/v1/search?q={}{extra}", urlencode(q)))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["question"]["id"].as_i64().unwrap())
+            .collect()
     }
 
     pub async fn send(&self, req: Request<Body>) -> TestResponse {
@@ -210,4 +248,17 @@ impl TestApp {
 
 pub fn question(title: &str) -> Value {
     serde_json::json!({"title": title, "category": "golang"})
+}
+
+/// Percent-encodes everything but unreserved ASCII.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

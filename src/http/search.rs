@@ -1,0 +1,317 @@
+//! Search: `/api/v1/search`, `/api/v1/search/suggest` and `/api/v1/questions/{id}/similar`.
+
+use super::AppState;
+use super::extract::{PathId, Query};
+use super::questions::{CategoryRefOut, Errors, parse_limit};
+use crate::domain::{Difficulty, Question, Slug};
+use crate::error::{ApiResult, Problem};
+use crate::search::SearchRequest;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+pub const QUERY_MAX_CHARS: usize = 500;
+pub const OFFSET_MAX: usize = 10_000;
+
+/// The summary of a question shown in result lists.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuestionSummary {
+    #[schema(example = 9)]
+    pub id: i64,
+    #[schema(example = "sync.Map 了解吗？")]
+    pub title: String,
+    pub category: CategoryRefOut,
+    #[schema(example = json!(["map", "sync", "concurrency"]))]
+    pub tags: Vec<String>,
+    pub difficulty: Difficulty,
+}
+
+impl From<Question> for QuestionSummary {
+    fn from(q: Question) -> Self {
+        Self {
+            id: q.id,
+            title: q.title,
+            category: CategoryRefOut {
+                slug: q.category.slug,
+                name: q.category.name,
+            },
+            tags: q.tags,
+            difficulty: q.difficulty,
+        }
+    }
+}
+
+/// Matched terms wrapped in `<mark>…</mark>`; all other text HTML-escaped.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Highlights {
+    #[schema(example = "<mark>sync</mark>.<mark>Map</mark> 了解吗？")]
+    pub title: String,
+    /// The best-matching fragment of the answers (their opening when only the title matched).
+    #[schema(
+        example = "…而使用 <mark>sync</mark>.<mark>map</mark> 之后，对 map 的读写，不需要加锁…"
+    )]
+    pub answer: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchHitOut {
+    pub question: QuestionSummary,
+    /// Relevance; only the order is meaningful.
+    pub score: f32,
+    pub highlights: Highlights,
+}
+
+/// Counts per value over every match (not just this page), with the filters applied.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FacetsOut {
+    #[schema(example = json!({"golang": 3}))]
+    pub category: BTreeMap<String, u64>,
+    #[schema(example = json!({"map": 2, "sync": 1}))]
+    pub tag: BTreeMap<String, u64>,
+    #[schema(example = json!({"medium": 3}))]
+    pub difficulty: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    /// The query as received.
+    pub query: String,
+    /// Number of matching questions.
+    pub total: u64,
+    pub took_ms: u64,
+    pub hits: Vec<SearchHitOut>,
+    pub facets: FacetsOut,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// What the person typed: any text, 1–500 characters. Never a query language.
+    #[param(value_type = String, min_length = 1, max_length = 500, example = "sync.Map 读写分离")]
+    pub q: Option<String>,
+    /// Only this category (slug).
+    pub category: Option<String>,
+    /// Only questions with this tag.
+    pub tag: Option<String>,
+    #[param(value_type = Option<Difficulty>)]
+    pub difficulty: Option<String>,
+    /// 1–100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 10)]
+    pub limit: Option<String>,
+    /// Hits to skip, 0–10,000.
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 10000, default = 0)]
+    pub offset: Option<String>,
+}
+
+fn parse_q(e: &mut Errors, q: Option<&str>) -> Option<String> {
+    match q.map(str::trim) {
+        None | Some("") => {
+            e.push("q", "is required and must not be blank");
+            None
+        }
+        Some(q) if q.chars().count() > QUERY_MAX_CHARS => {
+            e.push("q", format!("must be at most {QUERY_MAX_CHARS} characters"));
+            None
+        }
+        Some(q) => Some(q.to_string()),
+    }
+}
+
+impl SearchParams {
+    fn parse(self) -> ApiResult<SearchRequest> {
+        let mut e = Errors::default();
+        let text = parse_q(&mut e, self.q.as_deref());
+        let category = self
+            .category
+            .as_deref()
+            .and_then(|c| e.check("category", Slug::parse(c)));
+        let tag = self
+            .tag
+            .as_deref()
+            .and_then(|t| e.check("tag", Slug::parse(t)));
+        let difficulty = self
+            .difficulty
+            .as_deref()
+            .and_then(|d| e.check("difficulty", Difficulty::parse(d)));
+        let limit = e.check("limit", parse_limit(self.limit.as_deref(), 10, 100));
+        let offset = match self.offset.as_deref() {
+            None => Some(0),
+            Some(o) => e.check(
+                "offset",
+                o.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n <= OFFSET_MAX)
+                    .ok_or_else(|| format!("must be an integer from 0 to {OFFSET_MAX}")),
+            ),
+        };
+        e.finish()?;
+        Ok(SearchRequest {
+            text: text.unwrap_or_default(),
+            category: category.map(|c| c.to_string()),
+            tag: tag.map(|t| t.to_string()),
+            difficulty: difficulty.map(|d| d.as_str().to_string()),
+            limit: limit.unwrap_or(10) as usize,
+            offset: offset.unwrap_or(0),
+        })
+    }
+}
+
+/// Search questions
+///
+/// Full-text search over titles, answers and tags. Chinese is segmented into words, Latin
+/// text is case-folded, identifiers like `sync.Map` or `GOMAXPROCS` work, word order does not
+/// matter, and Latin words of 5+ letters tolerate typos. Questions matching more of the words
+/// rank first; words typed together rank higher when they stand together.
+#[utoipa::path(
+    get, path = "/api/v1/search", tag = "search",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "Matching questions, best first", body = SearchResponse),
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`q` missing, blank or too long, or a bad filter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn search_questions(
+    State(state): State<AppState>,
+    Query(params): Query<SearchParams>,
+) -> ApiResult<axum::Json<SearchResponse>> {
+    let req = params.parse()?;
+    let query = req.text.clone();
+    let page = state.service.search(req).await?;
+    Ok(axum::Json(SearchResponse {
+        query,
+        total: page.total as u64,
+        took_ms: page.took_ms,
+        hits: page
+            .hits
+            .into_iter()
+            .map(|h| SearchHitOut {
+                highlights: Highlights {
+                    title: h.title_html,
+                    answer: h.answer_html,
+                },
+                score: h.score,
+                question: h.question.into(),
+            })
+            .collect(),
+        facets: FacetsOut {
+            category: page.facets.category,
+            tag: page.facets.tag,
+            difficulty: page.facets.difficulty,
+        },
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuggestParams {
+    /// What has been typed so far; the last word may be unfinished.
+    #[param(value_type = String, min_length = 1, max_length = 500, example = "sync.Ma")]
+    pub q: Option<String>,
+    /// 1–10.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10, default = 10)]
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Suggestion {
+    #[schema(example = 9)]
+    pub id: i64,
+    #[schema(example = "sync.Map 了解吗？")]
+    pub title: String,
+}
+
+/// Suggest titles
+///
+/// Completes what a person is typing into a search box: up to 10 questions whose title
+/// contains the typed words, the last of which may be unfinished.
+#[utoipa::path(
+    get, path = "/api/v1/search/suggest", tag = "search",
+    params(SuggestParams),
+    responses(
+        (status = 200, description = "Up to 10 suggestions, best first", body = Vec<Suggestion>),
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`q` missing, blank or too long", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn suggest(
+    State(state): State<AppState>,
+    Query(params): Query<SuggestParams>,
+) -> ApiResult<axum::Json<Vec<Suggestion>>> {
+    let mut e = Errors::default();
+    let q = parse_q(&mut e, params.q.as_deref());
+    let limit = e.check("limit", parse_limit(params.limit.as_deref(), 10, 10));
+    e.finish()?;
+    let found = state
+        .service
+        .suggest(q.unwrap_or_default(), limit.unwrap_or(10) as usize)
+        .await?;
+    Ok(axum::Json(
+        found
+            .into_iter()
+            .map(|q| Suggestion {
+                id: q.id,
+                title: q.title,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SimilarParams {
+    /// 1–50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 50, default = 5)]
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimilarItem {
+    pub question: QuestionSummary,
+    /// Relatedness; only the order is meaningful.
+    pub score: f32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimilarResponse {
+    pub items: Vec<SimilarItem>,
+}
+
+/// Similar questions
+///
+/// Questions related to this one by the words of its title and answers, most related first;
+/// never the question itself.
+#[utoipa::path(
+    get, path = "/api/v1/questions/{id}/similar", tag = "search",
+    params(("id" = i64, Path, description = "Question id", minimum = 1), SimilarParams),
+    responses(
+        (status = 200, description = "Related questions", body = SimilarResponse),
+        (status = 400, description = "The id is not a positive integer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn similar_questions(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    Query(params): Query<SimilarParams>,
+) -> ApiResult<axum::Json<SimilarResponse>> {
+    let mut e = Errors::default();
+    let limit = e.check("limit", parse_limit(params.limit.as_deref(), 5, 50));
+    e.finish()?;
+    let found = state
+        .service
+        .similar(id, limit.unwrap_or(5) as usize)
+        .await?;
+    Ok(axum::Json(SimilarResponse {
+        items: found
+            .into_iter()
+            .map(|(q, score)| SimilarItem {
+                question: q.into(),
+                score,
+            })
+            .collect(),
+    }))
+}

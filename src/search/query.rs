@@ -1,0 +1,508 @@
+//! User text → tantivy query, and the read side: search with facets, highlights, suggest and
+//! similar questions.
+//!
+//! What a person typed is never parsed as a query language: it is analyzed into terms and the
+//! query is built from them, so no input can be a syntax error and word order never matters.
+
+use super::SearchIndex;
+use super::analyzer::{QueryUnit, analyze, analyze_query};
+use super::schema::Fields;
+use anyhow::anyhow;
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::aggregation::agg_result::AggregationResults;
+use tantivy::aggregation::{AggContextParams, AggregationCollector};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery, MoreLikeThisQuery,
+    Occur, PhraseQuery, Query, RegexQuery, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption, OwnedValue};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocAddress, Searcher, Term};
+
+/// More distinct terms than this are ignored: it bounds the cost of a pasted paragraph.
+const MAX_TERMS: usize = 48;
+/// Added once per query term a document contains exactly. It outweighs any BM25 difference,
+/// so documents matching more of the terms always rank above those matching fewer.
+const COORDINATION: f32 = 1000.0;
+/// The same for a term matched only within the typo distance.
+const FUZZY_COORDINATION: f32 = 400.0;
+const TITLE_BOOST: f32 = 3.0;
+const TAGS_BOOST: f32 = 2.0;
+const ANSWER_SNIPPET_CHARS: usize = 160;
+
+/// A search as the service asks for it; values are already validated.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    pub text: String,
+    pub category: Option<String>,
+    pub tag: Option<String>,
+    pub difficulty: Option<String>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// Counts per value over the whole result set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facets {
+    pub category: BTreeMap<String, u64>,
+    pub tag: BTreeMap<String, u64>,
+    pub difficulty: BTreeMap<String, u64>,
+}
+
+/// The ids of one page of hits, best first, with what is needed to highlight them.
+pub struct SearchHits {
+    pub total: usize,
+    pub hits: Vec<(i64, f32)>,
+    pub facets: Facets,
+    pub highlighter: Highlighter,
+}
+
+/// Marks the query's terms in texts read back from the database.
+pub struct Highlighter {
+    title: Option<SnippetGenerator>,
+    answers: Option<SnippetGenerator>,
+}
+
+fn is_latin_word(t: &str) -> bool {
+    t.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Typo tolerance for Latin terms: one edit from 5 characters, two from 9.
+fn fuzzy_distance(term: &str) -> Option<u8> {
+    if !is_latin_word(term) || term.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    match term.len() {
+        0..=4 => None,
+        5..=8 => Some(1),
+        _ => Some(2),
+    }
+}
+
+fn term_query(field: Field, text: &str, boost: f32) -> Box<dyn Query> {
+    let q: Box<dyn Query> = Box::new(TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::WithFreqs,
+    ));
+    if boost == 1.0 {
+        q
+    } else {
+        Box::new(BoostQuery::new(q, boost))
+    }
+}
+
+fn should(clauses: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(
+        clauses.into_iter().map(|q| (Occur::Should, q)).collect(),
+    ))
+}
+
+fn unique_terms(terms: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    terms
+        .iter()
+        .filter(|t| seen.insert(t.as_str()))
+        .take(MAX_TERMS)
+        .cloned()
+        .collect()
+}
+
+impl SearchIndex {
+    /// The scoring part of a search, built from the analyzed units of `text`.
+    fn text_query(&self, text: &str) -> Option<Box<dyn Query>> {
+        let f = &self.fields;
+        let analyzed = analyze_query(text);
+        let units: Vec<&QueryUnit> = analyzed.units.iter().take(MAX_TERMS).collect();
+        if units.is_empty() {
+            return None;
+        }
+        let word_scoring = |w: &str| {
+            should(vec![
+                term_query(f.title, w, TITLE_BOOST),
+                term_query(f.tags_text, w, TAGS_BOOST),
+                term_query(f.answers, w, 1.0),
+            ])
+        };
+        let mut clauses: Vec<Box<dyn Query>> = Vec::new();
+        for u in units {
+            let (any, scoring) = match u {
+                QueryUnit::Word(w) => {
+                    let any = should(vec![
+                        term_query(f.title, w, 1.0),
+                        term_query(f.tags_text, w, 1.0),
+                        term_query(f.answers, w, 1.0),
+                    ]);
+                    if let Some(d) = fuzzy_distance(w) {
+                        let fuzzy = |field| -> Box<dyn Query> {
+                            Box::new(FuzzyTermQuery::new(
+                                Term::from_field_text(field, w),
+                                d,
+                                true,
+                            ))
+                        };
+                        clauses.push(Box::new(ConstScoreQuery::new(
+                            should(vec![fuzzy(f.title), fuzzy(f.tags_text), fuzzy(f.answers)]),
+                            FUZZY_COORDINATION,
+                        )));
+                    }
+                    (any, word_scoring(w))
+                }
+                QueryUnit::Bigram(b) => {
+                    let any = should(vec![
+                        term_query(f.title_bigrams, b, 1.0),
+                        term_query(f.answers_bigrams, b, 1.0),
+                    ]);
+                    let scoring = should(vec![
+                        term_query(f.title_bigrams, b, TITLE_BOOST),
+                        term_query(f.answers_bigrams, b, 1.0),
+                    ]);
+                    (any, scoring)
+                }
+            };
+            clauses.push(Box::new(ConstScoreQuery::new(any, COORDINATION)));
+            clauses.push(scoring);
+        }
+        for w in analyzed.cjk_words.iter().take(MAX_TERMS) {
+            clauses.push(word_scoring(w));
+        }
+        // Words typed next to each other score higher when they stand together in the text.
+        let terms = analyze(text);
+        let window: Vec<&String> = terms.iter().take(MAX_TERMS).collect();
+        for pair in window.windows(2) {
+            if pair[0] == pair[1] {
+                continue;
+            }
+            for (field, boost) in [(f.title, 2.0), (f.answers, 1.0)] {
+                let phrase = PhraseQuery::new_with_offset_and_slop(
+                    vec![
+                        (0, Term::from_field_text(field, pair[0])),
+                        (1, Term::from_field_text(field, pair[1])),
+                    ],
+                    1,
+                );
+                clauses.push(Box::new(BoostQuery::new(Box::new(phrase), boost)));
+            }
+        }
+        Some(should(clauses))
+    }
+
+    fn filters(&self, req: &SearchRequest) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = &self.fields;
+        [
+            (f.category, &req.category),
+            (f.tag, &req.tag),
+            (f.difficulty, &req.difficulty),
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| {
+            let value = value.as_ref()?;
+            let q = TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            );
+            Some((
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(Box::new(q), 0.0)) as Box<dyn Query>,
+            ))
+        })
+        .collect()
+    }
+
+    /// Runs a search: one page of ids, the total, and facets over every match.
+    pub fn search(&self, req: &SearchRequest) -> anyhow::Result<SearchHits> {
+        let searcher = self.reader.searcher();
+        let Some(text_query) = self.text_query(&req.text) else {
+            return Ok(SearchHits {
+                total: 0,
+                hits: Vec::new(),
+                facets: Facets::default(),
+                highlighter: Highlighter {
+                    title: None,
+                    answers: None,
+                },
+            });
+        };
+        let highlighter = Highlighter::new(&searcher, text_query.as_ref(), &self.fields)?;
+        let mut clauses = vec![(Occur::Must, text_query)];
+        clauses.extend(self.filters(req));
+        let query = BooleanQuery::new(clauses);
+
+        let top = TopDocs::with_limit(req.limit.max(1))
+            .and_offset(req.offset)
+            .order_by_score();
+        let aggs = AggregationCollector::from_aggs(facet_request(), AggContextParams::default());
+        let (top, total, aggs) = searcher.search(&query, &(top, Count, aggs))?;
+        let hits = top
+            .into_iter()
+            .map(|(score, addr)| Ok((self.id_of(&searcher, addr)?, score)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(SearchHits {
+            total,
+            hits: if req.limit == 0 { Vec::new() } else { hits },
+            facets: facets_from(aggs)?,
+            highlighter,
+        })
+    }
+
+    fn id_of(&self, searcher: &Searcher, addr: DocAddress) -> anyhow::Result<i64> {
+        let column = searcher
+            .segment_reader(addr.segment_ord)
+            .fast_fields()
+            .u64("id")?;
+        column
+            .first(addr.doc_id)
+            .map(|id| id as i64)
+            .ok_or_else(|| anyhow!("document without id"))
+    }
+
+    /// Ids of questions whose title completes `prefix` (the last word may be unfinished).
+    pub fn suggest(&self, prefix: &str, limit: usize) -> anyhow::Result<Vec<i64>> {
+        let terms = analyze(prefix);
+        let Some((last, rest)) = terms.split_last() else {
+            return Ok(Vec::new());
+        };
+        let title = self.fields.title;
+        let pattern = format!("{}.*", regex_escape(last));
+        let prefix_query: Box<dyn Query> = match RegexQuery::from_pattern(&pattern, title) {
+            Ok(q) => Box::new(q),
+            Err(_) => Box::new(EmptyQuery),
+        };
+        let mut clauses = vec![(Occur::Must, prefix_query)];
+        for t in unique_terms(rest) {
+            clauses.push((Occur::Should, term_query(title, &t, 1.0)));
+        }
+        let searcher = self.reader.searcher();
+        let top = searcher.search(
+            &BooleanQuery::new(clauses),
+            &TopDocs::with_limit(limit.max(1)).order_by_score(),
+        )?;
+        top.into_iter()
+            .map(|(_, addr)| self.id_of(&searcher, addr))
+            .collect()
+    }
+
+    /// Ids of questions like the given one (its own text passed in), never itself.
+    pub fn similar(
+        &self,
+        id: i64,
+        title: &str,
+        answers: &[String],
+        limit: usize,
+    ) -> anyhow::Result<Vec<(i64, f32)>> {
+        let f = &self.fields;
+        let mut fields = vec![(f.title, vec![OwnedValue::Str(title.to_string())])];
+        if !answers.is_empty() {
+            fields.push((
+                f.answers,
+                answers.iter().map(|a| OwnedValue::Str(a.clone())).collect(),
+            ));
+        }
+        let mlt = MoreLikeThisQuery::builder()
+            .with_min_doc_frequency(1)
+            .with_min_term_frequency(1)
+            .with_max_query_terms(30)
+            .with_min_word_length(2)
+            .with_document_fields(fields);
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(mlt) as Box<dyn Query>),
+            (
+                Occur::MustNot,
+                Box::new(TermQuery::new(
+                    Term::from_field_u64(f.id, id as u64),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ]);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
+        top.into_iter()
+            .map(|(score, addr)| Ok((self.id_of(&searcher, addr)?, score)))
+            .collect()
+    }
+}
+
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for c in s.chars() {
+        if !c.is_alphanumeric() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn facet_request() -> Aggregations {
+    let terms = |field: &str| serde_json::json!({"terms": {"field": field, "size": 1000}});
+    serde_json::from_value(serde_json::json!({
+        "category": terms("category"),
+        "tag": terms("tag"),
+        "difficulty": terms("difficulty"),
+    }))
+    .expect("static aggregation request")
+}
+
+fn facets_from(results: AggregationResults) -> anyhow::Result<Facets> {
+    let value = serde_json::to_value(results)?;
+    let buckets = |name: &str| -> BTreeMap<String, u64> {
+        value[name]["buckets"]
+            .as_array()
+            .map(|bs| {
+                bs.iter()
+                    .filter_map(|b| {
+                        Some((b["key"].as_str()?.to_string(), b["doc_count"].as_u64()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(Facets {
+        category: buckets("category"),
+        tag: buckets("tag"),
+        difficulty: buckets("difficulty"),
+    })
+}
+
+impl Highlighter {
+    fn new(searcher: &Searcher, query: &dyn Query, fields: &Fields) -> anyhow::Result<Self> {
+        let mut title = SnippetGenerator::create(searcher, query, fields.title)?;
+        title.set_max_num_chars(10_000);
+        let mut answers = SnippetGenerator::create(searcher, query, fields.answers)?;
+        answers.set_max_num_chars(ANSWER_SNIPPET_CHARS);
+        Ok(Self {
+            title: Some(title),
+            answers: Some(answers),
+        })
+    }
+
+    /// The whole title with matches marked.
+    pub fn title(&self, title: &str) -> String {
+        match &self.title {
+            Some(g) => {
+                let s = g.snippet(title);
+                if s.highlighted().is_empty() {
+                    escape_html(title)
+                } else {
+                    // The title generator's window is wider than any title: the fragment is it.
+                    render(title, &shift(s.highlighted(), s.fragment_range().start))
+                }
+            }
+            None => escape_html(title),
+        }
+    }
+
+    /// The best fragment of the answers with matches marked, or their opening when none match.
+    pub fn answer(&self, answers: &[String]) -> String {
+        let text = answers.join("\n");
+        if let Some(g) = &self.answers {
+            let s = g.snippet(&text);
+            if !s.highlighted().is_empty() {
+                let range = s.fragment_range();
+                let mut html = String::new();
+                if range.start > 0 {
+                    html.push('…');
+                }
+                html.push_str(&render(s.fragment(), s.highlighted()));
+                if range.end < text.len() {
+                    html.push('…');
+                }
+                return html;
+            }
+        }
+        let opening: String = text.chars().take(ANSWER_SNIPPET_CHARS).collect();
+        let mut html = escape_html(&opening);
+        if opening.len() < text.len() {
+            html.push('…');
+        }
+        html
+    }
+}
+
+fn shift(ranges: &[Range<usize>], by: usize) -> Vec<Range<usize>> {
+    ranges.iter().map(|r| r.start + by..r.end + by).collect()
+}
+
+/// `text` HTML-escaped with the byte `ranges` wrapped in `<mark>`.
+fn render(text: &str, ranges: &[Range<usize>]) -> String {
+    let mut ranges: Vec<Range<usize>> = ranges
+        .iter()
+        .filter(|r| r.start < r.end && r.end <= text.len())
+        .cloned()
+        .collect();
+    ranges.sort_by_key(|r| (r.start, r.end));
+    // Search-mode segmentation yields a word and the words inside it: mark their union.
+    let mut merged: Vec<Range<usize>> = Vec::new();
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if r.start < last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    let mut html = String::with_capacity(text.len() + 16 * merged.len());
+    let mut at = 0;
+    for r in merged {
+        if !text.is_char_boundary(r.start) || !text.is_char_boundary(r.end) {
+            continue;
+        }
+        html.push_str(&escape_html(&text[at..r.start]));
+        html.push_str("<mark>");
+        html.push_str(&escape_html(&text[r.start..r.end]));
+        html.push_str("</mark>");
+        at = r.end;
+    }
+    html.push_str(&escape_html(&text[at..]));
+    html
+}
+
+/// Escapes everything that could start markup or end an attribute.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendering_escapes_everything_but_the_marks() {
+        let text = "<b>GMP</b> & \"x\"";
+        let html = render(text, &[3..6]);
+        assert_eq!(
+            html,
+            "&lt;b&gt;<mark>GMP</mark>&lt;/b&gt; &amp; &quot;x&quot;"
+        );
+    }
+
+    #[test]
+    fn overlapping_ranges_merge_and_bad_ones_are_skipped_not_panicked_on() {
+        let text = "一致性hash";
+        assert_eq!(
+            render(text, &[0..6, 0..9, 9..13]),
+            "<mark>一致性</mark><mark>hash</mark>"
+        );
+        assert_eq!(render("写屏障", &[1..4, 0..100]), "写屏障");
+    }
+
+    #[test]
+    fn typo_distance_grows_with_length_and_spares_short_and_cjk_terms() {
+        assert_eq!(fuzzy_distance("gmp"), None);
+        assert_eq!(fuzzy_distance("mutex"), Some(1));
+        assert_eq!(fuzzy_distance("gomaxprocs"), Some(2));
+        assert_eq!(fuzzy_distance("垃圾回收机制"), None);
+        assert_eq!(fuzzy_distance("go1.14"), None);
+    }
+}

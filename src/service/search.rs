@@ -1,0 +1,94 @@
+//! Search, suggest and similar: the index finds ids, the database supplies the rows (so a
+//! deleted question never appears), and the highlighter marks the rows' text.
+
+use super::Service;
+use crate::domain::Question;
+use crate::error::{ApiError, ApiResult};
+use crate::search::{Facets, SearchRequest};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// One search result.
+#[derive(Debug)]
+pub struct SearchHit {
+    pub question: Question,
+    pub score: f32,
+    /// The title, HTML-escaped, with matches in `<mark>`.
+    pub title_html: String,
+    /// The best answer fragment, HTML-escaped, with matches in `<mark>`.
+    pub answer_html: String,
+}
+
+/// One page of search results.
+#[derive(Debug)]
+pub struct SearchPage {
+    pub total: usize,
+    pub took_ms: u64,
+    pub hits: Vec<SearchHit>,
+    pub facets: Facets,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(ApiError::internal),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+impl Service {
+    pub async fn search(&self, req: SearchRequest) -> ApiResult<SearchPage> {
+        let started = Instant::now();
+        let index = self.indexing.index.clone();
+        let found = blocking(move || index.search(&req)).await?;
+        let ids: Vec<i64> = found.hits.iter().map(|(id, _)| *id).collect();
+        let scores: HashMap<i64, f32> = found.hits.iter().copied().collect();
+        let questions = self.store.get_questions(&ids).await?;
+        let highlighter = found.highlighter;
+        let hits = blocking(move || {
+            Ok(questions
+                .into_iter()
+                .map(|q| SearchHit {
+                    score: scores.get(&q.id).copied().unwrap_or_default(),
+                    title_html: highlighter.title(&q.title),
+                    answer_html: highlighter
+                        .answer(&q.answers.iter().map(|a| a.body.clone()).collect::<Vec<_>>()),
+                    question: q,
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+        Ok(SearchPage {
+            total: found.total,
+            took_ms: started.elapsed().as_millis() as u64,
+            hits,
+            facets: found.facets,
+        })
+    }
+
+    /// Questions whose title completes what was typed so far.
+    pub async fn suggest(&self, prefix: String, limit: usize) -> ApiResult<Vec<Question>> {
+        let index = self.indexing.index.clone();
+        let ids = blocking(move || index.suggest(&prefix, limit)).await?;
+        Ok(self.store.get_questions(&ids).await?)
+    }
+
+    /// Questions related to `id`, best first, never `id` itself.
+    pub async fn similar(&self, id: i64, limit: usize) -> ApiResult<Vec<(Question, f32)>> {
+        let q = self.store.get_question(id).await?;
+        let index = self.indexing.index.clone();
+        let answers: Vec<String> = q.answers.iter().map(|a| a.body.clone()).collect();
+        let found = blocking(move || index.similar(q.id, &q.title, &answers, limit)).await?;
+        let scores: HashMap<i64, f32> = found.iter().copied().collect();
+        let ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
+        let rows = self.store.get_questions(&ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|q| {
+                let s = scores.get(&q.id).copied().unwrap_or_default();
+                (q, s)
+            })
+            .collect())
+    }
+}
