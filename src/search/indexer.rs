@@ -199,10 +199,8 @@ impl SearchIndex {
     /// Waits for merges and releases the writer (and its directory lock).
     pub fn close(&self) {
         let writer = self.writer.lock().ok().and_then(|mut g| g.take());
-        if let Some(w) = writer {
-            if let Err(e) = w.wait_merging_threads() {
-                tracing::warn!(error = %e, "index merge did not finish cleanly");
-            }
+        if let Some(Err(e)) = writer.map(IndexWriter::wait_merging_threads) {
+            tracing::warn!(error = %e, "index merge did not finish cleanly");
         }
     }
 }

@@ -480,7 +480,8 @@ mod tests {
     #[test]
     fn rendering_escapes_everything_but_the_marks() {
         let text = "<b>GMP</b> & \"x\"";
-        let html = render(text, &[3..6]);
+        let marks: Vec<Range<usize>> = std::iter::once(3..6).collect();
+        let html = render(text, &marks);
         assert_eq!(
             html,
             "&lt;b&gt;<mark>GMP</mark>&lt;/b&gt; &amp; &quot;x&quot;"
