@@ -10,4 +10,5 @@ mod errors;
 mod openapi;
 mod process;
 mod questions;
+mod search;
 mod seed;

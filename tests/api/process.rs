@@ -32,14 +32,13 @@ impl Server {
         std::thread::spawn(move || {
             let mut addr_tx = Some(addr_tx);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(tx) = addr_tx.as_ref() {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                        if let Some(a) = v["fields"]["address"].as_str() {
-                            let _ = tx.send(a.to_string());
-                            addr_tx = None;
-                            continue;
-                        }
-                    }
+                if let Some(tx) = addr_tx.as_ref()
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && let Some(a) = v["fields"]["address"].as_str()
+                {
+                    let _ = tx.send(a.to_string());
+                    addr_tx = None;
+                    continue;
                 }
                 let _ = tx.send(line);
             }
