@@ -62,7 +62,8 @@ pub struct ServeArgs {
     )]
     pub cors_origins: Vec<String>,
     /// Do not load the bundled seed knowledge base into an empty database.
-    #[arg(long, env = "KB_NO_SEED", global = true)]
+    #[arg(long, env = "KB_NO_SEED", global = true,
+          action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_seed: bool,
     /// Seconds a request may take before it is cancelled with 503.
     #[arg(

@@ -104,13 +104,14 @@ impl TestApp {
         panic!("the app never became ready");
     }
 
-    /// Builds a second app on the same data directory, as a restart would.
-    pub async fn restart(self, tweak: impl FnOnce(&mut Config)) -> Self {
+    /// Stops the app and builds a new one on the same data directory, as a restart would;
+    /// `meddle` may change the directory in between.
+    pub async fn restart(self, meddle: impl FnOnce(&std::path::Path)) -> Self {
         let TestApp { router, app, dir } = self;
         drop(router);
         app.shutdown().await;
-        let mut config = Config::new(dir.path());
-        tweak(&mut config);
+        meddle(dir.path());
+        let config = Config::new(dir.path());
         let app = App::build(&config).await.expect("app rebuilds");
         let app = Self {
             router: app.router(),

@@ -1,9 +1,11 @@
 //! Runs the real `kb` binary as a child process and talks to it over TCP.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 pub struct Server {
     pub child: Child,
@@ -85,6 +87,35 @@ impl Server {
     }
 }
 
+/// One HTTP/1.1 request to `addr`; an error when the server is gone or answers nothing.
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: kb\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -118,4 +149,159 @@ fn sigterm_stops_the_server_cleanly_and_checkpoints_the_database() {
     let server = Server::start(dir.path(), &[]);
     let (_, body) = server.request("GET", "/api/v1/questions?limit=100", None);
     assert!(body.contains("written before shutdown"));
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Every question id in the database, through the list endpoint.
+fn db_ids(server: &Server) -> BTreeSet<i64> {
+    let mut ids = BTreeSet::new();
+    let mut cursor = String::new();
+    loop {
+        let (_, body) =
+            server.request("GET", &format!("/api/v1/questions?limit=100{cursor}"), None);
+        let page = json(&body);
+        for q in page["items"].as_array().unwrap() {
+            ids.insert(q["id"].as_i64().unwrap());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return ids,
+        }
+    }
+}
+
+/// Every id the index returns for `q`, paging through all hits.
+fn index_ids(server: &Server, q: &str) -> BTreeSet<i64> {
+    let mut ids = BTreeSet::new();
+    for offset in (0..).step_by(100) {
+        let (_, body) = server.request(
+            "GET",
+            &format!("/api/v1/search?q={q}&limit=100&offset={offset}"),
+            None,
+        );
+        let page = json(&body);
+        let hits = page["hits"].as_array().unwrap();
+        for h in hits {
+            ids.insert(h["question"]["id"].as_i64().unwrap());
+        }
+        if hits.len() < 100 {
+            return ids;
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn a_sigkill_mid_writes_loses_no_acknowledged_write_and_index_and_database_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("KB_NO_SEED", "1")]);
+    let (status, _) = server.request(
+        "POST",
+        "/api/v1/categories",
+        Some(r#"{"slug":"golang","name":"Golang"}"#),
+    );
+    assert_eq!(status, 201);
+
+    let acked = Arc::new(Mutex::new(Vec::<(i64, String)>::new()));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (addr, acked) = (server.addr.clone(), acked.clone());
+            std::thread::spawn(move || {
+                for n in 0.. {
+                    let token = format!("w{w}n{n}");
+                    let body = format!(
+                        r#"{{"title":"crashtoken {token}","category":"golang","answers":[{{"body":"答案 {token}"}}]}}"#
+                    );
+                    match request(&addr, "POST", "/api/v1/questions", Some(&body)) {
+                        Ok((201, body)) => {
+                            let id = json(&body)["id"].as_i64().unwrap();
+                            acked.lock().unwrap().push((id, token));
+                        }
+                        Ok((status, body)) => panic!("write failed with {status}: {body}"),
+                        Err(_) => return, // the server is gone
+                    }
+                    // Edits and deletes are part of the stream too.
+                    if n % 5 == 4 {
+                        let last = acked.lock().unwrap().last().cloned();
+                        if let Some((id, _)) = last {
+                            let _ = request(&addr, "PATCH", &format!("/api/v1/questions/{id}"), Some(r#"{"difficulty":"hard"}"#));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    while acked.lock().unwrap().len() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    server.signal("KILL");
+    for w in writers {
+        w.join().unwrap();
+    }
+    drop(server);
+
+    let acked = acked.lock().unwrap().clone();
+    let server = Server::start(dir.path(), &[("KB_NO_SEED", "1")]);
+    for (id, token) in &acked {
+        let (status, _) = server.request("GET", &format!("/api/v1/questions/{id}"), None);
+        assert_eq!(status, 200, "acknowledged question {id} was lost");
+        let (_, body) = server.request("GET", &format!("/api/v1/search?q={token}"), None);
+        let hits: Vec<i64> = json(&body)["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["question"]["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            hits,
+            vec![*id],
+            "acknowledged question {id} is not searchable by {token}"
+        );
+    }
+    let in_db = db_ids(&server);
+    assert!(in_db.len() >= acked.len());
+    assert_eq!(
+        index_ids(&server, "crashtoken"),
+        in_db,
+        "index and database disagree"
+    );
+}
+
+#[test]
+fn reindex_rebuilds_the_index_from_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let before = index_ids(&server, "GC");
+    assert!(!before.is_empty());
+    server.signal("TERM");
+    drop(server);
+    let out = Command::new(env!("CARGO_BIN_EXE_kb"))
+        .env("KB_DATA_DIR", dir.path())
+        .arg("reindex")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reindexed 29 questions"));
+    let server = Server::start(dir.path(), &[]);
+    assert_eq!(index_ids(&server, "GC"), before);
+}
+
+#[test]
+fn reindex_refuses_while_a_server_holds_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let _server = Server::start(dir.path(), &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_kb"))
+        .env("KB_DATA_DIR", dir.path())
+        .arg("reindex")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another kb process"));
 }

@@ -402,3 +402,57 @@ async fn similar_questions_are_related_and_never_the_question_itself() {
         .await
         .assert_problem(422, "validation_failed");
 }
+
+async fn survives(meddle: impl FnOnce(&std::path::Path)) {
+    let app = TestApp::seeded().await;
+    let q = app
+        .create_question(json!({"title": "重建之后还在吗 rebuildcheck", "category": "golang"}))
+        .await;
+    let before = app.search_ids("GC", "&limit=100").await;
+    let app = app.restart(meddle).await;
+    assert_eq!(app.search_ids("GC", "&limit=100").await, before);
+    assert_eq!(
+        app.search_ids("rebuildcheck", "").await,
+        vec![q["id"].as_i64().unwrap()]
+    );
+    assert_eq!(app.get("/readyz").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_missing_index_directory_is_rebuilt_from_the_database() {
+    survives(|dir| std::fs::remove_dir_all(dir.join("index")).unwrap()).await;
+}
+
+#[tokio::test]
+async fn a_corrupt_index_is_rebuilt_not_fatal() {
+    survives(|dir| std::fs::write(dir.join("index/meta.json"), b"{ not json").unwrap()).await;
+}
+
+#[tokio::test]
+async fn an_index_with_missing_segment_files_is_rebuilt() {
+    survives(|dir| {
+        for entry in std::fs::read_dir(dir.join("index")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "idx") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_index_of_another_schema_version_is_rebuilt() {
+    survives(|dir| {
+        let meta = dir.join("index/meta.json");
+        let text = std::fs::read_to_string(&meta).unwrap();
+        assert!(text.contains(r#"\"schema\":1"#), "{text}");
+        std::fs::write(&meta, text.replace(r#"\"schema\":1"#, r#"\"schema\":0"#)).unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_plain_restart_keeps_search_working() {
+    survives(|_| {}).await;
+}
