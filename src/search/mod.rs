@@ -5,6 +5,7 @@
 //! blocks, so async callers run them on the blocking pool.
 
 pub mod analyzer;
+mod coord;
 mod indexer;
 mod query;
 pub mod schema;

@@ -6,21 +6,20 @@
 
 use super::SearchIndex;
 use super::analyzer::{QueryUnit, analyze, analyze_query};
+use super::coord::CoordQuery;
 use super::schema::Fields;
 use anyhow::anyhow;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
-use tantivy::aggregation::agg_req::Aggregations;
-use tantivy::aggregation::agg_result::AggregationResults;
-use tantivy::aggregation::{AggContextParams, AggregationCollector};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::columnar::StrColumn;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery, MoreLikeThisQuery,
     Occur, PhraseQuery, Query, RegexQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, OwnedValue};
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DocAddress, Searcher, Term};
+use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 
 /// More distinct terms than this are ignored: it bounds the cost of a pasted paragraph.
 const MAX_TERMS: usize = 48;
@@ -32,6 +31,13 @@ const FUZZY_COORDINATION: f32 = 400.0;
 const TITLE_BOOST: f32 = 3.0;
 const TAGS_BOOST: f32 = 2.0;
 const ANSWER_SNIPPET_CHARS: usize = 160;
+/// A unit in more than this share of a large index is "common" and is left out, as a stop
+/// word would be, when the query has rarer units: otherwise every document containing `什么`
+/// or `原理` becomes a match to score and count, for almost no gain in ranking.
+const COMMON_SHARE: f64 = 0.08;
+/// Below this many documents nothing is treated as common: small knowledge bases keep exact
+/// all-unit semantics (in the seed, `GC` is in a third of the questions and must still match).
+const COMMON_MIN_DOCS: u64 = 20_000;
 
 /// A search as the service asks for it; values are already validated.
 #[derive(Debug, Clone, Default)]
@@ -111,14 +117,44 @@ fn unique_terms(terms: &[String]) -> Vec<String> {
 }
 
 impl SearchIndex {
+    /// How many documents contain `u` in any field it is matched in.
+    fn unit_doc_freq(&self, searcher: &Searcher, u: &QueryUnit) -> u64 {
+        let f = &self.fields;
+        let (fields, text): (&[Field], &str) = match u {
+            QueryUnit::Word(w) => (&[f.title, f.tags_text, f.answers], w),
+            QueryUnit::Bigram(b) => (&[f.title_bigrams, f.answers_bigrams], b),
+        };
+        fields
+            .iter()
+            .map(|field| {
+                searcher
+                    .doc_freq(&Term::from_field_text(*field, text))
+                    .unwrap_or(0)
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The scoring part of a search, built from the analyzed units of `text`.
-    fn text_query(&self, text: &str) -> Option<Box<dyn Query>> {
+    fn text_query(&self, searcher: &Searcher, text: &str) -> Option<Box<dyn Query>> {
         let f = &self.fields;
         let analyzed = analyze_query(text);
         let units: Vec<&QueryUnit> = analyzed.units.iter().take(MAX_TERMS).collect();
         if units.is_empty() {
             return None;
         }
+        let num_docs = searcher.num_docs();
+        let common_limit = if num_docs >= COMMON_MIN_DOCS {
+            (num_docs as f64 * COMMON_SHARE) as u64
+        } else {
+            u64::MAX
+        };
+        let is_common: Vec<bool> = units
+            .iter()
+            .map(|u| self.unit_doc_freq(searcher, u) > common_limit)
+            .collect();
+        // When every unit is common there is nothing rarer to lean on: all of them match.
+        let all_common = is_common.iter().all(|c| *c);
         let word_scoring = |w: &str| {
             should(vec![
                 term_query(f.title, w, TITLE_BOOST),
@@ -126,16 +162,18 @@ impl SearchIndex {
                 term_query(f.answers, w, 1.0),
             ])
         };
+        let is_rare_word =
+            |w: &str| self.unit_doc_freq(searcher, &QueryUnit::Word(w.to_string())) <= common_limit;
         let mut clauses: Vec<Box<dyn Query>> = Vec::new();
-        for u in units {
-            let (any, scoring) = match u {
+        for (u, common) in units.into_iter().zip(is_common) {
+            if common && !all_common {
+                continue;
+            }
+            let scoring = match u {
                 QueryUnit::Word(w) => {
-                    let any = should(vec![
-                        term_query(f.title, w, 1.0),
-                        term_query(f.tags_text, w, 1.0),
-                        term_query(f.answers, w, 1.0),
-                    ]);
-                    if let Some(d) = fuzzy_distance(w) {
+                    // Typos are looked for only where they can matter: a common word was
+                    // evidently typed right, and its neighbours would only cost time.
+                    if !common && let Some(d) = fuzzy_distance(w) {
                         let fuzzy = |field| -> Box<dyn Query> {
                             Box::new(FuzzyTermQuery::new(
                                 Term::from_field_text(field, w),
@@ -148,43 +186,36 @@ impl SearchIndex {
                             FUZZY_COORDINATION,
                         )));
                     }
-                    (any, word_scoring(w))
+                    word_scoring(w)
                 }
-                QueryUnit::Bigram(b) => {
-                    let any = should(vec![
-                        term_query(f.title_bigrams, b, 1.0),
-                        term_query(f.answers_bigrams, b, 1.0),
-                    ]);
-                    let scoring = should(vec![
-                        term_query(f.title_bigrams, b, TITLE_BOOST),
-                        term_query(f.answers_bigrams, b, 1.0),
-                    ]);
-                    (any, scoring)
-                }
+                QueryUnit::Bigram(b) => should(vec![
+                    term_query(f.title_bigrams, b, TITLE_BOOST),
+                    term_query(f.answers_bigrams, b, 1.0),
+                ]),
             };
-            clauses.push(Box::new(ConstScoreQuery::new(any, COORDINATION)));
-            clauses.push(scoring);
+            clauses.push(Box::new(CoordQuery::new(scoring, COORDINATION)));
         }
         for w in analyzed.cjk_words.iter().take(MAX_TERMS) {
-            clauses.push(word_scoring(w));
+            if all_common || is_rare_word(w) {
+                clauses.push(word_scoring(w));
+            }
         }
-        // Words typed next to each other score higher when they stand together in the text.
+        // Words typed next to each other score higher when they stand together in the title.
         let terms = analyze(text);
         let window: Vec<&String> = terms.iter().take(MAX_TERMS).collect();
         for pair in window.windows(2) {
-            if pair[0] == pair[1] {
+            if pair[0] == pair[1] || !(all_common || is_rare_word(pair[0]) || is_rare_word(pair[1]))
+            {
                 continue;
             }
-            for (field, boost) in [(f.title, 2.0), (f.answers, 1.0)] {
-                let phrase = PhraseQuery::new_with_offset_and_slop(
-                    vec![
-                        (0, Term::from_field_text(field, pair[0])),
-                        (1, Term::from_field_text(field, pair[1])),
-                    ],
-                    1,
-                );
-                clauses.push(Box::new(BoostQuery::new(Box::new(phrase), boost)));
-            }
+            let phrase = PhraseQuery::new_with_offset_and_slop(
+                vec![
+                    (0, Term::from_field_text(f.title, pair[0])),
+                    (1, Term::from_field_text(f.title, pair[1])),
+                ],
+                1,
+            );
+            clauses.push(Box::new(BoostQuery::new(Box::new(phrase), 2.0)));
         }
         Some(should(clauses))
     }
@@ -214,7 +245,7 @@ impl SearchIndex {
     /// Runs a search: one page of ids, the total, and facets over every match.
     pub fn search(&self, req: &SearchRequest) -> anyhow::Result<SearchHits> {
         let searcher = self.reader.searcher();
-        let Some(text_query) = self.text_query(&req.text) else {
+        let Some(text_query) = self.text_query(&searcher, &req.text) else {
             return Ok(SearchHits {
                 total: 0,
                 hits: Vec::new(),
@@ -233,8 +264,7 @@ impl SearchIndex {
         let top = TopDocs::with_limit(req.limit.max(1))
             .and_offset(req.offset)
             .order_by_score();
-        let aggs = AggregationCollector::from_aggs(facet_request(), AggContextParams::default());
-        let (top, total, aggs) = searcher.search(&query, &(top, Count, aggs))?;
+        let (top, total, facets) = searcher.search(&query, &(top, Count, FacetCollector))?;
         let hits = top
             .into_iter()
             .map(|(score, addr)| Ok((self.id_of(&searcher, addr)?, score)))
@@ -242,7 +272,7 @@ impl SearchIndex {
         Ok(SearchHits {
             total,
             hits: if req.limit == 0 { Vec::new() } else { hits },
-            facets: facets_from(aggs)?,
+            facets,
             highlighter,
         })
     }
@@ -335,35 +365,85 @@ fn regex_escape(s: &str) -> String {
     out
 }
 
-fn facet_request() -> Aggregations {
-    let terms = |field: &str| serde_json::json!({"terms": {"field": field, "size": 1000}});
-    serde_json::from_value(serde_json::json!({
-        "category": terms("category"),
-        "tag": terms("tag"),
-        "difficulty": terms("difficulty"),
-    }))
-    .expect("static aggregation request")
+/// Counts category, tag and difficulty values over every matching document, straight from
+/// the fast-field columns (term ordinals, resolved to strings once per segment).
+struct FacetCollector;
+
+struct SegmentFacets {
+    columns: [Option<StrColumn>; 3],
+    counts: [Vec<u64>; 3],
 }
 
-fn facets_from(results: AggregationResults) -> anyhow::Result<Facets> {
-    let value = serde_json::to_value(results)?;
-    let buckets = |name: &str| -> BTreeMap<String, u64> {
-        value[name]["buckets"]
-            .as_array()
-            .map(|bs| {
-                bs.iter()
-                    .filter_map(|b| {
-                        Some((b["key"].as_str()?.to_string(), b["doc_count"].as_u64()?))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    Ok(Facets {
-        category: buckets("category"),
-        tag: buckets("tag"),
-        difficulty: buckets("difficulty"),
-    })
+impl Collector for FacetCollector {
+    type Fruit = Facets;
+    type Child = SegmentFacets;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentFacets> {
+        let ff = reader.fast_fields();
+        let columns = [ff.str("category")?, ff.str("tag")?, ff.str("difficulty")?];
+        let counts = columns
+            .each_ref()
+            .map(|c| vec![0; c.as_ref().map_or(0, |c| c.num_terms())]);
+        Ok(SegmentFacets { columns, counts })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Facets>) -> tantivy::Result<Facets> {
+        let mut out = Facets::default();
+        for f in fruits {
+            for (into, from) in [
+                (&mut out.category, f.category),
+                (&mut out.tag, f.tag),
+                (&mut out.difficulty, f.difficulty),
+            ] {
+                for (k, v) in from {
+                    *into.entry(k).or_default() += v;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SegmentCollector for SegmentFacets {
+    type Fruit = Facets;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        for (column, counts) in self.columns.iter().zip(self.counts.iter_mut()) {
+            if let Some(column) = column {
+                for ord in column.term_ords(doc) {
+                    counts[ord as usize] += 1;
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> Facets {
+        let [category, tag, difficulty] = std::array::from_fn(|i| {
+            let mut map = BTreeMap::new();
+            if let Some(column) = &self.columns[i] {
+                let mut name = String::new();
+                for (ord, n) in self.counts[i].iter().enumerate().filter(|(_, n)| **n > 0) {
+                    if column.ord_to_str(ord as u64, &mut name).unwrap_or(false) {
+                        map.insert(name.clone(), *n);
+                    }
+                }
+            }
+            map
+        });
+        Facets {
+            category,
+            tag,
+            difficulty,
+        }
+    }
 }
 
 impl Highlighter {

@@ -42,9 +42,11 @@ impl Service {
         let started = Instant::now();
         let index = self.indexing.index.clone();
         let found = blocking(move || index.search(&req)).await?;
+        let index_done = started.elapsed();
         let ids: Vec<i64> = found.hits.iter().map(|(id, _)| *id).collect();
         let scores: HashMap<i64, f32> = found.hits.iter().copied().collect();
         let questions = self.store.get_questions(&ids).await?;
+        let rows_done = started.elapsed();
         let highlighter = found.highlighter;
         let hits = blocking(move || {
             Ok(questions
@@ -59,6 +61,12 @@ impl Service {
                 .collect::<Vec<_>>())
         })
         .await?;
+        tracing::debug!(
+            index = ?index_done,
+            rows = ?(rows_done - index_done),
+            highlight = ?(started.elapsed() - rows_done),
+            "search timings"
+        );
         Ok(SearchPage {
             total: found.total,
             took_ms: started.elapsed().as_millis() as u64,

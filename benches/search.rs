@@ -1,0 +1,142 @@
+//! Search latency over a generated corpus (100,000 questions by default), measured through the
+//! service layer: index query, re-reading the hits from SQLite, and highlighting.
+//!
+//! `cargo bench --bench search` prints p50/p99 per query and overall, then criterion's figures.
+//! `KB_BENCH_QUESTIONS=N` changes the corpus size; `KB_BENCH_DIR=path` keeps the corpus
+//! between runs (it is built only when the directory has no database yet).
+
+use criterion::Criterion;
+use kb::domain::{CategoryName, Slug};
+use kb::search::SearchRequest;
+use kb::service::Service;
+use kb::store::Store;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const QUERIES: &[&str] = &[
+    "GMP 调度器",
+    "sync.Mutex 原理",
+    "三色标记 写屏障",
+    "一致性哈希",
+    "TCP 三次握手",
+    "缓存雪崩",
+    "goroutine channel 区别",
+    "waitgrop",
+    "事务隔离级别 MVCC",
+    "redo log binlog",
+    "为什么需要 Raft 选主",
+    "零拷贝 epoll",
+];
+
+async fn setup(dir: &Path, n: u64) -> Service {
+    let db = dir.join("kb.sqlite3");
+    let fresh = !db.exists();
+    let store = Store::open(&db).await.expect("open store");
+    if fresh {
+        let started = Instant::now();
+        for (slug, name) in kb::generate::CATEGORIES {
+            store
+                .create_category(
+                    &Slug::parse(slug).unwrap(),
+                    &CategoryName::parse(name).unwrap(),
+                )
+                .await
+                .unwrap();
+        }
+        for i in 0..n {
+            let q = kb::generate::question(1, i).to_new_question().unwrap();
+            store.create_question(&q).await.unwrap();
+        }
+        eprintln!("inserted {n} questions in {:.1?}", started.elapsed());
+    }
+    let started = Instant::now();
+    let service = Service::start(store, &dir.join("index"))
+        .await
+        .expect("start");
+    while service.ready().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("index ready in {:.1?}", started.elapsed());
+    service
+}
+
+fn request(q: &str) -> SearchRequest {
+    SearchRequest {
+        text: q.to_string(),
+        limit: 10,
+        ..Default::default()
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn main() {
+    let n: u64 = std::env::var("KB_BENCH_QUESTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let tmp;
+    let dir = match std::env::var_os("KB_BENCH_DIR") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => {
+            tmp = tempfile::tempdir().unwrap();
+            tmp.path().to_path_buf()
+        }
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let service = rt.block_on(setup(&dir, n));
+
+    // Latency distribution at concurrency 1.
+    let rounds: usize = std::env::var("KB_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let mut all = Vec::new();
+    println!("{:<28} {:>8} {:>9} {:>9}", "query", "hits", "p50", "p99");
+    for q in QUERIES {
+        for _ in 0..20 {
+            rt.block_on(service.search(request(q))).unwrap();
+        }
+        let mut times = Vec::with_capacity(rounds);
+        let mut total = 0;
+        for _ in 0..rounds {
+            let t = Instant::now();
+            let page = rt.block_on(service.search(request(q))).unwrap();
+            times.push(t.elapsed());
+            total = page.total;
+        }
+        times.sort();
+        println!(
+            "{:<28} {:>8} {:>9.2?} {:>9.2?}",
+            q,
+            total,
+            percentile(&times, 0.5),
+            percentile(&times, 0.99)
+        );
+        all.extend(times);
+    }
+    all.sort();
+    println!(
+        "{:<28} {:>8} {:>9.2?} {:>9.2?}   ({} searches over {n} questions)",
+        "ALL",
+        "",
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        all.len()
+    );
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut i = 0;
+    c.bench_function(&format!("search/{n}/mixed-queries"), |b| {
+        b.iter(|| {
+            i = (i + 1) % QUERIES.len();
+            rt.block_on(service.search(request(QUERIES[i]))).unwrap()
+        })
+    });
+    c.final_summary();
+    rt.block_on(service.shutdown());
+}
