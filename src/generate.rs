@@ -213,7 +213,10 @@ pub fn question(seed: u64, i: u64) -> GenQuestion {
     let (u, other_tag) = *rng.pick(topics);
     let a = *rng.pick(ASPECTS);
     // A serial number keeps titles distinct, as real knowledge bases mostly are.
-    let title = format!("{} (#{i})", fill(rng.pick(TITLE_TEMPLATES), t, u, a));
+    let title = format!(
+        "{} (#{i})",
+        fill(rng.pick::<&str>(TITLE_TEMPLATES), t, u, a)
+    );
     let mut tags = vec![tag.to_string()];
     if other_tag != tag {
         tags.push(other_tag.to_string());
@@ -223,7 +226,7 @@ pub fn question(seed: u64, i: u64) -> GenQuestion {
         .map(|_| {
             let n = 2 + rng.below(4);
             let body = (0..n)
-                .map(|_| fill(rng.pick(SENTENCES), t, u, a))
+                .map(|_| fill(rng.pick::<&str>(SENTENCES), t, u, a))
                 .collect::<Vec<_>>()
                 .join("\n");
             GenAnswer { body }
