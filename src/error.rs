@@ -53,6 +53,12 @@ error_codes! {
     CategoryNotFound => ("category_not_found", NOT_FOUND, "Category not found"),
     CategoryExists => ("category_exists", CONFLICT, "A category with this slug already exists"),
     MethodNotAllowed => ("method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed on this resource"),
+    InvalidLearner => ("invalid_learner", BAD_REQUEST, "The learner id is not 1-64 characters of [A-Za-z0-9_-]"),
+    InvalidTicket => ("invalid_ticket", UNPROCESSABLE_ENTITY, "The quiz ticket is not one this server issued, or was altered"),
+    QuizNoQuestions => ("quiz_no_questions", NOT_FOUND, "No question matches the quiz filters"),
+    QuizSessionNotFound => ("quiz_session_not_found", NOT_FOUND, "No such quiz session, or it has expired"),
+    QuizSessionExhausted => ("quiz_session_exhausted", CONFLICT, "Every question of the session's pool has been served"),
+    QuizTooFewQuestions => ("quiz_too_few_questions", CONFLICT, "Too few questions with answers to build multiple-choice options"),
     PreconditionFailed => ("precondition_failed", PRECONDITION_FAILED, "The resource has changed since the given ETag"),
     RequestTimeout => ("request_timeout", SERVICE_UNAVAILABLE, "The request took too long and was cancelled"),
     NotReady => ("not_ready", SERVICE_UNAVAILABLE, "The service is not ready"),
@@ -144,6 +150,10 @@ impl ApiError {
             errors: Vec::new(),
             source: Some(source.into()),
         }
+    }
+
+    pub fn internal_msg(message: String) -> Self {
+        Self::internal(anyhow::anyhow!(message))
     }
 
     pub fn problem(&self) -> Problem {

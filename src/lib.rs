@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod generate;
 pub mod http;
+pub mod quiz;
 pub mod search;
 pub mod service;
 pub mod store;

@@ -220,6 +220,30 @@ impl fmt::Display for Id {
     }
 }
 
+/// A learner: an opaque client-chosen id of 1–64 characters from `[A-Za-z0-9_-]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnerId(String);
+
+impl LearnerId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let ok = (1..=64).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(format!(
+                "`{}` is not 1 to 64 characters of [A-Za-z0-9_-]",
+                raw.escape_debug()
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A new question, fully validated.
 #[derive(Debug, Clone)]
 pub struct NewQuestion {

@@ -4,8 +4,10 @@
 pub mod answers;
 pub mod categories;
 pub mod extract;
+pub mod learners;
 pub mod ops;
 pub mod questions;
+pub mod quiz;
 pub mod search;
 
 use crate::config::ServeArgs;
@@ -52,6 +54,8 @@ pub struct AppState {
         (name = "answers", description = "Answers to questions"),
         (name = "categories", description = "Categories and tags"),
         (name = "search", description = "Full-text search, suggestions and related questions"),
+        (name = "quiz", description = "Random draws, no-repeat sessions and multiple choice"),
+        (name = "learners", description = "Spaced repetition (FSRS) per learner"),
         (name = "ops", description = "Health and readiness"),
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError))
@@ -85,6 +89,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(search::search_questions))
         .routes(routes!(search::suggest))
         .routes(routes!(search::similar_questions))
+        .routes(routes!(quiz::draw_quiz))
+        .routes(routes!(quiz::create_session))
+        .routes(routes!(quiz::end_session))
+        .routes(routes!(quiz::grade))
+        .routes(routes!(learners::record_review))
+        .routes(routes!(learners::due))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
 }

@@ -2,6 +2,7 @@
 //! store outcomes into API errors, and owns the rules that span more than one table.
 
 mod indexing;
+mod quiz;
 mod search;
 mod seed;
 
@@ -15,6 +16,7 @@ use indexing::Indexing;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use quiz::{Choice, DrawRequest, Graded, NewSession, QuizFilter, QuizItem, QuizMode};
 pub use search::{SearchHit, SearchPage};
 pub use seed::SeedReport;
 
@@ -23,6 +25,8 @@ pub use seed::SeedReport;
 pub struct Service {
     store: Store,
     indexing: Arc<Indexing>,
+    /// Signs multiple-choice tickets; loaded from the database on first use.
+    ticket_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
 }
 
 impl From<StoreError> for ApiError {
@@ -39,6 +43,9 @@ impl From<StoreError> for ApiError {
                 "category",
                 format!("no category `{slug}`; create it first with POST /api/v1/categories"),
             ),
+            StoreError::UnknownTag(slug) => {
+                ApiError::field("tag", format!("no question has the tag `{slug}`"))
+            }
             StoreError::CategoryExists(slug) => ApiError::new(
                 ErrorCode::CategoryExists,
                 format!("category `{slug}` already exists"),
@@ -56,7 +63,11 @@ impl Service {
     /// Opens the search index under `index_dir` and starts keeping it in step with `store`.
     pub async fn start(store: Store, index_dir: &Path) -> anyhow::Result<Self> {
         let indexing = Arc::new(Indexing::start(store.clone(), index_dir).await?);
-        Ok(Self { store, indexing })
+        Ok(Self {
+            store,
+            indexing,
+            ticket_key: Arc::default(),
+        })
     }
 
     /// Rebuilds the search index under `index_dir` from `store`, in the foreground; returns

@@ -9,6 +9,7 @@ mod categories;
 mod changes;
 mod meta;
 mod questions;
+mod quiz;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 pub use changes::Change;
 pub use questions::{ListPage, Written};
+pub use quiz::{Card, Eligibility, SessionRow};
 
 /// Why a store operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,8 @@ pub enum StoreError {
     AnswerNotFound(i64),
     #[error("category `{0}` does not exist")]
     UnknownCategory(String),
+    #[error("tag `{0}` does not exist")]
+    UnknownTag(String),
     #[error("category `{0}` already exists")]
     CategoryExists(String),
     /// `If-Match` named a version that is no longer current.

@@ -1,6 +1,7 @@
 //! Questions with their tags and answers: reads, and writes that append to the index change log
 //! in the same transaction.
 
+use super::quiz::sync_pools;
 use super::{Store, StoreError, StoreResult, from_micros, now_micros};
 use crate::domain::{
     Answer, CategoryRef, Difficulty, Markdown, NewQuestion, Precondition, Question, QuestionFilter,
@@ -306,6 +307,7 @@ impl Store {
         for a in &new.answers {
             insert_answer(&mut tx, id, a, now).await?;
         }
+        sync_pools(&mut tx, id).await?;
         let seq = record_change(&mut tx, id, now).await?;
         let value = load_question(&mut tx, id).await?;
         tx.commit().await?;
@@ -368,6 +370,7 @@ impl Store {
                 insert_answer(&mut tx, id, a, now).await?;
             }
         }
+        sync_pools(&mut tx, id).await?;
         let seq = record_change(&mut tx, id, now).await?;
         let value = load_question(&mut tx, id).await?;
         tx.commit().await?;
@@ -382,6 +385,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        sync_pools(&mut tx, id).await?;
         let seq = record_change(&mut tx, id, now_micros()).await?;
         tx.commit().await?;
         Ok(seq)

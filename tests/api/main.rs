@@ -10,5 +10,6 @@ mod errors;
 mod openapi;
 mod process;
 mod questions;
+mod quiz;
 mod search;
 mod seed;

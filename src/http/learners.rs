@@ -1,0 +1,195 @@
+//! Spaced repetition per learner (FSRS): record reviews, list what is due.
+
+use super::AppState;
+use super::extract::{Json, Query};
+use super::questions::{Errors, parse_limit};
+use super::search::QuestionSummary;
+use crate::domain::{Id, LearnerId};
+use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
+use crate::quiz::Rating;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// The `{learner}` path parameter, validated; anything else is 400 `invalid_learner`.
+pub struct Learner(pub LearnerId);
+
+impl<S: Send + Sync> FromRequestParts<S> for Learner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::InvalidLearner, e.to_string()))?;
+        LearnerId::parse(&raw)
+            .map(Learner)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidLearner, e))
+    }
+}
+
+/// Body of `POST /api/v1/learners/{learner}/reviews`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"question_id": 16, "rating": "good"}))]
+pub struct ReviewRequest {
+    #[schema(value_type = i64, minimum = 1)]
+    pub question_id: Option<serde_json::Value>,
+    /// How well the learner recalled the answer.
+    #[schema(value_type = Rating)]
+    pub rating: Option<String>,
+    /// When the review happened, for reviews made offline and synced later (RFC 3339, not in
+    /// the future); defaults to now.
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub reviewed_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewOut {
+    pub question_id: i64,
+    /// When to review next.
+    pub due: DateTime<Utc>,
+    pub interval_days: f64,
+    /// FSRS memory stability (days until recall probability falls to 90 %).
+    pub stability: f32,
+    /// FSRS difficulty, 1–10.
+    pub difficulty: f32,
+}
+
+/// Record a review
+///
+/// The learner rated their recall of a question; FSRS schedules the next review. Better ratings
+/// give longer intervals.
+#[utoipa::path(
+    post, path = "/api/v1/learners/{learner}/reviews", tag = "learners",
+    params(("learner" = String, Path, description = "Client-chosen learner id, 1–64 of [A-Za-z0-9_-]", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body(content = ReviewRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new schedule", body = ReviewOut),
+        (status = 400, description = "Malformed JSON or learner id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing or invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn record_review(
+    State(state): State<AppState>,
+    Learner(learner): Learner,
+    Json(body): Json<ReviewRequest>,
+) -> ApiResult<(axum::http::StatusCode, axum::Json<ReviewOut>)> {
+    let mut e = Errors::default();
+    let question_id = match &body.question_id {
+        Some(v) => e.check(
+            "question_id",
+            v.as_i64()
+                .and_then(Id::new)
+                .map(Id::get)
+                .ok_or_else(|| "must be a positive integer id".to_string()),
+        ),
+        None => {
+            e.push("question_id", "is required");
+            None
+        }
+    };
+    let rating = match &body.rating {
+        Some(r) => e.check("rating", Rating::parse(r)),
+        None => {
+            e.push("rating", "is required");
+            None
+        }
+    };
+    let now = Utc::now();
+    let reviewed_at = match body.reviewed_at.as_deref() {
+        None => Some(now),
+        Some(raw) => e.check(
+            "reviewed_at",
+            DateTime::parse_from_rfc3339(raw.trim())
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| "must be an RFC 3339 timestamp".to_string())
+                .and_then(|t| {
+                    // A minute of clock skew between client and server is tolerated.
+                    if t > now + chrono::Duration::minutes(1) {
+                        Err("must not be in the future".to_string())
+                    } else {
+                        Ok(t.min(now))
+                    }
+                }),
+        ),
+    };
+    e.finish()?;
+    let (Some(question_id), Some(rating), Some(reviewed_at)) = (question_id, rating, reviewed_at)
+    else {
+        return Err(ApiError::new(
+            ErrorCode::ValidationFailed,
+            "question_id and rating are required",
+        ));
+    };
+    let s = state
+        .service
+        .review(&learner, question_id, rating, reviewed_at)
+        .await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        axum::Json(ReviewOut {
+            question_id,
+            due: s.due,
+            interval_days: s.interval_days,
+            stability: s.stability,
+            difficulty: s.difficulty,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DueParams {
+    /// 1–100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DueItem {
+    pub question: QuestionSummary,
+    /// When it fell due; `null` for a question the learner has never reviewed.
+    pub due: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DueResponse {
+    pub items: Vec<DueItem>,
+}
+
+/// What to review now
+///
+/// Questions due for this learner, most overdue first, then questions they have never reviewed.
+#[utoipa::path(
+    get, path = "/api/v1/learners/{learner}/due", tag = "learners",
+    params(("learner" = String, Path, description = "Client-chosen learner id, 1–64 of [A-Za-z0-9_-]", pattern = "^[A-Za-z0-9_-]{1,64}$"), DueParams),
+    responses(
+        (status = 200, description = "Questions to review", body = DueResponse),
+        (status = 400, description = "Malformed learner id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn due(
+    State(state): State<AppState>,
+    Learner(learner): Learner,
+    Query(params): Query<DueParams>,
+) -> ApiResult<axum::Json<DueResponse>> {
+    let mut e = Errors::default();
+    let limit = e.check("limit", parse_limit(params.limit.as_deref(), 20, 100));
+    e.finish()?;
+    let items = state.service.due(&learner, limit.unwrap_or(20)).await?;
+    Ok(axum::Json(DueResponse {
+        items: items
+            .into_iter()
+            .map(|(q, due)| DueItem {
+                question: q.into(),
+                due,
+            })
+            .collect(),
+    }))
+}

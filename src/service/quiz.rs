@@ -1,0 +1,500 @@
+//! Quiz draws, no-repeat sessions, multiple-choice grading and spaced repetition.
+//!
+//! A draw picks random dense slots of the smallest pool that the filters name, and keeps the
+//! members that pass the other conditions (other filters, not yet served in the session, has an
+//! answer): rejection sampling, which stays uniform over the eligible questions. When too many
+//! candidates are rejected it falls back to listing the eligible members of that pool.
+
+use super::Service;
+use crate::domain::{Difficulty, LearnerId, Question, Slug};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::generate::Rng;
+use crate::quiz::{
+    Rating, Scheduled, Ticket, correct_choice_id, excerpt, new_token, random_hex, sample_slots,
+    schedule, shuffle, token_hash,
+};
+use crate::store::{Card, Eligibility};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashSet;
+
+/// A session ends after this long without a draw.
+pub const SESSION_TTL_HOURS: i64 = 6;
+const EXCERPT_CHARS: usize = 120;
+const CHOICES: usize = 4;
+/// Sampling rounds before falling back to listing the pool.
+const ROUNDS: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuizMode {
+    Flashcard,
+    Choice,
+}
+
+/// The filters of a draw or session.
+#[derive(Debug, Clone, Default)]
+pub struct QuizFilter {
+    pub category: Option<Slug>,
+    pub tag: Option<Slug>,
+    pub difficulty: Option<Difficulty>,
+}
+
+impl QuizFilter {
+    fn is_empty(&self) -> bool {
+        self.category.is_none() && self.tag.is_none() && self.difficulty.is_none()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DrawRequest {
+    pub filter: QuizFilter,
+    pub count: usize,
+    pub mode: QuizMode,
+    pub session: Option<String>,
+    pub seed: Option<u64>,
+}
+
+/// One option of a multiple-choice item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub id: String,
+    pub text: String,
+}
+
+#[derive(Debug)]
+pub enum QuizItem {
+    Flashcard(Question),
+    Choice {
+        question: Question,
+        choices: Vec<Choice>,
+        ticket: String,
+    },
+}
+
+/// A new session as the client sees it.
+#[derive(Debug)]
+pub struct NewSession {
+    pub token: String,
+    pub remaining: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of grading a multiple-choice answer.
+#[derive(Debug)]
+pub struct Graded {
+    pub correct: bool,
+    pub correct_choice_id: String,
+    pub answer: String,
+}
+
+fn os_seed() -> u64 {
+    u64::from_str_radix(&random_hex(8), 16).unwrap_or(0)
+}
+
+fn exhausted() -> ApiError {
+    ApiError::new(
+        ErrorCode::QuizSessionExhausted,
+        "every question of this session has been served; start a new session",
+    )
+}
+
+fn session_not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::QuizSessionNotFound,
+        "no such quiz session, or it has expired",
+    )
+}
+
+impl Service {
+    async fn ticket_key(&self) -> ApiResult<Vec<u8>> {
+        let key = self
+            .ticket_key
+            .get_or_try_init(|| async { self.store.secret("ticket").await })
+            .await?;
+        Ok(key.clone())
+    }
+
+    async fn pools_for(&self, f: &QuizFilter) -> ApiResult<Vec<String>> {
+        Ok(self
+            .store
+            .quiz_pools(f.category.as_ref(), f.tag.as_ref(), f.difficulty)
+            .await?)
+    }
+
+    /// Up to `k` distinct eligible question ids, uniformly at random.
+    async fn draw_ids(
+        &self,
+        rng: &mut Rng,
+        pools: &[String],
+        k: usize,
+        session: Option<&str>,
+        needs_answers: bool,
+    ) -> ApiResult<Vec<i64>> {
+        let sizes = self.store.pool_sizes(pools).await?;
+        let (base_i, n) = sizes
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by_key(|(_, s)| *s)
+            .unwrap_or((0, 0));
+        let base = &pools[base_i];
+        let others: Vec<String> = pools
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != base_i)
+            .map(|(_, p)| p.clone())
+            .collect();
+        let e = Eligibility {
+            other_pools: &others,
+            session,
+            needs_answers,
+        };
+        let unconditional = others.is_empty() && session.is_none() && !needs_answers;
+        let mut chosen: Vec<i64> = Vec::with_capacity(k);
+        let mut tried: HashSet<i64> = HashSet::new();
+        for _ in 0..ROUNDS {
+            let need = k - chosen.len();
+            if need == 0 || tried.len() as i64 >= n {
+                break;
+            }
+            let m = if unconditional { need } else { need * 2 + 8 };
+            let slots = sample_slots(rng, n, m, &tried);
+            tried.extend(slots.iter().copied());
+            let members = self.store.pool_members_at(base, &slots).await?;
+            let ok = if unconditional {
+                members.iter().copied().collect()
+            } else {
+                self.store.eligible_among(&members, &e).await?
+            };
+            for id in members {
+                if chosen.len() < k && ok.contains(&id) {
+                    chosen.push(id);
+                }
+            }
+        }
+        if chosen.len() < k && (tried.len() as i64) < n {
+            // Few of the pool are eligible: list them and sample from the rest exactly.
+            let taken: HashSet<i64> = chosen.iter().copied().collect();
+            let rest: Vec<i64> = self
+                .store
+                .eligible_in_pool(base, &e)
+                .await?
+                .into_iter()
+                .filter(|id| !taken.contains(id))
+                .collect();
+            let picks = sample_slots(rng, rest.len() as i64, k - chosen.len(), &HashSet::new());
+            chosen.extend(picks.into_iter().map(|s| rest[(s - 1) as usize]));
+        }
+        Ok(chosen)
+    }
+
+    pub async fn draw(&self, req: DrawRequest) -> ApiResult<Vec<QuizItem>> {
+        let mut rng = Rng::new(req.seed.unwrap_or_else(os_seed));
+        let now = Utc::now();
+        let needs_answers = req.mode == QuizMode::Choice;
+        let ids = match &req.session {
+            Some(token) => {
+                if !req.filter.is_empty() {
+                    return Err(ApiError::field(
+                        "session",
+                        "a session keeps the filters it was created with; do not send filters with it",
+                    ));
+                }
+                let hash = token_hash(token);
+                let s = self
+                    .store
+                    .get_session(&hash, now)
+                    .await?
+                    .ok_or_else(session_not_found)?;
+                let parse = |v: &Option<String>| v.as_deref().and_then(|x| Slug::parse(x).ok());
+                let filter = QuizFilter {
+                    category: parse(&s.category),
+                    tag: parse(&s.tag),
+                    difficulty: s
+                        .difficulty
+                        .as_deref()
+                        .and_then(|d| Difficulty::parse(d).ok()),
+                };
+                let pools = match self.pools_for(&filter).await {
+                    Ok(p) => p,
+                    // The category or tag has gone since the session began: nothing is left.
+                    Err(_) => return Err(exhausted()),
+                };
+                let ids = self
+                    .draw_ids(&mut rng, &pools, req.count, Some(&hash), needs_answers)
+                    .await?;
+                if ids.is_empty() {
+                    return Err(exhausted());
+                }
+                let expires = now + Duration::hours(SESSION_TTL_HOURS);
+                self.store.mark_served(&hash, &ids, expires).await?
+            }
+            None => {
+                let pools = self.pools_for(&req.filter).await?;
+                let ids = self
+                    .draw_ids(&mut rng, &pools, req.count, None, needs_answers)
+                    .await?;
+                if ids.is_empty() {
+                    return Err(ApiError::new(
+                        ErrorCode::QuizNoQuestions,
+                        if needs_answers {
+                            "no question with an answer matches these filters"
+                        } else {
+                            "no question matches these filters"
+                        },
+                    ));
+                }
+                ids
+            }
+        };
+        let questions = self.store.get_questions(&ids).await?;
+        match req.mode {
+            QuizMode::Flashcard => Ok(questions.into_iter().map(QuizItem::Flashcard).collect()),
+            QuizMode::Choice => {
+                let key = self.ticket_key().await?;
+                let mut items = Vec::with_capacity(questions.len());
+                for q in questions {
+                    let (choices, ticket) = self.build_choices(&mut rng, &q, &key).await?;
+                    items.push(QuizItem::Choice {
+                        question: q,
+                        choices,
+                        ticket,
+                    });
+                }
+                Ok(items)
+            }
+        }
+    }
+
+    /// Four options: the question's own answer and three from other questions, similar ones
+    /// in the same category first, then any in the category, then any at all.
+    async fn build_choices(
+        &self,
+        rng: &mut Rng,
+        q: &Question,
+        key: &[u8],
+    ) -> ApiResult<(Vec<Choice>, String)> {
+        let Some(own) = q.answers.first() else {
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "drawn question has no answer"
+            )));
+        };
+        let mut texts = vec![excerpt(&own.body, EXCERPT_CHARS)];
+        let mut seen: HashSet<String> = texts.iter().cloned().collect();
+        let mut consider = |other: &Question, texts: &mut Vec<String>| {
+            if other.id == q.id || texts.len() >= CHOICES {
+                return;
+            }
+            if let Some(a) = other.answers.first() {
+                let t = excerpt(&a.body, EXCERPT_CHARS);
+                if !t.is_empty() && seen.insert(t.clone()) {
+                    texts.push(t);
+                }
+            }
+        };
+        for (other, _) in self.similar(q.id, 12).await? {
+            if other.category.slug == q.category.slug {
+                consider(&other, &mut texts);
+            }
+        }
+        if texts.len() < CHOICES {
+            let same_category = self
+                .store
+                .quiz_pools(
+                    Some(&Slug::parse(&q.category.slug).map_err(ApiError::internal_msg)?),
+                    None,
+                    None,
+                )
+                .await?;
+            for pools in [same_category, vec!["all".to_string()]] {
+                if texts.len() >= CHOICES {
+                    break;
+                }
+                let ids = self.draw_ids(rng, &pools, 12, None, true).await?;
+                for other in self.store.get_questions(&ids).await? {
+                    consider(&other, &mut texts);
+                }
+            }
+        }
+        if texts.len() < 2 {
+            return Err(ApiError::new(
+                ErrorCode::QuizTooFewQuestions,
+                "multiple choice needs at least two questions with distinct answers",
+            ));
+        }
+        let nonce = random_hex(12);
+        let mut choices: Vec<Choice> = texts
+            .into_iter()
+            .enumerate()
+            .map(|(i, text)| Choice {
+                id: if i == 0 {
+                    correct_choice_id(key, &nonce, q.id)
+                } else {
+                    random_hex(8)
+                },
+                text,
+            })
+            .collect();
+        shuffle(rng, &mut choices);
+        let ticket = Ticket {
+            question_id: q.id,
+            nonce,
+            choices: choices.iter().map(|c| c.id.clone()).collect(),
+        }
+        .sign(key);
+        Ok((choices, ticket))
+    }
+
+    pub async fn grade(&self, ticket: &str, choice_id: &str) -> ApiResult<Graded> {
+        let key = self.ticket_key().await?;
+        let t = Ticket::verify(ticket, &key).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidTicket,
+                "the ticket was not issued by this server or was altered",
+            )
+        })?;
+        if !t.choices.iter().any(|c| c == choice_id) {
+            return Err(ApiError::field(
+                "choice_id",
+                "is not one of this item's choices",
+            ));
+        }
+        let correct_choice_id = correct_choice_id(&key, &t.nonce, t.question_id);
+        let q = self.store.get_question(t.question_id).await?;
+        Ok(Graded {
+            correct: choice_id == correct_choice_id,
+            correct_choice_id,
+            answer: q
+                .answers
+                .first()
+                .map(|a| a.body.clone())
+                .unwrap_or_default(),
+        })
+    }
+
+    pub async fn create_session(&self, filter: &QuizFilter) -> ApiResult<NewSession> {
+        let pools = self.pools_for(filter).await?;
+        let sizes = self.store.pool_sizes(&pools).await?;
+        let remaining = if pools.len() == 1 {
+            sizes[0]
+        } else {
+            let (i, _) = sizes
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| **s)
+                .unwrap_or((0, &0));
+            let others: Vec<String> = pools
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, p)| p.clone())
+                .collect();
+            let e = Eligibility {
+                other_pools: &others,
+                ..Default::default()
+            };
+            self.store.eligible_in_pool(&pools[i], &e).await?.len() as i64
+        };
+        if remaining == 0 {
+            return Err(ApiError::new(
+                ErrorCode::QuizNoQuestions,
+                "no question matches these filters",
+            ));
+        }
+        let (token, hash) = new_token();
+        let now = Utc::now();
+        let expires_at = now + Duration::hours(SESSION_TTL_HOURS);
+        self.store
+            .create_session(
+                &hash,
+                (
+                    filter.category.as_ref().map(|c| c.as_str()),
+                    filter.tag.as_ref().map(|t| t.as_str()),
+                    filter.difficulty.map(|d| d.as_str()),
+                ),
+                now,
+                expires_at,
+            )
+            .await?;
+        Ok(NewSession {
+            token,
+            remaining,
+            expires_at,
+        })
+    }
+
+    pub async fn end_session(&self, token: &str) -> ApiResult<()> {
+        if self.store.delete_session(&token_hash(token)).await? {
+            Ok(())
+        } else {
+            Err(session_not_found())
+        }
+    }
+
+    /// Records a review made at `now` (the server's clock, or the client's for synced offline
+    /// reviews) and schedules the next one.
+    pub async fn review(
+        &self,
+        learner: &LearnerId,
+        question_id: i64,
+        rating: Rating,
+        now: DateTime<Utc>,
+    ) -> ApiResult<Scheduled> {
+        let previous = self.store.card(learner.as_str(), question_id).await?;
+        let s = schedule(
+            previous.map(|c| (c.stability, c.difficulty, c.last_review)),
+            rating,
+            now,
+        )?;
+        let card = Card {
+            stability: s.stability,
+            difficulty: s.difficulty,
+            due: s.due,
+            last_review: now,
+            reps: previous.map_or(0, |c| c.reps) + 1,
+        };
+        self.store
+            .save_review(
+                learner.as_str(),
+                question_id,
+                rating.as_str(),
+                s.interval_days,
+                &card,
+            )
+            .await?;
+        Ok(s)
+    }
+
+    /// Overdue questions (most overdue first), then questions never reviewed.
+    pub async fn due(
+        &self,
+        learner: &LearnerId,
+        limit: i64,
+    ) -> ApiResult<Vec<(Question, Option<DateTime<Utc>>)>> {
+        let due = self
+            .store
+            .due_cards(learner.as_str(), Utc::now(), limit)
+            .await?;
+        let rest = limit - due.len() as i64;
+        let fresh = if rest > 0 {
+            self.store.unreviewed(learner.as_str(), rest).await?
+        } else {
+            Vec::new()
+        };
+        let ids: Vec<i64> = due
+            .iter()
+            .map(|(id, _)| *id)
+            .chain(fresh.iter().copied())
+            .collect();
+        let due_at: std::collections::HashMap<i64, DateTime<Utc>> = due.into_iter().collect();
+        Ok(self
+            .store
+            .get_questions(&ids)
+            .await?
+            .into_iter()
+            .map(|q| {
+                let d = due_at.get(&q.id).copied();
+                (q, d)
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,423 @@
+//! Quiz pools (dense slots for uniform draws), sessions, and spaced-repetition cards.
+
+use super::{Store, StoreError, StoreResult, from_micros};
+use crate::domain::{Difficulty, Slug};
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+use std::collections::HashSet;
+
+/// Brings the pool memberships of `question_id` in line with its row (none once deleted).
+/// Runs inside the caller's write transaction.
+pub(super) async fn sync_pools(conn: &mut SqliteConnection, question_id: i64) -> sqlx::Result<()> {
+    let desired: Vec<(String,)> = sqlx::query_as(
+        "SELECT 'all' FROM questions WHERE id = ?1
+         UNION ALL SELECT 'c:' || category_id FROM questions WHERE id = ?1
+         UNION ALL SELECT 'd:' || difficulty FROM questions WHERE id = ?1
+         UNION ALL SELECT 't:' || tag_id FROM question_tags WHERE question_id = ?1",
+    )
+    .bind(question_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let desired: HashSet<String> = desired.into_iter().map(|r| r.0).collect();
+    let current: Vec<(String, i64)> =
+        sqlx::query_as("SELECT pool, slot FROM quiz_slots WHERE question_id = ?")
+            .bind(question_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    for (pool, slot) in &current {
+        if !desired.contains(pool) {
+            remove_from_pool(conn, pool, *slot).await?;
+        }
+    }
+    let current: HashSet<String> = current.into_iter().map(|(p, _)| p).collect();
+    for pool in desired.difference(&current) {
+        let (size,): (i64,) = sqlx::query_as(
+            "INSERT INTO quiz_pools (pool, size) VALUES (?, 1)
+             ON CONFLICT (pool) DO UPDATE SET size = size + 1 RETURNING size",
+        )
+        .bind(pool)
+        .fetch_one(&mut *conn)
+        .await?;
+        sqlx::query("INSERT INTO quiz_slots (pool, slot, question_id) VALUES (?, ?, ?)")
+            .bind(pool)
+            .bind(size)
+            .bind(question_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Swap-remove: the pool's last member takes over the freed slot.
+async fn remove_from_pool(conn: &mut SqliteConnection, pool: &str, slot: i64) -> sqlx::Result<()> {
+    let (last,): (i64,) =
+        sqlx::query_as("UPDATE quiz_pools SET size = size - 1 WHERE pool = ? RETURNING size + 1")
+            .bind(pool)
+            .fetch_one(&mut *conn)
+            .await?;
+    sqlx::query("DELETE FROM quiz_slots WHERE pool = ? AND slot = ?")
+        .bind(pool)
+        .bind(slot)
+        .execute(&mut *conn)
+        .await?;
+    if slot != last {
+        sqlx::query("UPDATE quiz_slots SET slot = ? WHERE pool = ? AND slot = ?")
+            .bind(slot)
+            .bind(pool)
+            .bind(last)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a draw may return besides pool membership.
+#[derive(Debug, Clone, Default)]
+pub struct Eligibility<'a> {
+    /// Pools the question must also be in.
+    pub other_pools: &'a [String],
+    /// A session whose served questions are excluded.
+    pub session: Option<&'a str>,
+    /// Only questions with at least one answer (multiple choice).
+    pub needs_answers: bool,
+}
+
+const ELIGIBLE: &str = "(SELECT count(*) FROM quiz_slots s WHERE s.question_id = c.value
+        AND s.pool IN (SELECT value FROM json_each(?2))) = ?3
+    AND (?4 IS NULL OR NOT EXISTS (SELECT 1 FROM quiz_session_served v
+        WHERE v.token_hash = ?4 AND v.question_id = c.value))
+    AND (?5 = 0 OR EXISTS (SELECT 1 FROM answers a WHERE a.question_id = c.value))";
+
+/// A stored quiz session's filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub category: Option<String>,
+    pub tag: Option<String>,
+    pub difficulty: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A learner's FSRS state for one question.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Card {
+    pub stability: f32,
+    pub difficulty: f32,
+    pub due: DateTime<Utc>,
+    pub last_review: DateTime<Utc>,
+    pub reps: i64,
+}
+
+impl Store {
+    /// The pools a draw with these filters must come from; an unknown category or tag is an
+    /// error rather than an empty pool, so a typo is reported, not silently "no questions".
+    pub async fn quiz_pools(
+        &self,
+        category: Option<&Slug>,
+        tag: Option<&Slug>,
+        difficulty: Option<Difficulty>,
+    ) -> StoreResult<Vec<String>> {
+        let mut pools = Vec::new();
+        if let Some(c) = category {
+            let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM categories WHERE slug = ?")
+                .bind(c.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+            let (id,) = row.ok_or_else(|| StoreError::UnknownCategory(c.to_string()))?;
+            pools.push(format!("c:{id}"));
+        }
+        if let Some(t) = tag {
+            let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM tags WHERE slug = ?")
+                .bind(t.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+            let (id,) = row.ok_or_else(|| StoreError::UnknownTag(t.to_string()))?;
+            pools.push(format!("t:{id}"));
+        }
+        if let Some(d) = difficulty {
+            pools.push(format!("d:{}", d.as_str()));
+        }
+        if pools.is_empty() {
+            pools.push("all".into());
+        }
+        Ok(pools)
+    }
+
+    pub async fn pool_sizes(&self, pools: &[String]) -> StoreResult<Vec<i64>> {
+        let mut out = Vec::with_capacity(pools.len());
+        for p in pools {
+            let row: Option<(i64,)> = sqlx::query_as("SELECT size FROM quiz_pools WHERE pool = ?")
+                .bind(p)
+                .fetch_optional(&self.read)
+                .await?;
+            out.push(row.map_or(0, |r| r.0));
+        }
+        Ok(out)
+    }
+
+    /// The questions at `slots` of `pool`, in the order of `slots`.
+    pub async fn pool_members_at(&self, pool: &str, slots: &[i64]) -> StoreResult<Vec<i64>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT slot, question_id FROM quiz_slots
+             WHERE pool = ? AND slot IN (SELECT value FROM json_each(?))",
+        )
+        .bind(pool)
+        .bind(serde_json::to_string(slots).expect("slots serialize"))
+        .fetch_all(&self.read)
+        .await?;
+        let by_slot: std::collections::HashMap<i64, i64> = rows.into_iter().collect();
+        Ok(slots
+            .iter()
+            .filter_map(|s| by_slot.get(s).copied())
+            .collect())
+    }
+
+    /// Which of `candidates` are eligible.
+    pub async fn eligible_among(
+        &self,
+        candidates: &[i64],
+        e: &Eligibility<'_>,
+    ) -> StoreResult<HashSet<i64>> {
+        let rows: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT c.value FROM json_each(?1) c WHERE {ELIGIBLE}"
+        )))
+        .bind(serde_json::to_string(candidates).expect("ids serialize"))
+        .bind(serde_json::to_string(e.other_pools).expect("pools serialize"))
+        .bind(e.other_pools.len() as i64)
+        .bind(e.session)
+        .bind(e.needs_answers)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Every eligible member of `pool`, in slot order: the exact fallback when rejection
+    /// sampling would take too many tries. Costs O(pool size).
+    pub async fn eligible_in_pool(&self, pool: &str, e: &Eligibility<'_>) -> StoreResult<Vec<i64>> {
+        let rows: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT c.value FROM (SELECT question_id AS value, slot FROM quiz_slots WHERE pool = ?6) c
+             WHERE {ELIGIBLE} ORDER BY c.slot"
+        )))
+        .bind("[]")
+        .bind(serde_json::to_string(e.other_pools).expect("pools serialize"))
+        .bind(e.other_pools.len() as i64)
+        .bind(e.session)
+        .bind(e.needs_answers)
+        .bind(pool)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// A random secret kept in the database (e.g. the ticket signing key), created on first use.
+    pub async fn secret(&self, name: &str) -> StoreResult<Vec<u8>> {
+        let key = format!("secret:{name}");
+        let fresh = {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)")
+            .bind(&key)
+            .bind(&fresh)
+            .execute(&self.write)
+            .await?;
+        let (hex,): (String,) = sqlx::query_as("SELECT value FROM meta WHERE key = ?")
+            .bind(&key)
+            .fetch_one(&self.write)
+            .await?;
+        Ok((0..hex.len() / 2)
+            .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+            .collect())
+    }
+
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        filters: (Option<&str>, Option<&str>, Option<&str>),
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM quiz_sessions WHERE expires_at < ?")
+            .bind(now.timestamp_micros())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO quiz_sessions (token_hash, category, tag, difficulty, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(filters.0)
+        .bind(filters.1)
+        .bind(filters.2)
+        .bind(now.timestamp_micros())
+        .bind(expires_at.timestamp_micros())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The session, unless it does not exist or has expired.
+    pub async fn get_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<SessionRow>> {
+        type Row = (Option<String>, Option<String>, Option<String>, i64);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT category, tag, difficulty, expires_at FROM quiz_sessions
+             WHERE token_hash = ? AND expires_at >= ?",
+        )
+        .bind(token_hash)
+        .bind(now.timestamp_micros())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(
+            row.map(|(category, tag, difficulty, expires_at)| SessionRow {
+                category,
+                tag,
+                difficulty,
+                expires_at: from_micros(expires_at),
+            }),
+        )
+    }
+
+    /// Records `ids` as served and extends the session; returns the ids that were not served
+    /// before (a concurrent draw may have taken some), in the given order.
+    pub async fn mark_served(
+        &self,
+        token_hash: &str,
+        ids: &[i64],
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<Vec<i64>> {
+        let mut tx = self.begin_write().await?;
+        let mut fresh = Vec::with_capacity(ids.len());
+        for id in ids {
+            let done = sqlx::query(
+                "INSERT OR IGNORE INTO quiz_session_served (token_hash, question_id) VALUES (?, ?)",
+            )
+            .bind(token_hash)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                fresh.push(*id);
+            }
+        }
+        sqlx::query("UPDATE quiz_sessions SET expires_at = ? WHERE token_hash = ?")
+            .bind(expires_at.timestamp_micros())
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(fresh)
+    }
+
+    pub async fn delete_session(&self, token_hash: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM quiz_sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn card(&self, learner: &str, question_id: i64) -> StoreResult<Option<Card>> {
+        let row: Option<(f64, f64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT stability, difficulty, due, last_review, reps FROM review_cards
+             WHERE learner = ? AND question_id = ?",
+        )
+        .bind(learner)
+        .bind(question_id)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|(s, d, due, last, reps)| Card {
+            stability: s as f32,
+            difficulty: d as f32,
+            due: from_micros(due),
+            last_review: from_micros(last),
+            reps,
+        }))
+    }
+
+    /// Stores a review and the card state it led to.
+    pub async fn save_review(
+        &self,
+        learner: &str,
+        question_id: i64,
+        rating: &str,
+        interval_days: f64,
+        card: &Card,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM questions WHERE id = ?")
+            .bind(question_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::QuestionNotFound(question_id));
+        }
+        sqlx::query(
+            "INSERT INTO review_cards (learner, question_id, stability, difficulty, due, last_review, reps)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (learner, question_id) DO UPDATE SET stability = excluded.stability,
+                difficulty = excluded.difficulty, due = excluded.due,
+                last_review = excluded.last_review, reps = excluded.reps",
+        )
+        .bind(learner)
+        .bind(question_id)
+        .bind(card.stability as f64)
+        .bind(card.difficulty as f64)
+        .bind(card.due.timestamp_micros())
+        .bind(card.last_review.timestamp_micros())
+        .bind(card.reps)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO reviews (learner, question_id, rating, reviewed_at, interval_days)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(learner)
+        .bind(question_id)
+        .bind(rating)
+        .bind(card.last_review.timestamp_micros())
+        .bind(interval_days)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Cards due at `now`, most overdue first.
+    pub async fn due_cards(
+        &self,
+        learner: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, DateTime<Utc>)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT question_id, due FROM review_cards WHERE learner = ? AND due <= ?
+             ORDER BY due, question_id LIMIT ?",
+        )
+        .bind(learner)
+        .bind(now.timestamp_micros())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(q, d)| (q, from_micros(d))).collect())
+    }
+
+    /// Questions the learner has never reviewed, in id order.
+    pub async fn unreviewed(&self, learner: &str, limit: i64) -> StoreResult<Vec<i64>> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT q.id FROM questions q WHERE NOT EXISTS (
+                SELECT 1 FROM review_cards c WHERE c.learner = ? AND c.question_id = q.id)
+             ORDER BY q.id LIMIT ?",
+        )
+        .bind(learner)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+}
