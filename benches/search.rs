@@ -3,15 +3,14 @@
 //!
 //! `cargo bench --bench search` prints p50/p99 per query and overall, then criterion's figures.
 //! `KB_BENCH_QUESTIONS=N` changes the corpus size; `KB_BENCH_DIR=path` keeps the corpus
-//! between runs (it is built only when the directory has no database yet).
+//! between runs under `path/search-N` (built only when it has no database yet).
 
+mod common;
+
+use common::{corpus, data_dir, env_or, percentile};
 use criterion::Criterion;
-use kb::domain::{CategoryName, Slug};
 use kb::search::SearchRequest;
-use kb::service::Service;
-use kb::store::Store;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const QUERIES: &[&str] = &[
     "GMP 调度器",
@@ -28,38 +27,6 @@ const QUERIES: &[&str] = &[
     "零拷贝 epoll",
 ];
 
-async fn setup(dir: &Path, n: u64) -> Service {
-    let db = dir.join("kb.sqlite3");
-    let fresh = !db.exists();
-    let store = Store::open(&db).await.expect("open store");
-    if fresh {
-        let started = Instant::now();
-        for (slug, name) in kb::generate::CATEGORIES {
-            store
-                .create_category(
-                    &Slug::parse(slug).unwrap(),
-                    &CategoryName::parse(name).unwrap(),
-                )
-                .await
-                .unwrap();
-        }
-        for i in 0..n {
-            let q = kb::generate::question(1, i).to_new_question().unwrap();
-            store.create_question(&q).await.unwrap();
-        }
-        eprintln!("inserted {n} questions in {:.1?}", started.elapsed());
-    }
-    let started = Instant::now();
-    let service = Service::start(store, &dir.join("index"))
-        .await
-        .expect("start");
-    while service.ready().await.is_err() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    eprintln!("index ready in {:.1?}", started.elapsed());
-    service
-}
-
 fn request(q: &str) -> SearchRequest {
     SearchRequest {
         text: q.to_string(),
@@ -68,27 +35,11 @@ fn request(q: &str) -> SearchRequest {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
 fn main() {
-    let n: u64 = std::env::var("KB_BENCH_QUESTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let tmp;
-    let dir = match std::env::var_os("KB_BENCH_DIR") {
-        Some(d) => std::path::PathBuf::from(d),
-        None => {
-            tmp = tempfile::tempdir().unwrap();
-            tmp.path().to_path_buf()
-        }
-    };
-    std::fs::create_dir_all(&dir).unwrap();
+    let n: u64 = env_or("KB_BENCH_QUESTIONS", 100_000);
+    let (dir, _tmp) = data_dir(&format!("search-{n}"));
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let service = rt.block_on(setup(&dir, n));
+    let service = rt.block_on(corpus(&dir, n));
 
     // Latency distribution at concurrency 1.
     let rounds: usize = std::env::var("KB_BENCH_ROUNDS")

@@ -217,6 +217,34 @@ async fn touch_question(
     Ok(())
 }
 
+/// Every row a new question needs, and its change-log entry; returns (id, seq).
+async fn insert_question(
+    conn: &mut SqliteConnection,
+    new: &NewQuestion,
+    now: i64,
+) -> StoreResult<(i64, i64)> {
+    let category = category_id(conn, new.category.as_str()).await?;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO questions (title, body, category_id, difficulty, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(new.title.as_str())
+    .bind(new.body.as_ref().map(|b| b.as_str()))
+    .bind(category)
+    .bind(new.difficulty.as_str())
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    set_tags(conn, id, &new.tags).await?;
+    for a in &new.answers {
+        insert_answer(conn, id, a, now).await?;
+    }
+    sync_pools(conn, id).await?;
+    let seq = record_change(conn, id, now).await?;
+    Ok((id, seq))
+}
+
 async fn question_version(conn: &mut SqliteConnection, id: i64) -> StoreResult<i64> {
     let row: Option<(i64,)> = sqlx::query_as("SELECT version FROM questions WHERE id = ?")
         .bind(id)
@@ -289,29 +317,26 @@ impl Store {
 
     pub async fn create_question(&self, new: &NewQuestion) -> StoreResult<Written<Question>> {
         let mut tx = self.begin_write().await?;
-        let category = category_id(&mut tx, new.category.as_str()).await?;
-        let now = now_micros();
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO questions (title, body, category_id, difficulty, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(new.title.as_str())
-        .bind(new.body.as_ref().map(|b| b.as_str()))
-        .bind(category)
-        .bind(new.difficulty.as_str())
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        set_tags(&mut tx, id, &new.tags).await?;
-        for a in &new.answers {
-            insert_answer(&mut tx, id, a, now).await?;
-        }
-        sync_pools(&mut tx, id).await?;
-        let seq = record_change(&mut tx, id, now).await?;
+        let (id, seq) = insert_question(&mut tx, new, now_micros()).await?;
         let value = load_question(&mut tx, id).await?;
         tx.commit().await?;
         Ok(Written { value, seq })
+    }
+
+    /// Inserts many questions in one transaction (bulk loading); returns their ids and the
+    /// last change sequence. All or nothing.
+    pub async fn create_questions(&self, batch: &[NewQuestion]) -> StoreResult<(Vec<i64>, i64)> {
+        let mut tx = self.begin_write().await?;
+        let now = now_micros();
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut last = 0;
+        for new in batch {
+            let (id, seq) = insert_question(&mut tx, new, now).await?;
+            ids.push(id);
+            last = seq;
+        }
+        tx.commit().await?;
+        Ok((ids, last))
     }
 
     /// Applies a merge patch; `expected_version` (from `If-Match`) must still be current.
