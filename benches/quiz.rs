@@ -43,7 +43,12 @@ fn request(filter: &QuizFilter) -> DrawRequest {
     }
 }
 
-fn measure(rt: &tokio::runtime::Runtime, service: &Service, filter: &QuizFilter, rounds: usize) -> (Duration, Duration) {
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    service: &Service,
+    filter: &QuizFilter,
+    rounds: usize,
+) -> (Duration, Duration) {
     for _ in 0..50 {
         rt.block_on(service.draw(request(filter))).unwrap();
     }
@@ -76,7 +81,10 @@ fn main() {
         services.push((n, service));
         dirs.push(tmp);
     }
-    println!("{:<22} {:>10} {:>10} {:>10}", "case", "questions", "p50", "p99");
+    println!(
+        "{:<22} {:>10} {:>10} {:>10}",
+        "case", "questions", "p50", "p99"
+    );
     for (n, name, p50, p99) in &results {
         println!("{name:<22} {n:>10} {p50:>10.2?} {p99:>10.2?}");
     }
@@ -92,7 +100,10 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     for (n, service) in &services {
         c.bench_function(&format!("quiz/draw10/{n}"), |b| {
-            b.iter(|| rt.block_on(service.draw(request(&QuizFilter::default()))).unwrap())
+            b.iter(|| {
+                rt.block_on(service.draw(request(&QuizFilter::default())))
+                    .unwrap()
+            })
         });
     }
     c.final_summary();

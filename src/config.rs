@@ -24,6 +24,24 @@ pub enum Command {
     Openapi,
     /// Rebuild the search index from the database (stop the server first).
     Reindex,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (it is shown only this once).
+    Create {
+        #[arg(long, value_parser = ["read", "write", "admin"])]
+        scope: String,
+        #[arg(long, default_value = "unnamed")]
+        name: String,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key by id.
+    Revoke { id: i64 },
 }
 
 /// Flags shared by every command.
@@ -65,6 +83,13 @@ pub struct ServeArgs {
     #[arg(long, env = "KB_NO_SEED", global = true,
           action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_seed: bool,
+    /// A key accepted with admin scope, in addition to stored keys (never stored).
+    #[arg(long, env = "KB_ADMIN_KEY", global = true, hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Require an API key (any scope) for reads too.
+    #[arg(long, env = "KB_REQUIRE_KEY_FOR_READS", global = true,
+          action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    pub require_key_for_reads: bool,
     /// Seconds a request may take before it is cancelled with 503.
     #[arg(
         long,
@@ -81,6 +106,8 @@ impl Default for ServeArgs {
             bind: "127.0.0.1:8080".parse().expect("valid default address"),
             cors_origins: Vec::new(),
             no_seed: false,
+            admin_key: None,
+            require_key_for_reads: false,
             request_timeout_secs: 30,
         }
     }

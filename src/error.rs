@@ -47,6 +47,8 @@ error_codes! {
     UnknownField => ("unknown_field", UNPROCESSABLE_ENTITY, "The request body has a field this endpoint does not accept"),
     UnsupportedMediaType => ("unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "The request body has an unsupported content type"),
     PayloadTooLarge => ("payload_too_large", PAYLOAD_TOO_LARGE, "The request body is too large"),
+    Unauthorized => ("unauthorized", UNAUTHORIZED, "A valid API key is required"),
+    Forbidden => ("forbidden", FORBIDDEN, "The API key lacks the scope this request needs"),
     NotFound => ("not_found", NOT_FOUND, "No such resource"),
     QuestionNotFound => ("question_not_found", NOT_FOUND, "Question not found"),
     AnswerNotFound => ("answer_not_found", NOT_FOUND, "Answer not found"),
@@ -185,11 +187,18 @@ impl IntoResponse for ApiError {
         if let Some(source) = &self.source {
             tracing::error!(error = ?source, "internal error");
         }
+        let challenge = self.code == ErrorCode::Unauthorized;
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (self.code.status(), body).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"kb\""),
+            );
+        }
         response
     }
 }

@@ -37,7 +37,9 @@ impl App {
         let store = Store::open(&db)
             .await
             .with_context(|| format!("cannot open database {}", db.display()))?;
-        let service = Service::start(store, &config.index_dir()).await?;
+        let service = Service::start(store, &config.index_dir())
+            .await?
+            .with_admin_key(config.serve.admin_key.as_deref());
         if !config.serve.no_seed {
             let report = service.load_seed().await.context("cannot load the seed")?;
             tracing::info!(?report, "seed");
@@ -45,6 +47,7 @@ impl App {
         let router = http::router(
             AppState {
                 service: service.clone(),
+                require_key_for_reads: config.serve.require_key_for_reads,
             },
             &config.serve,
         );
@@ -86,4 +89,53 @@ pub async fn reindex(config: &Config) -> anyhow::Result<u64> {
     let n = Service::reindex(&store, &config.index_dir()).await;
     store.close().await;
     n
+}
+
+/// `kb keys …`: manage API keys in the database (safe while a server runs).
+pub async fn keys(config: &Config, command: &config::KeysCommand) -> anyhow::Result<String> {
+    use crate::domain::Scope;
+    let store = Store::open(&config.database_path()).await?;
+    let out = match command {
+        config::KeysCommand::Create { scope, name } => {
+            let scope = Scope::parse(scope).map_err(anyhow::Error::msg)?;
+            let (key, k) = service::keys::create_key(&store, name, scope)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.detail))?;
+            format!(
+                "{key}\n(id {}, scope {}, name {:?}) — store it now: it is not shown again\n",
+                k.id,
+                k.scope.as_str(),
+                k.name
+            )
+        }
+        config::KeysCommand::List => {
+            let mut out = format!(
+                "{:>4}  {:<6}  {:<10}  {:<25}  {:<25}  name\n",
+                "id", "scope", "prefix", "created", "revoked"
+            );
+            for k in store.list_keys().await? {
+                out.push_str(&format!(
+                    "{:>4}  {:<6}  {:<10}  {:<25}  {:<25}  {}\n",
+                    k.id,
+                    k.scope.as_str(),
+                    k.prefix,
+                    k.created_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    k.revoked_at
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_else(|| "-".into()),
+                    k.name
+                ));
+            }
+            out
+        }
+        config::KeysCommand::Revoke { id } => {
+            service::keys::revoke_key(&store, *id)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.detail))?;
+            format!("revoked key {id}\n")
+        }
+    };
+    store.close().await;
+    Ok(out)
 }

@@ -24,6 +24,14 @@ async fn main() -> anyhow::Result<()> {
             println!("reindexed {n} questions");
             Ok(())
         }
+        Some(Command::Keys(cmd)) => {
+            let config = Config {
+                data_dir: cli.global.data_dir,
+                serve: cli.serve,
+            };
+            print!("{}", kb::keys(&config, &cmd).await?);
+            Ok(())
+        }
         Some(Command::Serve) | None => serve(cli.global.data_dir, cli.serve).await,
     }
 }

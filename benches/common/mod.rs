@@ -17,7 +17,10 @@ pub async fn corpus(dir: &Path, n: u64) -> Service {
         let started = Instant::now();
         for (slug, name) in kb::generate::CATEGORIES {
             store
-                .create_category(&Slug::parse(slug).unwrap(), &CategoryName::parse(name).unwrap())
+                .create_category(
+                    &Slug::parse(slug).unwrap(),
+                    &CategoryName::parse(name).unwrap(),
+                )
                 .await
                 .unwrap();
         }
@@ -30,7 +33,9 @@ pub async fn corpus(dir: &Path, n: u64) -> Service {
         eprintln!("inserted {n} questions in {:.1?}", started.elapsed());
     }
     let started = Instant::now();
-    let service = Service::start(store, &dir.join("index")).await.expect("start");
+    let service = Service::start(store, &dir.join("index"))
+        .await
+        .expect("start");
     while service.ready().await.is_err() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -50,7 +55,10 @@ pub fn data_dir(name: &str) -> (PathBuf, Option<tempfile::TempDir>) {
 }
 
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {

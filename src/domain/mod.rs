@@ -220,6 +220,32 @@ impl fmt::Display for Id {
     }
 }
 
+/// What an API key may do; each scope includes the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Scope {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "read" => Ok(Self::Read),
+            "write" => Ok(Self::Write),
+            "admin" => Ok(Self::Admin),
+            _ => Err("must be one of `read`, `write`, `admin`".into()),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+}
+
 /// A learner: an opaque client-chosen id of 1–64 characters from `[A-Za-z0-9_-]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LearnerId(String);

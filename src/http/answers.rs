@@ -106,9 +106,12 @@ pub async fn list_answers(
 /// Adds an answer to the question; the question's version goes up by one.
 #[utoipa::path(
     post, path = "/api/v1/questions/{id}/answers", tag = "answers",
+    security(("bearer" = [])),
     params(("id" = i64, Path, description = "Question id", minimum = 1)),
     request_body(content = AnswerInput, content_type = "application/json"),
     responses(
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Created", body = AnswerOut, headers(
             ("Location" = String, description = "URL of the new answer"),
             ("ETag" = String),
@@ -162,6 +165,7 @@ pub async fn get_answer(
 /// Merge patch of the answer's `body`. Honours `If-Match`.
 #[utoipa::path(
     patch, path = "/api/v1/answers/{id}", tag = "answers",
+    security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Answer id", minimum = 1),
         ("If-Match" = Option<String>, Header, description = "Only apply if the answer still has this ETag"),
@@ -171,6 +175,8 @@ pub async fn get_answer(
         (AnswerInput = "application/json"),
     )),
     responses(
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The updated answer", body = AnswerOut, headers(("ETag" = String))),
         (status = 400, description = "Malformed JSON, id or header", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such answer", body = Problem, content_type = "application/problem+json"),
@@ -203,11 +209,14 @@ pub async fn patch_answer(
 /// Honours `If-Match`; the question's version goes up by one.
 #[utoipa::path(
     delete, path = "/api/v1/answers/{id}", tag = "answers",
+    security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Answer id", minimum = 1),
         ("If-Match" = Option<String>, Header, description = "Only delete if the answer still has this ETag"),
     ),
     responses(
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id or header", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such answer", body = Problem, content_type = "application/problem+json"),

@@ -90,8 +90,11 @@ pub async fn list_categories(
 /// Create a category
 #[utoipa::path(
     post, path = "/api/v1/categories", tag = "categories",
+    security(("bearer" = [])),
     request_body(content = CreateCategory, content_type = "application/json"),
     responses(
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Created", body = CategoryOut, headers(("Location" = String))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),

@@ -63,9 +63,12 @@ pub struct ReviewOut {
 /// give longer intervals.
 #[utoipa::path(
     post, path = "/api/v1/learners/{learner}/reviews", tag = "learners",
+    security(("bearer" = [])),
     params(("learner" = String, Path, description = "Client-chosen learner id, 1–64 of [A-Za-z0-9_-]", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body(content = ReviewRequest, content_type = "application/json"),
     responses(
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (any valid API key)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The new schedule", body = ReviewOut),
         (status = 400, description = "Malformed JSON or learner id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),

@@ -2,6 +2,7 @@
 //! the fallbacks that keep every error in problem+json.
 
 pub mod answers;
+pub mod auth;
 pub mod categories;
 pub mod extract;
 pub mod learners;
@@ -38,6 +39,8 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub service: Service,
+    /// Reads need a key too (`--require-key-for-reads`).
+    pub require_key_for_reads: bool,
 }
 
 #[derive(OpenApi)]
@@ -58,9 +61,31 @@ pub struct AppState {
         (name = "learners", description = "Spaced repetition (FSRS) per learner"),
         (name = "ops", description = "Health and readiness"),
     ),
-    components(schemas(crate::error::Problem, crate::error::FieldError))
+    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    modifiers(&BearerScheme)
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` security scheme that write operations require.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key: `kb keys create --scope write`, or the `KB_ADMIN_KEY` the server was started with.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Every route, registered once for both the router and the OpenAPI document.
 fn api_routes() -> OpenApiRouter<AppState> {
@@ -109,8 +134,10 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
     let (api, openapi) = api_routes().split_for_parts();
     let request_id = HeaderName::from_static("x-request-id");
     let timeout = Duration::from_secs(config.request_timeout_secs.max(1));
+    let auth = axum::middleware::from_fn_with_state(state.clone(), auth::require_key);
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(not_found)
+        .layer(auth)
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))

@@ -399,8 +399,11 @@ pub async fn list_questions(
 /// category must exist.
 #[utoipa::path(
     post, path = "/api/v1/questions", tag = "questions",
+    security(("bearer" = [])),
     request_body(content = CreateQuestion, content_type = "application/json"),
     responses(
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Created", body = QuestionOut, headers(
             ("Location" = String, description = "URL of the new question"),
             ("ETag" = String, description = "Strong ETag of the new question"),
@@ -456,6 +459,7 @@ pub async fn get_question(
 /// `If-Match` with the ETag you read to make sure nobody changed it in between.
 #[utoipa::path(
     patch, path = "/api/v1/questions/{id}", tag = "questions",
+    security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Question id", minimum = 1),
         ("If-Match" = Option<String>, Header, description = "Only apply if the question still has this ETag"),
@@ -465,6 +469,8 @@ pub async fn get_question(
         (PatchQuestion = "application/json"),
     )),
     responses(
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The updated question", body = QuestionOut, headers(("ETag" = String))),
         (status = 400, description = "Malformed JSON, id or header", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
@@ -491,11 +497,14 @@ pub async fn patch_question(
 /// Deletes the question and its answers. Honours `If-Match`.
 #[utoipa::path(
     delete, path = "/api/v1/questions/{id}", tag = "questions",
+    security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Question id", minimum = 1),
         ("If-Match" = Option<String>, Header, description = "Only delete if the question still has this ETag"),
     ),
     responses(
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id or header", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),

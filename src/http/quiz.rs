@@ -208,8 +208,11 @@ pub struct SessionOut {
 /// and expires after six hours without a draw.
 #[utoipa::path(
     post, path = "/api/v1/quiz/sessions", tag = "quiz",
+    security(("bearer" = [])),
     request_body(content = CreateSession, content_type = "application/json"),
     responses(
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (any valid API key)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The session", body = SessionOut),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No question matches the filters", body = Problem, content_type = "application/problem+json"),
@@ -244,8 +247,11 @@ pub async fn create_session(
 /// End a quiz session
 #[utoipa::path(
     delete, path = "/api/v1/quiz/sessions/{token}", tag = "quiz",
+    security(("bearer" = [])),
     params(("token" = String, Path, description = "The session token")),
     responses(
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (any valid API key)", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Ended"),
         (status = 404, description = "No such session, or it has expired", body = Problem, content_type = "application/problem+json"),
     )
@@ -281,8 +287,11 @@ pub struct GradeOut {
 /// Grade a multiple-choice answer
 #[utoipa::path(
     post, path = "/api/v1/quiz/answers", tag = "quiz",
+    security(("bearer" = [])),
     request_body(content = GradeRequest, content_type = "application/json"),
     responses(
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (any valid API key)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The verdict", body = GradeOut),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The question was deleted since the draw", body = Problem, content_type = "application/problem+json"),

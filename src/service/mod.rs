@@ -2,6 +2,7 @@
 //! store outcomes into API errors, and owns the rules that span more than one table.
 
 mod indexing;
+pub mod keys;
 mod quiz;
 mod search;
 mod seed;
@@ -27,6 +28,8 @@ pub struct Service {
     indexing: Arc<Indexing>,
     /// Signs multiple-choice tickets; loaded from the database on first use.
     ticket_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
+    /// SHA-256 of `KB_ADMIN_KEY`, when set.
+    admin_key_hash: Option<[u8; 32]>,
 }
 
 impl From<StoreError> for ApiError {
@@ -67,6 +70,7 @@ impl Service {
             store,
             indexing,
             ticket_key: Arc::default(),
+            admin_key_hash: None,
         })
     }
 

@@ -7,6 +7,7 @@
 
 mod categories;
 mod changes;
+mod keys;
 mod meta;
 mod questions;
 mod quiz;
@@ -20,6 +21,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use changes::Change;
+pub use keys::ApiKey;
 pub use questions::{ListPage, Written};
 pub use quiz::{Card, Eligibility, SessionRow};
 

@@ -10,6 +10,9 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
 
+/// The admin key every test app is started with.
+pub const ADMIN_KEY: &str = "test-admin-key";
+
 pub struct TestApp {
     pub router: Router,
     pub app: App,
@@ -82,6 +85,7 @@ impl TestApp {
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::new(dir.path());
+        config.serve.admin_key = Some(ADMIN_KEY.into());
         tweak(&mut config);
         let app = App::build(&config).await.expect("app builds");
         let app = Self {
@@ -111,7 +115,8 @@ impl TestApp {
         drop(router);
         app.shutdown().await;
         meddle(dir.path());
-        let config = Config::new(dir.path());
+        let mut config = Config::new(dir.path());
+        config.serve.admin_key = Some(ADMIN_KEY.into());
         let app = App::build(&config).await.expect("app rebuilds");
         let app = Self {
             router: app.router(),
@@ -159,7 +164,27 @@ impl TestApp {
         }
     }
 
+    /// A request with the admin key, unless `headers` brings its own `authorization`.
     pub async fn request(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> TestResponse {
+        let bearer = format!("Bearer {ADMIN_KEY}");
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            all.push(("authorization", &bearer));
+        }
+        self.anonymous(method, uri, &all, body).await
+    }
+
+    /// A request with exactly these headers (no key unless given).
+    pub async fn anonymous(
         &self,
         method: Method,
         uri: &str,

@@ -1,5 +1,6 @@
 //! Runs the real `kb` binary as a child process and talks to it over TCP.
 
+use crate::helpers::ADMIN_KEY;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -22,6 +23,7 @@ impl Server {
             .env("KB_BIND", "127.0.0.1:0")
             .env("KB_LOG_FORMAT", "json")
             .env("KB_LOG", "info")
+            .env("KB_ADMIN_KEY", ADMIN_KEY)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in extra_env {
@@ -57,24 +59,7 @@ impl Server {
 
     /// One HTTP/1.1 request; returns (status, body).
     pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).expect("connect");
-        let body = body.unwrap_or("");
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: kb\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).to_string();
-        let status = text[9..12].parse().expect("status line");
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        request(&self.addr, method, path, body).expect("the server answers")
     }
 
     pub fn signal(&self, sig: &str) {
@@ -99,6 +84,7 @@ pub fn request(
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: kb\r\nConnection: close\r\n\
+         Authorization: Bearer {ADMIN_KEY}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
@@ -129,12 +115,12 @@ fn sigterm_stops_the_server_cleanly_and_checkpoints_the_database() {
     let mut server = Server::start(dir.path(), &[]);
     let (status, body) = server.request("GET", "/api/v1/questions?limit=1", None);
     assert_eq!(status, 200, "{body}");
-    let (status, _) = server.request(
+    let (status, body) = server.request(
         "POST",
         "/api/v1/questions",
         Some(r#"{"title":"written before shutdown","category":"golang"}"#),
     );
-    assert_eq!(status, 201);
+    assert_eq!(status, 201, "{body}");
     server.signal("TERM");
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");

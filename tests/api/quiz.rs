@@ -481,18 +481,30 @@ async fn an_expired_session_is_not_found_and_a_draw_extends_the_expiry() {
     let s = new_session(&app, json!({})).await;
     let token = s["token"].as_str().unwrap();
     let created_expiry = s["expires_at"].as_str().unwrap().to_string();
-    ids(&app.get(&format!("/api/v1/quiz?count=1&session={token}")).await);
+    ids(&app
+        .get(&format!("/api/v1/quiz?count=1&session={token}"))
+        .await);
     // Six hours pass without a draw: age the session in the database itself.
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.dir.path().join("kb.sqlite3").display()))
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        app.dir.path().join("kb.sqlite3").display()
+    ))
+    .await
+    .unwrap();
+    let (expiry,): (i64,) = sqlx::query_as("SELECT expires_at FROM quiz_sessions")
+        .fetch_one(&db)
         .await
         .unwrap();
-    let (expiry,): (i64,) = sqlx::query_as("SELECT expires_at FROM quiz_sessions").fetch_one(&db).await.unwrap();
-    let created = chrono::DateTime::parse_from_rfc3339(&created_expiry).unwrap().timestamp_micros();
+    let created = chrono::DateTime::parse_from_rfc3339(&created_expiry)
+        .unwrap()
+        .timestamp_micros();
     assert!(expiry >= created, "a draw pushes the expiry forward");
     sqlx::query("UPDATE quiz_sessions SET expires_at = expires_at - 6 * 3600 * 1000000 - 1000000")
         .execute(&db)
         .await
         .unwrap();
     db.close().await;
-    app.get(&format!("/api/v1/quiz?session={token}")).await.assert_problem(404, "quiz_session_not_found");
+    app.get(&format!("/api/v1/quiz?session={token}"))
+        .await
+        .assert_problem(404, "quiz_session_not_found");
 }

@@ -1,0 +1,238 @@
+use crate::helpers::{TestApp, TestResponse, question};
+use axum::http::Method;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs the `kb` binary against the test app's data directory.
+fn kb(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kb"))
+        .env("KB_DATA_DIR", dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kb {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn create_key(dir: &Path, scope: &str) -> String {
+    let out = kb(
+        dir,
+        &[
+            "keys",
+            "create",
+            "--scope",
+            scope,
+            "--name",
+            &format!("{scope} key"),
+        ],
+    );
+    let key = out.lines().next().unwrap().to_string();
+    assert!(key.starts_with("kb_") && key.len() > 40, "{out}");
+    key
+}
+
+async fn post_question(app: &TestApp, auth: Option<&str>) -> TestResponse {
+    let bearer = auth.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(b) = &bearer {
+        headers.push(("authorization", b));
+    }
+    app.anonymous(
+        Method::POST,
+        "/api/v1/questions",
+        &headers,
+        Some(question("auth").to_string().into_bytes()),
+    )
+    .await
+}
+
+async fn get_with(app: &TestApp, uri: &str, key: Option<&str>) -> TestResponse {
+    let bearer = key.map(|k| format!("Bearer {k}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|b| ("authorization", b.as_str()))
+        .collect();
+    app.anonymous(Method::GET, uri, &headers, None).await
+}
+
+#[tokio::test]
+async fn writes_need_a_key_with_write_scope() {
+    let app = TestApp::seeded().await;
+    let dir = app.dir.path().to_path_buf();
+    let (read, write, admin) = (
+        create_key(&dir, "read"),
+        create_key(&dir, "write"),
+        create_key(&dir, "admin"),
+    );
+
+    let r = post_question(&app, None).await;
+    r.assert_problem(401, "unauthorized");
+    assert_eq!(r.header("www-authenticate"), "Bearer realm=\"kb\"");
+    post_question(&app, Some("kb_not-a-real-key"))
+        .await
+        .assert_problem(401, "unauthorized");
+    let basic = app
+        .anonymous(
+            Method::DELETE,
+            "/api/v1/questions/1",
+            &[("authorization", "Basic dXNlcjpwYXNz")],
+            None,
+        )
+        .await;
+    basic.assert_problem(401, "unauthorized");
+    let p = post_question(&app, Some(&read))
+        .await
+        .assert_problem(403, "forbidden");
+    assert!(p["detail"].as_str().unwrap().contains("write"));
+    assert_eq!(post_question(&app, Some(&write)).await.status, 201);
+    assert_eq!(post_question(&app, Some(&admin)).await.status, 201);
+    assert_eq!(
+        post_question(&app, Some(crate::helpers::ADMIN_KEY))
+            .await
+            .status,
+        201,
+        "KB_ADMIN_KEY is admin"
+    );
+
+    // Reads stay public by default, for every key and none.
+    for key in [None, Some(read.as_str()), Some("garbage")] {
+        assert_eq!(get_with(&app, "/api/v1/questions/1", key).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn learner_actions_need_any_valid_key() {
+    let app = TestApp::seeded().await;
+    let read = create_key(app.dir.path(), "read");
+    let body = br#"{"question_id": 1, "rating": "good"}"#.to_vec();
+    let review = |key: Option<String>| {
+        let body = body.clone();
+        let app = &app;
+        async move {
+            let bearer = key.map(|k| format!("Bearer {k}"));
+            let mut headers = vec![("content-type", "application/json")];
+            if let Some(b) = &bearer {
+                headers.push(("authorization", b.as_str()));
+            }
+            app.anonymous(
+                Method::POST,
+                "/api/v1/learners/amy/reviews",
+                &headers,
+                Some(body),
+            )
+            .await
+        }
+    };
+    review(None).await.assert_problem(401, "unauthorized");
+    assert_eq!(review(Some(read.clone())).await.status, 201);
+    let session = app
+        .anonymous(
+            Method::POST,
+            "/api/v1/quiz/sessions",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &format!("Bearer {read}")),
+            ],
+            Some(b"{}".to_vec()),
+        )
+        .await;
+    assert_eq!(session.status, 201);
+}
+
+#[tokio::test]
+async fn a_revoked_key_stops_working_at_once() {
+    let app = TestApp::seeded().await;
+    let dir = app.dir.path().to_path_buf();
+    let key = create_key(&dir, "write");
+    assert_eq!(post_question(&app, Some(&key)).await.status, 201);
+    let list = kb(&dir, &["keys", "list"]);
+    let id = list
+        .lines()
+        .find(|l| l.contains("write key"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(
+        list.contains(&key[..10]),
+        "keys are listed by prefix: {list}"
+    );
+    assert!(!list.contains(&key), "never the key itself");
+    assert!(kb(&dir, &["keys", "revoke", &id]).contains("revoked"));
+    post_question(&app, Some(&key))
+        .await
+        .assert_problem(401, "unauthorized");
+    let list = kb(&dir, &["keys", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&format!("{id:>4}")) && !l.contains("  -  ")),
+        "{list}"
+    );
+}
+
+#[tokio::test]
+async fn reads_can_require_a_key_too() {
+    let app = TestApp::with(|c| c.serve.require_key_for_reads = true).await;
+    let read = create_key(app.dir.path(), "read");
+    get_with(&app, "/api/v1/questions", None)
+        .await
+        .assert_problem(401, "unauthorized");
+    get_with(&app, "/api/v1/search?q=GMP", Some("nope"))
+        .await
+        .assert_problem(401, "unauthorized");
+    assert_eq!(
+        get_with(&app, "/api/v1/questions", Some(&read))
+            .await
+            .status,
+        200
+    );
+    for public in ["/healthz", "/readyz", "/openapi.json", "/docs/"] {
+        assert_eq!(get_with(&app, public, None).await.status, 200, "{public}");
+    }
+}
+
+#[tokio::test]
+async fn the_database_never_holds_a_key_in_clear() {
+    let app = TestApp::seeded().await;
+    let dir = app.dir.path().to_path_buf();
+    let keys: Vec<String> = ["read", "write", "admin"]
+        .iter()
+        .map(|s| create_key(&dir, s))
+        .collect();
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("kb.sqlite3").display()))
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&db)
+        .await
+        .unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT key_hash, prefix FROM api_keys")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    db.close().await;
+    let mut bytes = std::fs::read(dir.join("kb.sqlite3")).unwrap();
+    if let Ok(wal) = std::fs::read(dir.join("kb.sqlite3-wal")) {
+        bytes.extend(wal);
+    }
+    for key in &keys {
+        let needle = key.as_bytes();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "a key is stored in clear"
+        );
+        assert!(
+            rows.iter()
+                .all(|(hash, _)| hash.len() == 64 && !hash.contains(&key[3..]))
+        );
+    }
+    assert!(
+        !bytes
+            .windows(crate::helpers::ADMIN_KEY.len())
+            .any(|w| w == crate::helpers::ADMIN_KEY.as_bytes())
+    );
+}
