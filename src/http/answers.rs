@@ -45,8 +45,8 @@ impl From<Answer> for AnswerOut {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"body": "make 只能用来分配及初始化 slice、map、channel；new 可以分配任意类型。"}))]
 pub struct AnswerInput {
-    /// Markdown, 1–100,000 characters.
-    #[schema(value_type = String, min_length = 1, max_length = 100000)]
+    /// Markdown, 1–100,000 characters, not only whitespace.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub body: Option<String>,
 }
 
@@ -154,7 +154,7 @@ pub async fn get_answer(
 ) -> ApiResult<Response> {
     let a = state.service.get_answer(id).await?;
     let tag = etag('a', a.id, a.version);
-    if if_none_match(&headers, &tag)? {
+    if if_none_match(&headers, &tag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
     Ok(answer_response(StatusCode::OK, a, false))
@@ -192,7 +192,7 @@ pub async fn patch_answer(
     headers: HeaderMap,
     Json(input): Json<AnswerInput>,
 ) -> ApiResult<Response> {
-    let expected = if_match(&headers, 'a', id)?;
+    let expected = if_match(&headers, 'a', id);
     let body = match input.body {
         Some(_) => Some(input.parse_alone()?),
         None => None,
@@ -228,7 +228,7 @@ pub async fn delete_answer(
     PathId(id): PathId,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    let expected = if_match(&headers, 'a', id)?;
+    let expected = if_match(&headers, 'a', id);
     state.service.delete_answer(id, &expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -38,10 +38,10 @@ impl From<Category> for CategoryOut {
 #[schema(example = json!({"slug": "database", "name": "数据库"}))]
 pub struct CreateCategory {
     /// Lowercase letters and digits, words joined by `-`; 1–50 characters.
-    #[schema(value_type = String, min_length = 1, max_length = 50, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 50, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub slug: Option<String>,
-    /// Display name, 1–100 characters.
-    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    /// Display name, 1–100 characters after trimming, on one line.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x08\x0A-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0A-\x1F\x7F-\x9F]*$")]
     pub name: Option<String>,
 }
 
@@ -67,7 +67,7 @@ impl From<TagCount> for TagOut {
 #[into_params(parameter_in = Query)]
 pub struct TagParams {
     /// How many tags, 1–1000.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, default = 100)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<String>,
 }
 

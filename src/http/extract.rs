@@ -135,56 +135,37 @@ pub fn etag(kind: char, id: i64, version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{kind}{id}v{version}\"")).expect("ascii etag")
 }
 
-/// Splits an `If-Match`/`If-None-Match` value into entity tags; `None` for `*`.
-fn entity_tags(value: &str) -> Result<Option<Vec<(bool, &str)>>, ApiError> {
+/// Splits an `If-Match`/`If-None-Match` value into entity tags; `None` for `*`. Anything that
+/// is not a well-formed entity tag matches nothing (so a garbled `If-Match` ends in 412 and a
+/// garbled `If-None-Match` in a full response) rather than failing the request.
+fn entity_tags(value: &str) -> Option<Vec<(bool, &str)>> {
     if value.trim() == "*" {
-        return Ok(None);
+        return None;
     }
-    let mut out = Vec::new();
-    for part in value.split(',') {
-        let part = part.trim();
-        let (weak, quoted) = match part.strip_prefix("W/") {
-            Some(rest) => (true, rest),
-            None => (false, part),
-        };
-        let opaque = quoted
-            .strip_prefix('"')
-            .and_then(|s| s.strip_suffix('"'))
-            .filter(|s| !s.contains('"'))
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidHeader,
-                    "an entity tag must be `*` or a quoted string like \"q1v2\"",
-                )
-            })?;
-        out.push((weak, opaque));
-    }
-    Ok(Some(out))
-}
-
-fn header_str<'a>(
-    headers: &'a HeaderMap,
-    name: &header::HeaderName,
-) -> Result<Option<&'a str>, ApiError> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(v) => v.to_str().map(Some).map_err(|_| {
-            ApiError::new(
-                ErrorCode::InvalidHeader,
-                format!("{name} must be visible ASCII"),
-            )
-        }),
-    }
+    Some(
+        value
+            .split(',')
+            .filter_map(|part| {
+                let part = part.trim();
+                let (weak, quoted) = match part.strip_prefix("W/") {
+                    Some(rest) => (true, rest),
+                    None => (false, part),
+                };
+                let opaque = quoted.strip_prefix('"')?.strip_suffix('"')?;
+                (!opaque.contains('"')).then_some((weak, opaque))
+            })
+            .collect(),
+    )
 }
 
 /// Reads `If-Match` for the resource `kind`/`id` into the versions it admits. Strong
 /// comparison: weak tags and tags of other resources admit nothing, so they end in 412.
-pub fn if_match(headers: &HeaderMap, kind: char, id: i64) -> Result<Precondition, ApiError> {
-    let Some(value) = header_str(headers, &header::IF_MATCH)? else {
-        return Ok(Precondition::Any);
+pub fn if_match(headers: &HeaderMap, kind: char, id: i64) -> Precondition {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Precondition::Any;
     };
-    let Some(tags) = entity_tags(value)? else {
-        return Ok(Precondition::Any);
+    let Some(tags) = entity_tags(value.to_str().unwrap_or("")) else {
+        return Precondition::Any;
     };
     let prefix = format!("{kind}{id}v");
     let versions = tags
@@ -192,19 +173,19 @@ pub fn if_match(headers: &HeaderMap, kind: char, id: i64) -> Result<Precondition
         .filter(|(weak, _)| !weak)
         .filter_map(|(_, t)| t.strip_prefix(&prefix)?.parse::<i64>().ok())
         .collect();
-    Ok(Precondition::OneOf(versions))
+    Precondition::OneOf(versions)
 }
 
 /// True when `If-None-Match` matches the current ETag (weak comparison), meaning 304.
-pub fn if_none_match(headers: &HeaderMap, current: &HeaderValue) -> Result<bool, ApiError> {
-    let Some(value) = header_str(headers, &header::IF_NONE_MATCH)? else {
-        return Ok(false);
+pub fn if_none_match(headers: &HeaderMap, current: &HeaderValue) -> bool {
+    let Some(value) = headers.get(header::IF_NONE_MATCH) else {
+        return false;
     };
     let current = current.to_str().unwrap_or_default().trim_matches('"');
-    Ok(match entity_tags(value)? {
+    match entity_tags(value.to_str().unwrap_or("")) {
         None => true,
         Some(tags) => tags.iter().any(|(_, t)| *t == current),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -223,25 +204,33 @@ mod tests {
             &headers(header::IF_MATCH, "\"q1v3\", W/\"q1v4\", \"a1v5\""),
             'q',
             1,
-        )
-        .unwrap();
+        );
         assert!(p.admits(3));
         assert!(!p.admits(4));
         assert!(!p.admits(5));
+        assert!(if_match(&headers(header::IF_MATCH, "*"), 'q', 1).admits(9));
         assert!(
-            if_match(&headers(header::IF_MATCH, "*"), 'q', 1)
-                .unwrap()
-                .admits(9)
+            !if_match(&headers(header::IF_MATCH, "q1v3"), 'q', 1).admits(3),
+            "unquoted is no tag"
         );
-        assert!(if_match(&headers(header::IF_MATCH, "q1v3"), 'q', 1).is_err());
     }
 
     #[test]
     fn if_none_match_uses_weak_comparison() {
         let cur = etag('q', 1, 2);
-        assert!(if_none_match(&headers(header::IF_NONE_MATCH, "W/\"q1v2\""), &cur).unwrap());
-        assert!(!if_none_match(&headers(header::IF_NONE_MATCH, "\"q1v1\""), &cur).unwrap());
-        assert!(if_none_match(&headers(header::IF_NONE_MATCH, "*"), &cur).unwrap());
+        assert!(if_none_match(
+            &headers(header::IF_NONE_MATCH, "W/\"q1v2\""),
+            &cur
+        ));
+        assert!(!if_none_match(
+            &headers(header::IF_NONE_MATCH, "\"q1v1\""),
+            &cur
+        ));
+        assert!(if_none_match(&headers(header::IF_NONE_MATCH, "*"), &cur));
+        assert!(!if_none_match(
+            &headers(header::IF_NONE_MATCH, "garbage"),
+            &cur
+        ));
     }
 
     #[test]

@@ -34,14 +34,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Learner {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"question_id": 16, "rating": "good"}))]
 pub struct ReviewRequest {
-    #[schema(value_type = i64, minimum = 1)]
+    #[schema(value_type = i64, required = true, minimum = 1, maximum = 9007199254740991_i64)]
     pub question_id: Option<serde_json::Value>,
     /// How well the learner recalled the answer.
-    #[schema(value_type = Rating)]
+    #[schema(value_type = Rating, required = true)]
     pub rating: Option<String>,
     /// When the review happened, for reviews made offline and synced later (RFC 3339, not in
     /// the future); defaults to now.
-    #[schema(value_type = Option<DateTime<Utc>>)]
+    #[schema(value_type = DateTime<Utc>, required = false)]
     pub reviewed_at: Option<String>,
 }
 
@@ -149,7 +149,7 @@ pub async fn record_review(
 #[into_params(parameter_in = Query)]
 pub struct DueParams {
     /// 1–100.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 20)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<String>,
 }
 

@@ -11,8 +11,6 @@ use crate::error::{ApiError, ApiResult, ErrorCode, FieldError, Problem};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -70,6 +68,12 @@ impl From<Question> for QuestionOut {
     }
 }
 
+/// A tag: lowercase letters and digits, words joined by `-`.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50, example = "write-barrier")]
+#[allow(dead_code)]
+pub struct TagSlug(String);
+
 /// One page of questions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QuestionPage {
@@ -83,22 +87,23 @@ pub struct QuestionPage {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only questions in this category (slug).
-    #[param(example = "golang")]
+    #[param(value_type = String, required = false, example = "golang", pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
     pub category: Option<String>,
     /// Only questions carrying this tag; repeat to require several (all must match).
     #[serde(default)]
-    #[param(rename = "tag")]
+    #[param(rename = "tag", value_type = Vec<String>, required = false, max_items = 20)]
     pub tag: Vec<String>,
     /// Only questions of this difficulty.
-    #[param(value_type = Option<Difficulty>)]
+    #[param(value_type = Difficulty, required = false)]
     pub difficulty: Option<String>,
     /// Only questions changed at or after this instant (RFC 3339).
-    #[param(value_type = Option<DateTime<Utc>>)]
+    #[param(value_type = DateTime<Utc>, required = false)]
     pub updated_since: Option<String>,
     /// Page size, 1–100.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 20)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = String, required = false, pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -113,21 +118,22 @@ pub struct ListParams {
     "answers": [{"body": "G 代表着 goroutine，P 代表着上下文处理器，M 代表 thread 线程……"}]
 }))]
 pub struct CreateQuestion {
-    /// 1–500 characters after trimming.
-    #[schema(value_type = String, min_length = 1, max_length = 500)]
+    /// 1–500 characters after trimming, on one line.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 500, pattern = r"^[^\x00-\x08\x0A-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0A-\x1F\x7F-\x9F]*$")]
     pub title: Option<String>,
-    /// Markdown, 1–100,000 characters.
-    #[schema(value_type = Option<String>, max_length = 100000)]
+    /// Markdown, 1–100,000 characters, not only whitespace.
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 100000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub body: Option<String>,
     /// Slug of an existing category.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = true, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
     pub category: Option<String>,
     /// Up to 20 slugs; created on first use.
-    #[schema(max_items = 20)]
+    #[schema(value_type = Vec<TagSlug>, required = false, max_items = 20)]
     pub tags: Option<Vec<String>>,
     /// Defaults to `medium`.
-    #[schema(value_type = Option<Difficulty>)]
+    #[schema(value_type = Difficulty, required = false)]
     pub difficulty: Option<String>,
+    #[schema(required = false)]
     pub answers: Option<Vec<AnswerInput>>,
 }
 
@@ -139,22 +145,25 @@ pub struct CreateQuestion {
 #[schema(example = json!({"difficulty": "easy", "tags": ["gc"]}))]
 pub struct PatchQuestion {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 500, pattern = r"^[^\x00-\x08\x0A-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0A-\x1F\x7F-\x9F]*$")]
     pub title: Option<Option<String>>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = false, min_length = 1, max_length = 100000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub body: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
     pub category: Option<Option<String>>,
+    /// `null` clears them.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<TagSlug>>, required = false, max_items = 20)]
     pub tags: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Difficulty>)]
+    #[schema(value_type = Difficulty, required = false)]
     pub difficulty: Option<Option<String>>,
+    /// Replaces every answer; `null` deletes them all.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Vec<AnswerInput>>)]
+    #[schema(value_type = Option<Vec<AnswerInput>>, required = false)]
     pub answers: Option<Option<Vec<AnswerInput>>>,
 }
 
@@ -336,19 +345,16 @@ pub(super) fn parse_limit(raw: Option<&str>, default: i64, max: i64) -> Result<i
     }
 }
 
-const CURSOR_PREFIX: &str = "after:";
-
+/// The cursor is the last id of the page. Clients treat it as opaque; it is kept this simple
+/// so that every cursor the schema admits means something.
 fn encode_cursor(after: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{after}"))
+    after.to_string()
 }
 
 fn decode_cursor(raw: &str) -> ApiResult<i64> {
-    URL_SAFE_NO_PAD
-        .decode(raw.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix(CURSOR_PREFIX)?.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
+    Some(raw.trim())
+        .filter(|s| (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<i64>().ok())
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidCursor,
@@ -447,7 +453,7 @@ pub async fn get_question(
 ) -> ApiResult<Response> {
     let q = state.service.get_question(id).await?;
     let tag = etag('q', q.id, q.version);
-    if if_none_match(&headers, &tag)? {
+    if if_none_match(&headers, &tag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
     Ok(question_response(StatusCode::OK, q, false))
@@ -486,7 +492,7 @@ pub async fn patch_question(
     headers: HeaderMap,
     Json(body): Json<PatchQuestion>,
 ) -> ApiResult<Response> {
-    let expected = if_match(&headers, 'q', id)?;
+    let expected = if_match(&headers, 'q', id);
     let patch = body.parse()?;
     let q = state.service.patch_question(id, &patch, &expected).await?;
     Ok(question_response(StatusCode::OK, q, false))
@@ -516,7 +522,7 @@ pub async fn delete_question(
     PathId(id): PathId,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    let expected = if_match(&headers, 'q', id)?;
+    let expected = if_match(&headers, 'q', id);
     state.service.delete_question(id, &expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -528,7 +534,7 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         assert_eq!(decode_cursor(&encode_cursor(42)).unwrap(), 42);
-        for bad in ["", "!!!", "YWZ0ZXI6LTE", "bm9wZQ"] {
+        for bad in ["", "!!!", "-1", "1.5", "1234567890123456789"] {
             assert!(decode_cursor(bad).is_err(), "{bad}");
         }
     }

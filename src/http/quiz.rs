@@ -18,22 +18,25 @@ use utoipa::{IntoParams, ToSchema};
 #[into_params(parameter_in = Query)]
 pub struct QuizParams {
     /// How many questions, 1–50; fewer come back when fewer match.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 50, default = 10)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 50, default = 10)]
     pub count: Option<String>,
     /// Only this category (slug); an unknown one is 422.
+    #[param(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
     pub category: Option<String>,
     /// Only questions with this tag; an unknown one is 422.
+    #[param(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
     pub tag: Option<String>,
-    #[param(value_type = Option<Difficulty>)]
+    #[param(value_type = Difficulty, required = false)]
     pub difficulty: Option<String>,
     /// `flashcard` (question with its answers, the default) or `choice` (four options).
-    #[param(value_type = Option<String>, pattern = "^(flashcard|choice)$")]
+    #[param(value_type = String, required = false, pattern = "^(flashcard|choice)$")]
     pub mode: Option<String>,
     /// A session token from `POST /api/v1/quiz/sessions`: never repeat a question. Do not
     /// combine with filters; the session keeps its own.
+    #[param(value_type = String, required = false)]
     pub session: Option<String>,
     /// Makes the draw reproducible (same seed, same data, same questions).
-    #[param(value_type = Option<u64>, minimum = 0)]
+    #[param(value_type = u64, required = false, minimum = 0)]
     pub seed: Option<String>,
 }
 
@@ -185,9 +188,11 @@ pub async fn draw_quiz(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"category": "golang", "difficulty": "hard"}))]
 pub struct CreateSession {
+    #[schema(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
     pub category: Option<String>,
+    #[schema(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
     pub tag: Option<String>,
-    #[schema(value_type = Option<Difficulty>)]
+    #[schema(value_type = Difficulty, required = false)]
     pub difficulty: Option<String>,
 }
 
@@ -269,10 +274,10 @@ pub async fn end_session(
 #[serde(deny_unknown_fields)]
 pub struct GradeRequest {
     /// The item's `ticket`.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub ticket: Option<String>,
     /// The `id` of the chosen option.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub choice_id: Option<String>,
 }
 

@@ -88,19 +88,21 @@ pub struct SearchResponse {
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// What the person typed: any text, 1–500 characters. Never a query language.
-    #[param(value_type = String, min_length = 1, max_length = 500, example = "sync.Map 读写分离")]
+    #[param(value_type = String, min_length = 1, max_length = 500, pattern = "\\S", example = "sync.Map 读写分离")]
     pub q: Option<String>,
     /// Only this category (slug).
+    #[param(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
     pub category: Option<String>,
     /// Only questions with this tag.
+    #[param(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
     pub tag: Option<String>,
-    #[param(value_type = Option<Difficulty>)]
+    #[param(value_type = Difficulty, required = false)]
     pub difficulty: Option<String>,
     /// 1–100.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 10)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 100, default = 10)]
     pub limit: Option<String>,
     /// Hits to skip, 0–10,000.
-    #[param(value_type = Option<u32>, minimum = 0, maximum = 10000, default = 0)]
+    #[param(value_type = u32, required = false, minimum = 0, maximum = 10000, default = 0)]
     pub offset: Option<String>,
 }
 
@@ -208,10 +210,10 @@ pub async fn search_questions(
 #[into_params(parameter_in = Query)]
 pub struct SuggestParams {
     /// What has been typed so far; the last word may be unfinished.
-    #[param(value_type = String, min_length = 1, max_length = 500, example = "sync.Ma")]
+    #[param(value_type = String, min_length = 1, max_length = 500, pattern = "\\S", example = "sync.Ma")]
     pub q: Option<String>,
     /// 1–10.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 10, default = 10)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 10, default = 10)]
     pub limit: Option<String>,
 }
 
@@ -263,7 +265,7 @@ pub async fn suggest(
 #[into_params(parameter_in = Query)]
 pub struct SimilarParams {
     /// 1–50.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 50, default = 5)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 50, default = 5)]
     pub limit: Option<String>,
 }
 

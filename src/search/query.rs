@@ -330,7 +330,12 @@ impl SearchIndex {
                 answers.iter().map(|a| OwnedValue::Str(a.clone())).collect(),
             ));
         }
+        let searcher = self.reader.searcher();
+        // tantivy's MoreLikeThis asserts doc_freq <= num_docs, but doc_freq still counts
+        // deleted documents until segments merge; capping it skips those terms instead of
+        // panicking.
         let mlt = MoreLikeThisQuery::builder()
+            .with_max_doc_frequency(searcher.num_docs())
             .with_min_doc_frequency(1)
             .with_min_term_frequency(1)
             .with_max_query_terms(30)
@@ -346,7 +351,6 @@ impl SearchIndex {
                 )),
             ),
         ]);
-        let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
         top.into_iter()
             .map(|(score, addr)| Ok((self.id_of(&searcher, addr)?, score)))

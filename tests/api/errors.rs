@@ -178,7 +178,7 @@ async fn bad_query_parameters_are_4xx_never_5xx() {
             .await
             .assert_problem(422, "validation_failed");
     }
-    for c in ["garbage", "%00", "YWZ0ZXI6LTE"] {
+    for c in ["garbage", "%00", "-1", "1.5", "9999999999999999999"] {
         app.get(&format!("/api/v1/questions?cursor={c}"))
             .await
             .assert_problem(400, "invalid_cursor");
@@ -247,7 +247,10 @@ async fn hostile_input_never_panics_or_answers_500() {
             None,
         )
         .await;
-    assert!(r.status.is_client_error());
+    assert_eq!(
+        r.status, 404,
+        "a garbled If-None-Match matches nothing; id 1 is unknown here"
+    );
 }
 
 #[tokio::test]
