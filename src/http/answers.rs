@@ -138,7 +138,6 @@ pub async fn add_answer(
     get, path = "/api/v1/answers/{id}", tag = "answers",
     params(
         ("id" = i64, Path, description = "Answer id", minimum = 1),
-        ("If-None-Match" = Option<String>, Header, description = "ETags the client already has"),
     ),
     responses(
         (status = 200, description = "The answer", body = AnswerOut, headers(("ETag" = String))),
@@ -162,13 +161,12 @@ pub async fn get_answer(
 
 /// Update an answer
 ///
-/// Merge patch of the answer's `body`. Honours `If-Match`.
+/// Merge patch of the answer's `body`. Honours an `If-Match` header (412 when stale).
 #[utoipa::path(
     patch, path = "/api/v1/answers/{id}", tag = "answers",
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Answer id", minimum = 1),
-        ("If-Match" = Option<String>, Header, description = "Only apply if the answer still has this ETag"),
     ),
     request_body(content(
         (AnswerInput = "application/merge-patch+json"),
@@ -206,13 +204,12 @@ pub async fn patch_answer(
 
 /// Delete an answer
 ///
-/// Honours `If-Match`; the question's version goes up by one.
+/// Honours an `If-Match` header (412 when stale); the question's version goes up by one.
 #[utoipa::path(
     delete, path = "/api/v1/answers/{id}", tag = "answers",
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Answer id", minimum = 1),
-        ("If-Match" = Option<String>, Header, description = "Only delete if the answer still has this ETag"),
     ),
     responses(
         (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),

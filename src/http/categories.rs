@@ -168,6 +168,7 @@ pub async fn get_category(
     params(TagParams),
     responses(
         (status = 200, description = "Tags in use", body = Vec<TagOut>),
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -91,7 +91,7 @@ pub struct ListParams {
     pub category: Option<String>,
     /// Only questions carrying this tag; repeat to require several (all must match).
     #[serde(default)]
-    #[param(rename = "tag", value_type = Vec<String>, required = false, max_items = 20)]
+    #[param(rename = "tag", value_type = Vec<TagSlug>, required = false, max_items = 20)]
     pub tag: Vec<String>,
     /// Only questions of this difficulty.
     #[param(value_type = Difficulty, required = false)]
@@ -122,18 +122,18 @@ pub struct CreateQuestion {
     #[schema(value_type = String, required = true, min_length = 1, max_length = 500, pattern = r"^[^\x00-\x08\x0A-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0A-\x1F\x7F-\x9F]*$")]
     pub title: Option<String>,
     /// Markdown, 1–100,000 characters, not only whitespace.
-    #[schema(value_type = String, required = false, min_length = 1, max_length = 100000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
+    #[schema(value_type = Option<String>, required = false, min_length = 1, max_length = 100000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub body: Option<String>,
     /// Slug of an existing category.
     #[schema(value_type = String, required = true, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
     pub category: Option<String>,
     /// Up to 20 slugs; created on first use.
-    #[schema(value_type = Vec<TagSlug>, required = false, max_items = 20)]
+    #[schema(value_type = Option<Vec<TagSlug>>, required = false, max_items = 20)]
     pub tags: Option<Vec<String>>,
     /// Defaults to `medium`.
-    #[schema(value_type = Difficulty, required = false)]
+    #[schema(value_type = Option<Difficulty>, required = false)]
     pub difficulty: Option<String>,
-    #[schema(required = false)]
+    #[schema(value_type = Option<Vec<AnswerInput>>, required = false)]
     pub answers: Option<Vec<AnswerInput>>,
 }
 
@@ -415,6 +415,7 @@ pub async fn list_questions(
             ("ETag" = String, description = "Strong ETag of the new question"),
         )),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The category does not exist (`category_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
@@ -431,13 +432,12 @@ pub async fn create_question(
 
 /// Get a question
 ///
-/// One question with its answers. Send the `ETag` back in `If-None-Match` to get a 304 when
-/// nothing changed.
+/// One question with its answers. Send the `ETag` back in an `If-None-Match` header to get a
+/// 304 when nothing changed.
 #[utoipa::path(
     get, path = "/api/v1/questions/{id}", tag = "questions",
     params(
         ("id" = i64, Path, description = "Question id", minimum = 1),
-        ("If-None-Match" = Option<String>, Header, description = "ETags the client already has"),
     ),
     responses(
         (status = 200, description = "The question", body = QuestionOut, headers(("ETag" = String))),
@@ -461,14 +461,14 @@ pub async fn get_question(
 
 /// Update a question
 ///
-/// JSON merge patch (RFC 7396) of title, body, category, tags, difficulty and answers. Send
-/// `If-Match` with the ETag you read to make sure nobody changed it in between.
+/// JSON merge patch (RFC 7396) of title, body, category, tags, difficulty and answers. Send an
+/// `If-Match` header with the ETag you read to make sure nobody changed it in between: 412 when
+/// it no longer matches.
 #[utoipa::path(
     patch, path = "/api/v1/questions/{id}", tag = "questions",
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Question id", minimum = 1),
-        ("If-Match" = Option<String>, Header, description = "Only apply if the question still has this ETag"),
     ),
     request_body(content(
         (PatchQuestion = "application/merge-patch+json"),
@@ -479,7 +479,7 @@ pub async fn get_question(
         (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The updated question", body = QuestionOut, headers(("ETag" = String))),
         (status = 400, description = "Malformed JSON, id or header", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such question, or the new category does not exist", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The question changed since the ETag in If-Match", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -500,13 +500,12 @@ pub async fn patch_question(
 
 /// Delete a question
 ///
-/// Deletes the question and its answers. Honours `If-Match`.
+/// Deletes the question and its answers. Honours an `If-Match` header (412 when stale).
 #[utoipa::path(
     delete, path = "/api/v1/questions/{id}", tag = "questions",
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Question id", minimum = 1),
-        ("If-Match" = Option<String>, Header, description = "Only delete if the question still has this ETag"),
     ),
     responses(
         (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),

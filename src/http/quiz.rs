@@ -136,9 +136,9 @@ impl QuizParams {
     responses(
         (status = 200, description = "The drawn questions", body = QuizResponse),
         (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No question matches (`quiz_no_questions`), or no such session (`quiz_session_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No question matches (`quiz_no_questions`), an unknown category or tag (`category_not_found`, `tag_not_found`), or no such session (`quiz_session_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The session is exhausted (`quiz_session_exhausted`), or too few questions for options (`quiz_too_few_questions`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A parameter is invalid, or names an unknown category or tag", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn draw_quiz(
@@ -188,11 +188,11 @@ pub async fn draw_quiz(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"category": "golang", "difficulty": "hard"}))]
 pub struct CreateSession {
-    #[schema(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
+    #[schema(value_type = Option<String>, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
     pub category: Option<String>,
-    #[schema(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
+    #[schema(value_type = Option<String>, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
     pub tag: Option<String>,
-    #[schema(value_type = Difficulty, required = false)]
+    #[schema(value_type = Option<Difficulty>, required = false)]
     pub difficulty: Option<String>,
 }
 
@@ -220,10 +220,10 @@ pub struct SessionOut {
         (status = 403, description = "The key lacks the needed scope (any valid API key)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The session", body = SessionOut),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No question matches the filters", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No question matches the filters, or an unknown category or tag", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields, or an unknown category or tag", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_session(
@@ -299,10 +299,10 @@ pub struct GradeOut {
         (status = 403, description = "The key lacks the needed scope (any valid API key)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The verdict", body = GradeOut),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The question was deleted since the draw", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A forged or altered ticket (`invalid_ticket`), or the question was deleted since the draw", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Missing fields, a forged or altered ticket (`invalid_ticket`), or a choice not in the ticket", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing fields, or a choice not in the ticket", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn grade(

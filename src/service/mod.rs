@@ -42,13 +42,14 @@ impl From<StoreError> for ApiError {
             StoreError::AnswerNotFound(id) => {
                 ApiError::new(ErrorCode::AnswerNotFound, format!("no answer with id {id}"))
             }
-            StoreError::UnknownCategory(slug) => ApiError::field(
-                "category",
+            StoreError::UnknownCategory(slug) => ApiError::new(
+                ErrorCode::CategoryNotFound,
                 format!("no category `{slug}`; create it first with POST /api/v1/categories"),
             ),
-            StoreError::UnknownTag(slug) => {
-                ApiError::field("tag", format!("no question has the tag `{slug}`"))
-            }
+            StoreError::UnknownTag(slug) => ApiError::new(
+                ErrorCode::TagNotFound,
+                format!("no question has the tag `{slug}`"),
+            ),
             StoreError::CategoryExists(slug) => ApiError::new(
                 ErrorCode::CategoryExists,
                 format!("category `{slug}` already exists"),

@@ -63,7 +63,7 @@ async fn an_unknown_category_is_not_found() {
 }
 
 #[tokio::test]
-async fn a_question_in_an_unknown_category_is_refused_on_the_category_field() {
+async fn a_question_in_an_unknown_category_is_refused_as_category_not_found() {
     let app = TestApp::empty().await;
     let r = app
         .post(
@@ -71,8 +71,8 @@ async fn a_question_in_an_unknown_category_is_refused_on_the_category_field() {
             json!({"title": "x", "category": "rust"}),
         )
         .await;
-    let p = r.assert_problem(422, "validation_failed");
-    assert_eq!(p["errors"][0]["field"], "category");
+    let p = r.assert_problem(404, "category_not_found");
+    assert!(p["detail"].as_str().unwrap().contains("rust"));
 }
 
 #[tokio::test]
