@@ -53,6 +53,8 @@ error_codes! {
     AnswerNotFound => ("answer_not_found", NOT_FOUND, "Answer not found"),
     CategoryNotFound => ("category_not_found", NOT_FOUND, "Category not found"),
     TagNotFound => ("tag_not_found", NOT_FOUND, "Tag not found"),
+    UnknownCategory => ("unknown_category", CONFLICT, "The question names a category that does not exist"),
+    QuizSessionConflict => ("quiz_session_conflict", CONFLICT, "Filters cannot be combined with a session"),
     CategoryExists => ("category_exists", CONFLICT, "A category with this slug already exists"),
     MethodNotAllowed => ("method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed on this resource"),
     InvalidLearner => ("invalid_learner", BAD_REQUEST, "The learner id is not 1-64 characters of [A-Za-z0-9_-]"),

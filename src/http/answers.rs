@@ -46,14 +46,19 @@ impl From<Answer> for AnswerOut {
 #[schema(example = json!({"body": "make 只能用来分配及初始化 slice、map、channel；new 可以分配任意类型。"}))]
 pub struct AnswerInput {
     /// Markdown, 1–100,000 characters, not only whitespace.
+    #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
-    pub body: Option<String>,
+    pub body: Option<Option<String>>,
 }
 
 impl AnswerInput {
     pub(super) fn parse(&self, errors: &mut Errors, field: &str) -> Option<Markdown> {
         match &self.body {
-            Some(b) => errors.check(field, Markdown::parse(b)),
+            Some(Some(b)) => errors.check(field, Markdown::parse(b)),
+            Some(None) => {
+                errors.push(field, "cannot be null");
+                None
+            }
             None => {
                 errors.push(field, "is required");
                 None

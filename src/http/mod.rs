@@ -66,6 +66,55 @@ pub struct AppState {
 )]
 struct ApiDoc;
 
+/// OpenAPI links from each create to the operations on what it created, so clients (and
+/// stateful conformance tests) can follow them.
+struct CreateLinks;
+
+impl utoipa::Modify for CreateLinks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::link::LinkBuilder;
+        let links: [(&str, &[(&str, &str)]); 2] = [
+            (
+                "/api/v1/questions",
+                &[
+                    ("GetQuestion", "get_question"),
+                    ("UpdateQuestion", "patch_question"),
+                    ("DeleteQuestion", "delete_question"),
+                    ("ListAnswers", "list_answers"),
+                    ("AddAnswer", "add_answer"),
+                    ("SimilarQuestions", "similar_questions"),
+                ],
+            ),
+            (
+                "/api/v1/questions/{id}/answers",
+                &[
+                    ("GetAnswer", "get_answer"),
+                    ("UpdateAnswer", "patch_answer"),
+                    ("DeleteAnswer", "delete_answer"),
+                ],
+            ),
+        ];
+        for (path, targets) in links {
+            let created = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|op| op.responses.responses.get_mut("201"));
+            if let Some(RefOr::T(response)) = created {
+                for (name, operation_id) in targets {
+                    let link = LinkBuilder::new()
+                        .operation_id(*operation_id)
+                        .parameter("id", "$response.body#/id")
+                        .build();
+                    response.links.insert((*name).to_string(), RefOr::T(link));
+                }
+            }
+        }
+    }
+}
+
 /// Declares the `bearer` security scheme that write operations require.
 struct BearerScheme;
 
@@ -126,12 +175,20 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, exactly as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    routes_and_document().1
+}
+
+/// The routes and their document; links are added once every path is registered.
+fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::Modify;
+    let (router, mut doc) = api_routes().split_for_parts();
+    CreateLinks.modify(&mut doc);
+    (router, doc)
 }
 
 /// The complete application router with all middleware.
 pub fn router(state: AppState, config: &ServeArgs) -> Router {
-    let (api, openapi) = api_routes().split_for_parts();
+    let (api, openapi) = routes_and_document();
     let request_id = HeaderName::from_static("x-request-id");
     let timeout = Duration::from_secs(config.request_timeout_secs.max(1));
     let auth = axum::middleware::from_fn_with_state(state.clone(), auth::require_key);
@@ -218,7 +275,7 @@ async fn problem_for_bare_errors(response: Response<Body>) -> Response<Body> {
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`), as JSON
 /// merge patch requires.
-fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
 where
     T: Deserialize<'de>,
     D: Deserializer<'de>,

@@ -36,7 +36,7 @@ pub struct QuizParams {
     #[param(value_type = String, required = false)]
     pub session: Option<String>,
     /// Makes the draw reproducible (same seed, same data, same questions).
-    #[param(value_type = u64, required = false, minimum = 0)]
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 9223372036854775807_i64)]
     pub seed: Option<String>,
 }
 
@@ -137,7 +137,7 @@ impl QuizParams {
         (status = 200, description = "The drawn questions", body = QuizResponse),
         (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No question matches (`quiz_no_questions`), an unknown category or tag (`category_not_found`, `tag_not_found`), or no such session (`quiz_session_not_found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The session is exhausted (`quiz_session_exhausted`), or too few questions for options (`quiz_too_few_questions`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The session is exhausted (`quiz_session_exhausted`), filters were sent with a session (`quiz_session_conflict`), or too few questions for options (`quiz_too_few_questions`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]

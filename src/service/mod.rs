@@ -43,7 +43,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(ErrorCode::AnswerNotFound, format!("no answer with id {id}"))
             }
             StoreError::UnknownCategory(slug) => ApiError::new(
-                ErrorCode::CategoryNotFound,
+                ErrorCode::UnknownCategory,
                 format!("no category `{slug}`; create it first with POST /api/v1/categories"),
             ),
             StoreError::UnknownTag(slug) => ApiError::new(

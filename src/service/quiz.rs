@@ -13,7 +13,7 @@ use crate::quiz::{
     Rating, Scheduled, Ticket, correct_choice_id, excerpt, new_token, random_hex, sample_slots,
     schedule, shuffle, token_hash,
 };
-use crate::store::{Card, Eligibility};
+use crate::store::{Card, Eligibility, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashSet;
 
@@ -114,10 +114,19 @@ impl Service {
     }
 
     async fn pools_for(&self, f: &QuizFilter) -> ApiResult<Vec<String>> {
-        Ok(self
+        match self
             .store
             .quiz_pools(f.category.as_ref(), f.tag.as_ref(), f.difficulty)
-            .await?)
+            .await
+        {
+            Ok(pools) => Ok(pools),
+            // A filter names something that does not exist: nothing to draw from.
+            Err(StoreError::UnknownCategory(slug)) => Err(ApiError::new(
+                ErrorCode::CategoryNotFound,
+                format!("no category `{slug}`"),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Up to `k` distinct eligible question ids, uniformly at random.
@@ -194,8 +203,8 @@ impl Service {
         let ids = match &req.session {
             Some(token) => {
                 if !req.filter.is_empty() {
-                    return Err(ApiError::field(
-                        "session",
+                    return Err(ApiError::new(
+                        ErrorCode::QuizSessionConflict,
                         "a session keeps the filters it was created with; do not send filters with it",
                     ));
                 }

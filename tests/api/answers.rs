@@ -134,3 +134,18 @@ async fn an_answer_needs_a_nonblank_body() {
         .assert_problem(422, "validation_failed");
     assert_eq!(p["errors"][0]["field"], "answers[1].body");
 }
+
+#[tokio::test]
+async fn an_answer_body_cannot_be_patched_to_null() {
+    let app = TestApp::empty().await;
+    let q = app
+        .create_question(json!({"title": "t", "category": "golang", "answers": [{"body": "a"}]}))
+        .await;
+    let uri = format!("/api/v1/answers/{}", q["answers"][0]["id"]);
+    let p = app
+        .patch(&uri, json!({"body": null}), None)
+        .await
+        .assert_problem(422, "validation_failed");
+    assert_eq!(p["errors"][0]["message"], "cannot be null");
+    assert_eq!(app.get(&uri).await.json()["body"], "a");
+}

@@ -63,7 +63,7 @@ async fn an_unknown_category_is_not_found() {
 }
 
 #[tokio::test]
-async fn a_question_in_an_unknown_category_is_refused_as_category_not_found() {
+async fn a_question_in_an_unknown_category_is_a_conflict() {
     let app = TestApp::empty().await;
     let r = app
         .post(
@@ -71,7 +71,7 @@ async fn a_question_in_an_unknown_category_is_refused_as_category_not_found() {
             json!({"title": "x", "category": "rust"}),
         )
         .await;
-    let p = r.assert_problem(404, "category_not_found");
+    let p = r.assert_problem(409, "unknown_category");
     assert!(p["detail"].as_str().unwrap().contains("rust"));
 }
 

@@ -189,7 +189,7 @@ async fn a_session_never_repeats_until_exhausted_then_answers_409() {
     assert_ne!(other["token"], s["token"]);
     app.get(&format!("/api/v1/quiz?session={token}&category=golang"))
         .await
-        .assert_problem(422, "validation_failed");
+        .assert_problem(409, "quiz_session_conflict");
 }
 
 #[tokio::test]
