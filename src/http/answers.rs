@@ -74,6 +74,17 @@ impl AnswerInput {
     }
 }
 
+/// Body of `PATCH /api/v1/answers/{id}`: a merge patch of the body; `{}` changes nothing.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"body": "make 只能用来分配及初始化 slice、map、channel。"}))]
+pub struct PatchAnswer {
+    /// Markdown, 1–100,000 characters, not only whitespace.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 100000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
+    pub body: Option<Option<String>>,
+}
+
 fn answer_response(status: StatusCode, a: Answer, location: bool) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, etag('a', a.id, a.version));
@@ -174,8 +185,8 @@ pub async fn get_answer(
         ("id" = i64, Path, description = "Answer id", minimum = 1),
     ),
     request_body(content(
-        (AnswerInput = "application/merge-patch+json"),
-        (AnswerInput = "application/json"),
+        (PatchAnswer = "application/merge-patch+json"),
+        (PatchAnswer = "application/json"),
     )),
     responses(
         (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
@@ -193,11 +204,11 @@ pub async fn patch_answer(
     State(state): State<AppState>,
     PathId(id): PathId,
     headers: HeaderMap,
-    Json(input): Json<AnswerInput>,
+    Json(input): Json<PatchAnswer>,
 ) -> ApiResult<Response> {
     let expected = if_match(&headers, 'a', id);
     let body = match input.body {
-        Some(_) => Some(input.parse_alone()?),
+        Some(body) => Some(AnswerInput { body: Some(body) }.parse_alone()?),
         None => None,
     };
     let a = state

@@ -108,8 +108,11 @@ impl QuizParams {
             Some(s) => e.check(
                 "seed",
                 s.trim()
-                    .parse::<u64>()
-                    .map_err(|_| "must be a non-negative integer".to_string()),
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .map(|n| n as u64)
+                    .ok_or_else(|| "must be an integer from 0 to 2^63 - 1".to_string()),
             ),
         };
         let session = self.session.filter(|s| !s.is_empty());
