@@ -142,7 +142,7 @@ pub struct CreateQuestion {
 /// `answers`, when given, replaces the whole list.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"difficulty": "easy", "tags": ["gc"]}))]
+#[schema(example = json!({"tags": ["gc"]}))]
 pub struct PatchQuestion {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = String, required = false, min_length = 1, max_length = 500, pattern = r"^[^\x00-\x08\x0A-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0A-\x1F\x7F-\x9F]*$")]
