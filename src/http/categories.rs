@@ -108,20 +108,8 @@ pub async fn create_category(
     Json(body): Json<CreateCategory>,
 ) -> ApiResult<Response> {
     let mut e = Errors::default();
-    let slug = match &body.slug {
-        Some(s) => e.check("slug", Slug::parse(s)),
-        None => {
-            e.push("slug", "is required");
-            None
-        }
-    };
-    let name = match &body.name {
-        Some(n) => e.check("name", CategoryName::parse(n)),
-        None => {
-            e.push("name", "is required");
-            None
-        }
-    };
+    let slug = e.required("slug", body.slug.as_deref(), Slug::parse);
+    let name = e.required("name", body.name.as_deref(), CategoryName::parse);
     e.finish()?;
     let (Some(slug), Some(name)) = (slug, name) else {
         return Err(ApiError::internal(anyhow::anyhow!(

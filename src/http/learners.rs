@@ -96,13 +96,7 @@ pub async fn record_review(
             None
         }
     };
-    let rating = match &body.rating {
-        Some(r) => e.check("rating", Rating::parse(r)),
-        None => {
-            e.push("rating", "is required");
-            None
-        }
-    };
+    let rating = e.required("rating", body.rating.as_deref(), Rating::parse);
     let now = Utc::now();
     let reviewed_at = match body.reviewed_at.as_deref() {
         None => Some(now),

@@ -175,6 +175,21 @@ impl Errors {
     pub fn check<T>(&mut self, field: &str, r: Result<T, String>) -> Option<T> {
         r.map_err(|e| self.0.push(FieldError::new(field, e))).ok()
     }
+    /// Parses a required field: `None` is reported as missing.
+    pub fn required<T>(
+        &mut self,
+        field: &str,
+        raw: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match raw {
+            Some(v) => self.check(field, parse(v)),
+            None => {
+                self.push(field, "is required");
+                None
+            }
+        }
+    }
     pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(FieldError::new(field, message));
     }
@@ -212,24 +227,12 @@ fn parse_answers(errors: &mut Errors, raw: &[AnswerInput]) -> Option<Vec<Markdow
 impl CreateQuestion {
     fn parse(self) -> ApiResult<NewQuestion> {
         let mut e = Errors::default();
-        let title = match &self.title {
-            Some(t) => e.check("title", QuestionTitle::parse(t)),
-            None => {
-                e.push("title", "is required");
-                None
-            }
-        };
+        let title = e.required("title", self.title.as_deref(), QuestionTitle::parse);
         let body = match &self.body {
             Some(b) => e.check("body", Markdown::parse(b)).map(Some),
             None => Some(None),
         };
-        let category = match &self.category {
-            Some(c) => e.check("category", Slug::parse(c)),
-            None => {
-                e.push("category", "is required");
-                None
-            }
-        };
+        let category = e.required("category", self.category.as_deref(), Slug::parse);
         let tags = parse_tags(&mut e, self.tags.as_deref().unwrap_or_default());
         let difficulty = match &self.difficulty {
             Some(d) => e.check("difficulty", Difficulty::parse(d)),
