@@ -42,13 +42,7 @@ async fn an_invalid_category_reports_each_field() {
         .post("/api/v1/categories", json!({"slug": "no spaces"}))
         .await;
     let p = r.assert_problem(422, "validation_failed");
-    let fields: Vec<&str> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["slug", "name"]);
+    assert_eq!(crate::helpers::error_fields(&p), ["slug", "name"]);
 }
 
 #[tokio::test]

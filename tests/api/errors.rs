@@ -73,13 +73,7 @@ async fn wrong_types_and_invalid_values_are_422_with_per_field_errors() {
         )
         .await
         .assert_problem(422, "validation_failed");
-    let fields: Vec<&str> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["tags", "difficulty"]);
+    assert_eq!(crate::helpers::error_fields(&p), ["tags", "difficulty"]);
 }
 
 #[tokio::test]

@@ -87,6 +87,10 @@ impl TestApp {
         let mut config = Config::new(dir.path());
         config.serve.admin_key = Some(ADMIN_KEY.into());
         tweak(&mut config);
+        Self::start(dir, config).await
+    }
+
+    async fn start(dir: TempDir, config: Config) -> Self {
         let app = App::build(&config).await.expect("app builds");
         let app = Self {
             router: app.router(),
@@ -117,14 +121,7 @@ impl TestApp {
         meddle(dir.path());
         let mut config = Config::new(dir.path());
         config.serve.admin_key = Some(ADMIN_KEY.into());
-        let app = App::build(&config).await.expect("app rebuilds");
-        let app = Self {
-            router: app.router(),
-            app,
-            dir,
-        };
-        app.wait_ready().await;
-        app
+        Self::start(dir, config).await
     }
 
     /// Search hits' question ids for `q` (URL-encoded here), best first.
@@ -287,4 +284,16 @@ pub fn urlencode(s: &str) -> String {
         }
     }
     out
+}
+
+/// The `field` of every entry of a problem's `errors`, in order.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|es| {
+            es.iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
