@@ -82,6 +82,9 @@ pub struct Eligibility<'a> {
     pub needs_answers: bool,
 }
 
+/// The eligibility conditions on a candidate `c.value`, shared by the two queries below.
+/// Parameters: ?2 other pools (JSON array), ?3 their number, ?4 session hash or NULL,
+/// ?5 whether an answer is needed. ?1 is the caller's candidate list.
 const ELIGIBLE: &str = "(SELECT count(*) FROM quiz_slots s WHERE s.question_id = c.value
         AND s.pool IN (SELECT value FROM json_each(?2))) = ?3
     AND (?4 IS NULL OR NOT EXISTS (SELECT 1 FROM quiz_session_served v
@@ -197,6 +200,7 @@ impl Store {
             "SELECT c.value FROM (SELECT question_id AS value, slot FROM quiz_slots WHERE pool = ?6) c
              WHERE {ELIGIBLE} ORDER BY c.slot"
         )))
+        // ?1 (the candidate list) is not used here: the candidates are the pool itself (?6).
         .bind("[]")
         .bind(serde_json::to_string(e.other_pools).expect("pools serialize"))
         .bind(e.other_pools.len() as i64)
