@@ -59,6 +59,7 @@ error_codes! {
     MethodNotAllowed => ("method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed on this resource"),
     InvalidLearner => ("invalid_learner", BAD_REQUEST, "The learner id is not 1-64 characters of [A-Za-z0-9_-]"),
     InvalidTicket => ("invalid_ticket", NOT_FOUND, "No such quiz item: the ticket was not issued by this server, or was altered"),
+    ChoiceNotFound => ("choice_not_found", NOT_FOUND, "The choice is not one of this quiz item's choices"),
     QuizNoQuestions => ("quiz_no_questions", NOT_FOUND, "No question matches the quiz filters"),
     QuizSessionNotFound => ("quiz_session_not_found", NOT_FOUND, "No such quiz session, or it has expired"),
     QuizSessionExhausted => ("quiz_session_exhausted", CONFLICT, "Every question of the session's pool has been served"),
@@ -153,6 +154,14 @@ impl ApiError {
             detail: "an unexpected error occurred; it has been logged".into(),
             errors: Vec::new(),
             source: Some(source.into()),
+        }
+    }
+
+    /// For the command line, where the cause (not the opaque HTTP detail) is what helps.
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self.source {
+            Some(source) => source,
+            None => anyhow::anyhow!(self.detail),
         }
     }
 

@@ -48,6 +48,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 )
             }
         })?;
+        // Every body of this API is an object, but serde also reads a struct from an array
+        // (`[]` would be an empty patch): refuse that shape explicitly.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            parse_json::<serde::de::IgnoredAny>(&bytes)?;
+            return Err(ApiError::validation(vec![FieldError::new(
+                String::new(),
+                "the body must be a JSON object".to_string(),
+            )]));
+        }
         parse_json(&bytes).map(Json)
     }
 }

@@ -86,7 +86,14 @@ pub async fn record_review(
     let question_id = match &body.question_id {
         Some(v) => e.check(
             "question_id",
+            // JSON has one number type: `16.0` is the integer 16 to a JSON Schema validator,
+            // so it is to us too.
             v.as_i64()
+                .or_else(|| {
+                    v.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_991.0)
+                        .map(|f| f as i64)
+                })
                 .and_then(Id::new)
                 .map(Id::get)
                 .ok_or_else(|| "must be a positive integer id".to_string()),

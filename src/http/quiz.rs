@@ -302,10 +302,10 @@ pub struct GradeOut {
         (status = 403, description = "The key lacks the needed scope (any valid API key)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The verdict", body = GradeOut),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "A forged or altered ticket (`invalid_ticket`), or the question was deleted since the draw", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A forged or altered ticket (`invalid_ticket`), a choice the item did not offer (`choice_not_found`), or the question was deleted since the draw", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Missing fields, or a choice not in the ticket", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing or malformed fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn grade(

@@ -362,9 +362,11 @@ impl Service {
             )
         })?;
         if !t.choices.iter().any(|c| c == choice_id) {
-            return Err(ApiError::field(
-                "choice_id",
-                "is not one of this item's choices",
+            // A well-formed id that this item never offered: the body is valid, the
+            // thing it names does not exist.
+            return Err(ApiError::new(
+                ErrorCode::ChoiceNotFound,
+                "choice_id is not one of this item's choices",
             ));
         }
         let correct_choice_id = correct_choice_id(&key, &t.nonce, t.question_id);

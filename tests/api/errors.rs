@@ -65,6 +65,14 @@ async fn wrong_types_and_invalid_values_are_422_with_per_field_errors() {
             .await
             .assert_problem(422, "validation_failed");
     }
+    // serde reads a struct from an array too: `[]` must not pass as an empty patch.
+    let seeded = TestApp::seeded().await;
+    for path in ["/api/v1/questions/1", "/api/v1/answers/1"] {
+        seeded
+            .patch(path, json!([]), None)
+            .await
+            .assert_problem(422, "validation_failed");
+    }
     let too_many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
     let p = app
         .post(
