@@ -27,6 +27,28 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import questions from an NDJSON file (one question per line) or a JSON array; stop the
+    /// server first, or use `POST /api/v1/import`. Idempotent: see the README.
+    Import {
+        /// The file to read (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Write every question as NDJSON, in id order (safe while a server runs).
+    Export {
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Write deterministic synthetic questions as NDJSON, for benchmarks and tests.
+    Gen {
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,7 @@
 //!
 //! The same `seed` always yields the same questions, on every machine.
 
-use serde::Serialize;
+use crate::domain::import::{BulkAnswer, BulkQuestion};
 
 /// A small, fast, deterministic PRNG (SplitMix64); good enough for test data.
 #[derive(Debug, Clone)]
@@ -162,41 +162,6 @@ const SENTENCES: &[&str] = &[
     "总结一下，{t} 适合读多写少的场景，而 {u} 更适合写多读少的场景。",
 ];
 
-/// One generated question, in the shape `kb import` reads.
-#[derive(Debug, Clone, Serialize)]
-pub struct GenQuestion {
-    pub external_id: String,
-    pub title: String,
-    pub category: String,
-    pub tags: Vec<String>,
-    pub difficulty: String,
-    pub answers: Vec<GenAnswer>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct GenAnswer {
-    pub body: String,
-}
-
-impl GenQuestion {
-    /// The question as the domain's validated type.
-    pub fn to_new_question(&self) -> Result<crate::domain::NewQuestion, String> {
-        use crate::domain::{Difficulty, Markdown, NewQuestion, QuestionTitle, Slug, Tags};
-        Ok(NewQuestion {
-            title: QuestionTitle::parse(&self.title)?,
-            body: None,
-            category: Slug::parse(&self.category)?,
-            tags: Tags::parse(&self.tags).map_err(|e| format!("{e:?}"))?,
-            difficulty: Difficulty::parse(&self.difficulty)?,
-            answers: self
-                .answers
-                .iter()
-                .map(|a| Markdown::parse(&a.body))
-                .collect::<Result<_, _>>()?,
-        })
-    }
-}
-
 fn fill(template: &str, t: &str, u: &str, a: &str) -> String {
     template
         .replace("{t}", t)
@@ -204,8 +169,9 @@ fn fill(template: &str, t: &str, u: &str, a: &str) -> String {
         .replace("{a}", a)
 }
 
-/// The `i`-th question of the stream for `seed`; the same pair always gives the same question.
-pub fn question(seed: u64, i: u64) -> GenQuestion {
+/// The `i`-th question of the stream for `seed`, as a bulk line; the same pair always gives
+/// the same question.
+pub fn question(seed: u64, i: u64) -> BulkQuestion {
     let mut rng = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ i);
     let c = rng.below(CATEGORIES.len());
     let topics = TOPICS[c];
@@ -229,16 +195,24 @@ pub fn question(seed: u64, i: u64) -> GenQuestion {
                 .map(|_| fill(rng.pick::<&str>(SENTENCES), t, u, a))
                 .collect::<Vec<_>>()
                 .join("\n");
-            GenAnswer { body }
+            BulkAnswer {
+                body,
+                created_at: None,
+                updated_at: None,
+            }
         })
         .collect();
-    GenQuestion {
-        external_id: format!("gen-{seed}-{i}"),
+    BulkQuestion {
+        external_id: Some(format!("gen-{seed}-{i}")),
         title,
+        body: None,
         category: CATEGORIES[c].0.to_string(),
+        category_name: Some(CATEGORIES[c].1.to_string()),
         tags,
-        difficulty,
+        difficulty: Some(difficulty),
         answers,
+        created_at: None,
+        updated_at: None,
     }
 }
 
@@ -260,15 +234,9 @@ mod tests {
     #[test]
     fn generated_questions_pass_the_domain_rules() {
         for i in 0..500 {
-            let q = question(3, i);
-            assert!(
-                crate::domain::QuestionTitle::parse(&q.title).is_ok(),
-                "{}",
-                q.title
-            );
-            assert!(crate::domain::Tags::parse(&q.tags).is_ok(), "{:?}", q.tags);
-            for a in &q.answers {
-                assert!(crate::domain::Markdown::parse(&a.body).is_ok());
+            let line = serde_json::to_value(question(3, i)).unwrap();
+            if let Err(e) = crate::domain::import::parse_value(line) {
+                panic!("question {i}: {e}");
             }
         }
     }

@@ -4,6 +4,7 @@
 //! that coordinates store and index) → [`store`] (SQLite). [`domain`] holds the validated types
 //! all of them share. [`App::build`] assembles the real application for `main` and for tests.
 
+pub mod bulk;
 pub mod config;
 pub mod domain;
 pub mod error;

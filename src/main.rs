@@ -32,6 +32,68 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", kb::keys(&config, &cmd).await?);
             Ok(())
         }
+        Some(Command::Import { file }) => {
+            let config = Config {
+                data_dir: cli.global.data_dir,
+                serve: cli.serve,
+            };
+            let (report, secs) = kb::bulk::import(&config, &file).await?;
+            for e in &report.errors {
+                eprintln!("line {}: {}", e.line, e.message);
+            }
+            if report.failed > report.errors.len() as u64 {
+                eprintln!(
+                    "… and {} more bad lines",
+                    report.failed - report.errors.len() as u64
+                );
+            }
+            println!(
+                "imported {} lines in {secs:.1} s ({:.0} lines/s): {} created, {} updated, {} unchanged, {} failed",
+                report.received,
+                report.received as f64 / secs.max(1e-9),
+                report.created,
+                report.updated,
+                report.unchanged,
+                report.failed
+            );
+            // Scripts can tell "all good" from "some lines were refused".
+            if report.failed > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Some(Command::Export { output }) => {
+            let config = Config {
+                data_dir: cli.global.data_dir,
+                serve: cli.serve,
+            };
+            let n = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    kb::bulk::export(&config, &mut std::io::BufWriter::new(file)).await?
+                }
+                None => kb::bulk::export(&config, &mut std::io::stdout().lock()).await?,
+            };
+            eprintln!("exported {n} questions");
+            Ok(())
+        }
+        Some(Command::Gen {
+            count,
+            seed,
+            output,
+        }) => match output {
+            Some(path) => {
+                let file = std::fs::File::create(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                kb::bulk::generate(count, seed, &mut std::io::BufWriter::new(file))
+            }
+            None => kb::bulk::generate(
+                count,
+                seed,
+                &mut std::io::BufWriter::new(std::io::stdout().lock()),
+            ),
+        },
         Some(Command::Serve) | None => serve(cli.global.data_dir, cli.serve).await,
     }
 }

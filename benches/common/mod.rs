@@ -1,6 +1,5 @@
 //! Shared by the benchmarks: a generated corpus in a data directory, and latency percentiles.
 
-use kb::domain::{CategoryName, Slug};
 use kb::service::Service;
 use kb::store::Store;
 use std::path::{Path, PathBuf};
@@ -13,25 +12,6 @@ pub async fn corpus(dir: &Path, n: u64) -> Service {
     let db = dir.join("kb.sqlite3");
     let fresh = !db.exists();
     let store = Store::open(&db).await.expect("open store");
-    if fresh {
-        let started = Instant::now();
-        for (slug, name) in kb::generate::CATEGORIES {
-            store
-                .create_category(
-                    &Slug::parse(slug).unwrap(),
-                    &CategoryName::parse(name).unwrap(),
-                )
-                .await
-                .unwrap();
-        }
-        for start in (0..n).step_by(1000) {
-            let batch: Vec<_> = (start..(start + 1000).min(n))
-                .map(|i| kb::generate::question(1, i).to_new_question().unwrap())
-                .collect();
-            store.create_questions(&batch).await.unwrap();
-        }
-        eprintln!("inserted {n} questions in {:.1?}", started.elapsed());
-    }
     let started = Instant::now();
     let service = Service::start(store, &dir.join("index"))
         .await
@@ -40,6 +20,18 @@ pub async fn corpus(dir: &Path, n: u64) -> Service {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     eprintln!("service ready in {:.1?}", started.elapsed());
+    if fresh {
+        let started = Instant::now();
+        let mut importer = service.importer();
+        for i in 0..n {
+            let mut line = serde_json::to_vec(&kb::generate::question(1, i)).unwrap();
+            line.push(b'\n');
+            importer.push_ndjson(&line).await.unwrap();
+        }
+        let report = importer.finish().await.unwrap();
+        assert_eq!(report.created, n, "{:?}", report.errors);
+        eprintln!("imported {n} questions in {:.1?}", started.elapsed());
+    }
     service
 }
 

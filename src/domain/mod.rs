@@ -2,6 +2,8 @@
 //!
 //! Each `parse` returns a human-readable message on failure; callers attach the field name.
 
+pub mod import;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -337,6 +339,8 @@ pub struct Question {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// The importer's stable id, for questions that came from a bulk import.
+    pub external_id: Option<String>,
 }
 
 /// An answer as stored.

@@ -1,9 +1,9 @@
 //! Bearer-key authentication for `/api/…`: which scope a request needs, and whether the
 //! presented key grants it.
 //!
-//! Content writes (questions, answers, categories) need `write`; the learner-facing POSTs of
-//! the quiz and spaced repetition need any valid key (`read`); reads need nothing unless
-//! `--require-key-for-reads`. Health, readiness and the API document are always public.
+//! Content writes (questions, answers, categories) need `write`; bulk import and export need
+//! `admin`; the learner-facing POSTs of the quiz and spaced repetition need any valid key
+//! (`read`); reads need nothing unless `--require-key-for-reads`. Health, readiness and the API document are always public.
 
 use super::AppState;
 use crate::domain::Scope;
@@ -16,6 +16,9 @@ use axum::response::{IntoResponse, Response};
 fn required_scope(method: &Method, path: &str, reads_need_key: bool) -> Option<Scope> {
     if !path.starts_with("/api/") {
         return None;
+    }
+    if path == "/api/v1/import" || path == "/api/v1/export" {
+        return Some(Scope::Admin);
     }
     let reading = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     if reading {
@@ -98,6 +101,14 @@ mod tests {
         assert_eq!(
             required_scope(&Method::GET, "/api/v1/questions", true),
             Some(Scope::Read)
+        );
+        assert_eq!(
+            required_scope(&Method::GET, "/api/v1/export", false),
+            Some(Scope::Admin)
+        );
+        assert_eq!(
+            required_scope(&Method::POST, "/api/v1/import", false),
+            Some(Scope::Admin)
         );
         assert_eq!(required_scope(&Method::GET, "/healthz", true), None);
         assert_eq!(required_scope(&Method::GET, "/openapi.json", true), None);

@@ -3,6 +3,7 @@
 
 pub mod answers;
 pub mod auth;
+pub mod bulk;
 pub mod categories;
 pub mod extract;
 pub mod learners;
@@ -24,7 +25,6 @@ use std::time::Duration;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
@@ -59,9 +59,14 @@ pub struct AppState {
         (name = "search", description = "Full-text search, suggestions and related questions"),
         (name = "quiz", description = "Random draws, no-repeat sessions and multiple choice"),
         (name = "learners", description = "Spaced repetition (FSRS) per learner"),
+        (name = "admin", description = "Bulk import and export (admin keys)"),
         (name = "ops", description = "Health and readiness"),
     ),
-    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    components(schemas(
+        crate::error::Problem,
+        crate::error::FieldError,
+        crate::domain::import::BulkQuestion
+    )),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
@@ -169,6 +174,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(quiz::grade))
         .routes(routes!(learners::record_review))
         .routes(routes!(learners::due))
+        .routes(routes!(bulk::import))
+        .routes(routes!(bulk::export))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
 }
@@ -197,7 +204,7 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
         .layer(auth)
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(axum::middleware::from_fn_with_state(timeout, time_limit))
         .layer(cors(&config.cors_origins))
         .layer(CompressionLayer::new())
         .layer(axum::middleware::map_response(problem_for_bare_errors))
@@ -236,6 +243,26 @@ fn cors(origins: &[String]) -> CorsLayer {
     } else {
         let list: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
         base.allow_origin(AllowOrigin::list(list))
+    }
+}
+
+/// Cancels a request that runs longer than the configured limit (503), except a bulk import,
+/// which legitimately takes as long as its body is large.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    if req.uri().path() == "/api/v1/import" {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            ErrorCode::RequestTimeout,
+            "the request took too long and was cancelled",
+        )
+        .into_response(),
     }
 }
 

@@ -46,6 +46,8 @@ pub struct QuestionOut {
     /// +1 on every change to the question or one of its answers; the ETag is built from it.
     #[schema(example = 1)]
     pub version: i64,
+    /// The importer's stable id, when the question came from a bulk import that gave one.
+    pub external_id: Option<String>,
 }
 
 impl From<Question> for QuestionOut {
@@ -64,6 +66,7 @@ impl From<Question> for QuestionOut {
             created_at: q.created_at,
             updated_at: q.updated_at,
             version: q.version,
+            external_id: q.external_id,
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::domain::{Question, QuestionFilter};
 use crate::search::{IndexDoc, Opened, SearchIndex};
-use crate::store::Store;
+use crate::store::{IndexRow, Store};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +17,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 /// Changes applied per index commit at most; a burst of writes shares one commit.
-const BATCH: i64 = 2000;
+const BATCH: i64 = 10_000;
 /// Rows read per page while rebuilding.
 const REBUILD_PAGE: i64 = 1000;
 /// How long a write waits to become searchable before it answers anyway (it is durable; the
@@ -35,6 +35,24 @@ pub(crate) fn to_index_doc(q: &Question) -> IndexDoc {
         tags: q.tags.clone(),
         category: q.category.slug.clone(),
         difficulty: q.difficulty.as_str().to_string(),
+    }
+}
+
+fn row_to_index_doc(r: IndexRow) -> IndexDoc {
+    let split = |s: &str, sep: char| -> Vec<String> {
+        if s.is_empty() {
+            Vec::new()
+        } else {
+            s.split(sep).map(str::to_string).collect()
+        }
+    };
+    IndexDoc {
+        id: r.id,
+        answers: split(&r.answers, '\u{1e}'),
+        tags: split(&r.tags, '\u{1f}'),
+        title: r.title,
+        category: r.category,
+        difficulty: r.difficulty,
     }
 }
 
@@ -84,17 +102,20 @@ async fn catch_up(
         let Some(last) = changes.last().map(|c| c.seq) else {
             return Ok(seq);
         };
+        let started = std::time::Instant::now();
         let mut ids: Vec<i64> = changes.iter().map(|c| c.question_id).collect();
         ids.sort_unstable();
         ids.dedup();
         let docs: Vec<IndexDoc> = store
-            .get_questions(&ids)
+            .index_rows(&ids)
             .await?
-            .iter()
-            .map(to_index_doc)
+            .into_iter()
+            .map(row_to_index_doc)
             .collect();
+        let loaded = started.elapsed();
         let idx = index.clone();
         blocking(move || idx.apply(&ids, &docs, last)).await?;
+        tracing::debug!(changes = changes.len(), ?loaded, total = ?started.elapsed(), "index batch applied");
         seq = last;
         applied.send_replace(seq);
         if let Err(e) = store.prune_changes(seq).await {
@@ -168,6 +189,18 @@ impl Indexing {
                 "the search index is behind; the write is saved and will be searchable shortly"
             );
         }
+    }
+
+    /// Tells the indexer there is new work, without waiting for it.
+    pub fn nudge(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Returns once the change `seq` is searchable, however long that takes (bulk imports).
+    pub async fn wait_until(&self, seq: i64) {
+        self.wake.notify_one();
+        let mut applied = self.applied.clone();
+        let _ = applied.wait_for(|s| *s >= seq).await;
     }
 
     /// Applies what is pending, stops the indexer and releases the index.

@@ -1,6 +1,7 @@
 //! The service layer: the one place that coordinates the store (and the search index), turns
 //! store outcomes into API errors, and owns the rules that span more than one table.
 
+mod import;
 mod indexing;
 pub mod keys;
 mod quiz;
@@ -17,6 +18,7 @@ use indexing::Indexing;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use import::{ImportReport, Importer, LineError, MAX_REPORTED_ERRORS, export_page};
 pub use quiz::{Choice, DrawRequest, Graded, NewSession, QuizFilter, QuizItem, QuizMode};
 pub use search::{SearchHit, SearchPage};
 pub use seed::SeedReport;

@@ -9,7 +9,38 @@ pub struct Change {
     pub question_id: i64,
 }
 
+/// What the search index needs of a question, read in one cheap statement.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IndexRow {
+    pub id: i64,
+    pub title: String,
+    pub category: String,
+    pub difficulty: String,
+    /// Tag slugs joined by U+001F and answer bodies joined by U+001E: stored text never holds
+    /// C0 control characters (the domain refuses them), so the separators are unambiguous.
+    pub tags: String,
+    pub answers: String,
+}
+
 impl Store {
+    /// Index rows for `ids` that still exist (a missing id was deleted).
+    pub async fn index_rows(&self, ids: &[i64]) -> StoreResult<Vec<IndexRow>> {
+        let rows = sqlx::query_as(
+            "SELECT q.id, q.title, c.slug AS category, q.difficulty,
+                coalesce((SELECT group_concat(t.slug, char(31)) FROM (
+                    SELECT t.slug FROM question_tags qt JOIN tags t ON t.id = qt.tag_id
+                    WHERE qt.question_id = q.id ORDER BY qt.position) t), '') AS tags,
+                coalesce((SELECT group_concat(a.body, char(30)) FROM (
+                    SELECT body FROM answers WHERE question_id = q.id ORDER BY id) a), '') AS answers
+             FROM json_each(?) j JOIN questions q ON q.id = j.value
+             JOIN categories c ON c.id = q.category_id",
+        )
+        .bind(serde_json::to_string(ids).expect("ids serialize"))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows)
+    }
+
     /// Entries after `seq`, oldest first.
     pub async fn changes_after(&self, seq: i64, limit: i64) -> StoreResult<Vec<Change>> {
         let rows: Vec<(i64, i64)> = sqlx::query_as(

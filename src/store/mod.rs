@@ -7,6 +7,7 @@
 
 mod categories;
 mod changes;
+mod import;
 mod keys;
 mod meta;
 mod questions;
@@ -20,7 +21,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use changes::Change;
+pub use changes::{Change, IndexRow};
+pub use import::BatchOutcome;
 pub use keys::ApiKey;
 pub use questions::{ListPage, Written};
 pub use quiz::{Card, Eligibility, SessionRow};

@@ -36,6 +36,7 @@ struct QuestionRow {
     created_at: i64,
     updated_at: i64,
     version: i64,
+    external_id: Option<String>,
     tags_json: String,
     answers_json: String,
 }
@@ -64,7 +65,7 @@ impl From<AnswerRow> for Answer {
 }
 
 const QUESTION_COLUMNS: &str = "q.id, q.title, q.body, c.slug AS category_slug, \
-     c.name AS category_name, q.difficulty, q.created_at, q.updated_at, q.version";
+     c.name AS category_name, q.difficulty, q.created_at, q.updated_at, q.version, q.external_id";
 
 /// Loads full questions (tags and answers included) for `ids`, in the order of `ids`; ids
 /// with no row are skipped. One statement whatever the number of ids: tags and answers come
@@ -118,6 +119,7 @@ async fn load_questions(conn: &mut SqliteConnection, ids: &[i64]) -> sqlx::Resul
             created_at: from_micros(r.created_at),
             updated_at: from_micros(r.updated_at),
             version: r.version,
+            external_id: r.external_id,
         };
         by_id.insert(q.id, q);
     }
@@ -245,6 +247,58 @@ async fn insert_question(
     Ok((id, seq))
 }
 
+/// Applies a non-empty merge patch to an existing question, bumps its version and logs the
+/// change; returns the change's sequence.
+pub(super) async fn apply_patch(
+    conn: &mut SqliteConnection,
+    id: i64,
+    patch: &QuestionPatch,
+    now: i64,
+) -> StoreResult<i64> {
+    let category = match &patch.category {
+        Some(slug) => Some(category_id(conn, slug.as_str()).await?),
+        None => None,
+    };
+    sqlx::query(
+        "UPDATE questions SET
+            title = coalesce(?1, title),
+            body = CASE WHEN ?2 THEN ?3 ELSE body END,
+            category_id = coalesce(?4, category_id),
+            difficulty = coalesce(?5, difficulty),
+            updated_at = ?6,
+            version = version + 1
+         WHERE id = ?7",
+    )
+    .bind(patch.title.as_ref().map(|t| t.as_str()))
+    .bind(patch.body.is_some())
+    .bind(
+        patch
+            .body
+            .as_ref()
+            .and_then(|b| b.as_ref().map(|b| b.as_str())),
+    )
+    .bind(category)
+    .bind(patch.difficulty.map(|d| d.as_str()))
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(tags) = &patch.tags {
+        set_tags(conn, id, tags).await?;
+    }
+    if let Some(answers) = &patch.answers {
+        sqlx::query("DELETE FROM answers WHERE question_id = ?")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        for a in answers {
+            insert_answer(conn, id, a, now).await?;
+        }
+    }
+    sync_pools(conn, id).await?;
+    Ok(record_change(conn, id, now).await?)
+}
+
 async fn question_version(conn: &mut SqliteConnection, id: i64) -> StoreResult<i64> {
     let row: Option<(i64,)> = sqlx::query_as("SELECT version FROM questions WHERE id = ?")
         .bind(id)
@@ -323,22 +377,6 @@ impl Store {
         Ok(Written { value, seq })
     }
 
-    /// Inserts many questions in one transaction (bulk loading); returns their ids and the
-    /// last change sequence. All or nothing.
-    pub async fn create_questions(&self, batch: &[NewQuestion]) -> StoreResult<(Vec<i64>, i64)> {
-        let mut tx = self.begin_write().await?;
-        let now = now_micros();
-        let mut ids = Vec::with_capacity(batch.len());
-        let mut last = 0;
-        for new in batch {
-            let (id, seq) = insert_question(&mut tx, new, now).await?;
-            ids.push(id);
-            last = seq;
-        }
-        tx.commit().await?;
-        Ok((ids, last))
-    }
-
     /// Applies a merge patch; `expected_version` (from `If-Match`) must still be current.
     /// An empty patch changes nothing and keeps the version.
     pub async fn patch_question(
@@ -354,49 +392,7 @@ impl Store {
             let value = load_question(&mut tx, id).await?;
             return Ok(Written { value, seq: 0 });
         }
-        let category = match &patch.category {
-            Some(slug) => Some(category_id(&mut tx, slug.as_str()).await?),
-            None => None,
-        };
-        let now = now_micros();
-        sqlx::query(
-            "UPDATE questions SET
-                title = coalesce(?1, title),
-                body = CASE WHEN ?2 THEN ?3 ELSE body END,
-                category_id = coalesce(?4, category_id),
-                difficulty = coalesce(?5, difficulty),
-                updated_at = ?6,
-                version = version + 1
-             WHERE id = ?7",
-        )
-        .bind(patch.title.as_ref().map(|t| t.as_str()))
-        .bind(patch.body.is_some())
-        .bind(
-            patch
-                .body
-                .as_ref()
-                .and_then(|b| b.as_ref().map(|b| b.as_str())),
-        )
-        .bind(category)
-        .bind(patch.difficulty.map(|d| d.as_str()))
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(tags) = &patch.tags {
-            set_tags(&mut tx, id, tags).await?;
-        }
-        if let Some(answers) = &patch.answers {
-            sqlx::query("DELETE FROM answers WHERE question_id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            for a in answers {
-                insert_answer(&mut tx, id, a, now).await?;
-            }
-        }
-        sync_pools(&mut tx, id).await?;
-        let seq = record_change(&mut tx, id, now).await?;
+        let seq = apply_patch(&mut tx, id, patch, now_micros()).await?;
         let value = load_question(&mut tx, id).await?;
         tx.commit().await?;
         Ok(Written { value, seq })

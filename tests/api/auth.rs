@@ -236,3 +236,35 @@ async fn the_database_never_holds_a_key_in_clear() {
             .any(|w| w == crate::helpers::ADMIN_KEY.as_bytes())
     );
 }
+
+#[tokio::test]
+async fn bulk_import_and_export_need_an_admin_key() {
+    let app = TestApp::empty().await;
+    let dir = app.dir.path().to_path_buf();
+    let (write, admin) = (create_key(&dir, "write"), create_key(&dir, "admin"));
+    let ndjson = ("content-type", "application/x-ndjson");
+    for (method, path) in [
+        (Method::POST, "/api/v1/import"),
+        (Method::GET, "/api/v1/export"),
+    ] {
+        app.anonymous(method.clone(), path, &[ndjson], None)
+            .await
+            .assert_problem(401, "unauthorized");
+        let bearer = format!("Bearer {write}");
+        let p = app
+            .anonymous(
+                method.clone(),
+                path,
+                &[ndjson, ("authorization", &bearer)],
+                None,
+            )
+            .await
+            .assert_problem(403, "forbidden");
+        assert!(p["detail"].as_str().unwrap().contains("admin"));
+        let bearer = format!("Bearer {admin}");
+        let r = app
+            .anonymous(method, path, &[ndjson, ("authorization", &bearer)], None)
+            .await;
+        assert_eq!(r.status, 200, "{path}");
+    }
+}

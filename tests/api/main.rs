@@ -5,6 +5,7 @@ mod helpers;
 
 mod answers;
 mod auth;
+mod bulk;
 mod categories;
 mod concurrency;
 mod errors;

@@ -1,0 +1,142 @@
+//! The command-line side of bulk data: `kb import` (with a progress bar), `kb export` and
+//! `kb gen`. The work itself is the service's [`Importer`](crate::service::Importer) and
+//! export pages, the same code the HTTP endpoints use.
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::service::{ImportReport, Service};
+use crate::store::Store;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::time::Instant;
+
+/// `kb import FILE`: imports into the data directory and waits until everything is
+/// searchable. Progress goes to standard error when it is a terminal.
+pub async fn import(config: &Config, file: &Path) -> anyhow::Result<(ImportReport, f64)> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let store = Store::open(&config.database_path()).await?;
+    let service = Service::start(store, &config.index_dir())
+        .await
+        .context("cannot open the search index: is a kb server running on this data dir? Stop it, or use POST /api/v1/import")?;
+    if !config.serve.no_seed {
+        service.load_seed().await.context("cannot load the seed")?;
+    }
+    let result = import_into(&service, file).await;
+    service.shutdown().await;
+    Ok((result?, started.elapsed().as_secs_f64()))
+}
+
+async fn import_into(service: &Service, file: &Path) -> anyhow::Result<ImportReport> {
+    let (mut reader, total): (Box<dyn BufRead + Send>, u64) = if file.as_os_str() == "-" {
+        (Box::new(BufReader::new(std::io::stdin())), 0)
+    } else {
+        let f =
+            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(BufReader::with_capacity(1 << 20, f)), len)
+    };
+    let bar = if total > 0 {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta}) {msg}",
+        )
+        .expect("valid template"),
+    );
+    let mut importer = service.importer();
+    let started = Instant::now();
+    if starts_with_bracket(&mut reader)? {
+        let mut all = Vec::new();
+        reader.read_to_end(&mut all)?;
+        bar.set_position(all.len() as u64);
+        importer
+            .push_array(all)
+            .await
+            .map_err(ApiError::into_anyhow)?;
+    } else {
+        let mut chunk = vec![0u8; 1 << 20];
+        let mut read = 0u64;
+        loop {
+            let n = reader.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            read += n as u64;
+            importer
+                .push_ndjson(&chunk[..n])
+                .await
+                .map_err(ApiError::into_anyhow)?;
+            bar.set_position(read);
+            let r = importer.report();
+            let rate = r.received as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "{} lines, {rate:.0}/s, {} bad",
+                r.received, r.failed
+            ));
+        }
+    }
+    bar.set_message("waiting for the search index…");
+    let report = importer.finish().await.map_err(ApiError::into_anyhow)?;
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// Peeks at the first non-blank byte without consuming it.
+fn starts_with_bracket(reader: &mut dyn BufRead) -> std::io::Result<bool> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => {
+                let bracket = buf[i] == b'[';
+                reader.consume(i);
+                return Ok(bracket);
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    }
+}
+
+/// `kb export`: every question as NDJSON, in id order; returns how many were written.
+pub async fn export(config: &Config, out: &mut dyn Write) -> anyhow::Result<u64> {
+    let store = Store::open(&config.database_path()).await?;
+    let mut after = 0;
+    let mut n = 0;
+    loop {
+        let (lines, next) = crate::service::export_page(&store, after).await?;
+        for line in &lines {
+            serde_json::to_writer(&mut *out, line)?;
+            out.write_all(b"\n")?;
+        }
+        n += lines.len() as u64;
+        match next {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    out.flush()?;
+    store.close().await;
+    Ok(n)
+}
+
+/// `kb gen`: `count` deterministic synthetic questions for `seed`, as NDJSON.
+pub fn generate(count: u64, seed: u64, out: &mut dyn Write) -> anyhow::Result<()> {
+    for i in 0..count {
+        serde_json::to_writer(&mut *out, &crate::generate::question(seed, i))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}

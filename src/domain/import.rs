@@ -1,0 +1,213 @@
+//! The bulk format shared by `kb import`/`kb export`, `kb gen` and their HTTP twins: one
+//! question with its answers per NDJSON line (or per element of a JSON array). Lines are parsed
+//! and validated here, one at a time, so a bad line is reported without stopping the others.
+
+use super::{CategoryName, Difficulty, Markdown, NewQuestion, Question, QuestionTitle, Slug, Tags};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+pub const EXTERNAL_ID_MAX_CHARS: usize = 200;
+
+/// One question as a bulk line. `external_id` is the caller's stable identity for the question:
+/// importing a line whose `external_id` already exists updates that question (or changes
+/// nothing when the line is unchanged). Without it, the line's content hash is its identity.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkQuestion {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// A category slug; created on import when it does not exist yet.
+    pub category: String,
+    /// The name to give the category if the import creates it (default: the slug).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_name: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difficulty: Option<String>,
+    #[serde(default)]
+    pub answers: Vec<BulkAnswer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkAnswer {
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl BulkQuestion {
+    /// The export line of a stored question: everything needed to recreate it elsewhere.
+    pub fn from_question(q: &Question, external_id: Option<String>) -> Self {
+        Self {
+            external_id,
+            title: q.title.clone(),
+            body: q.body.clone(),
+            category: q.category.slug.clone(),
+            category_name: Some(q.category.name.clone()),
+            tags: q.tags.clone(),
+            difficulty: Some(q.difficulty.as_str().to_string()),
+            answers: q
+                .answers
+                .iter()
+                .map(|a| BulkAnswer {
+                    body: a.body.clone(),
+                    created_at: Some(a.created_at),
+                    updated_at: Some(a.updated_at),
+                })
+                .collect(),
+            created_at: Some(q.created_at),
+            updated_at: Some(q.updated_at),
+        }
+    }
+}
+
+/// A validated bulk line, ready for the store.
+#[derive(Debug, Clone)]
+pub struct ImportItem {
+    pub external_id: Option<String>,
+    pub question: NewQuestion,
+    pub category_name: CategoryName,
+    /// Microseconds; `None` means "now".
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+    /// `(created_at, updated_at)` per answer, in microseconds.
+    pub answer_times: Vec<(Option<i64>, Option<i64>)>,
+    /// SHA-256 (hex) of the line's canonical JSON: equal lines, equal hashes, whatever the
+    /// key order or spacing.
+    pub hash: String,
+}
+
+/// Parses and validates one line; the message names the offending field.
+pub fn parse_line(text: &str) -> Result<ImportItem, String> {
+    let line: BulkQuestion = serde_json::from_str(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => e.to_string(),
+        _ => format!("not valid JSON: {e}"),
+    })?;
+    validate(line)
+}
+
+/// As [`parse_line`], for an element already parsed (a JSON array's item).
+pub fn parse_value(value: serde_json::Value) -> Result<ImportItem, String> {
+    validate(serde_json::from_value(value).map_err(|e| e.to_string())?)
+}
+
+fn validate(line: BulkQuestion) -> Result<ImportItem, String> {
+    // The hash covers the parsed line re-serialized (fixed key order, no spacing, absent and
+    // empty lists alike), so equal content hashes equally however it was written.
+    let hash = hex(&Sha256::digest(
+        serde_json::to_vec(&line).expect("a line serializes"),
+    ));
+    let external_id = match line.external_id {
+        None => None,
+        Some(id) => {
+            let n = id.chars().count();
+            if n == 0 || n > EXTERNAL_ID_MAX_CHARS || id.trim() != id {
+                return Err(format!(
+                    "external_id: must be 1–{EXTERNAL_ID_MAX_CHARS} characters without surrounding spaces"
+                ));
+            }
+            if id.chars().any(char::is_control) {
+                return Err("external_id: must not contain control characters".into());
+            }
+            Some(id)
+        }
+    };
+    let category = Slug::parse(&line.category).map_err(field("category"))?;
+    let category_name =
+        CategoryName::parse(line.category_name.as_deref().unwrap_or(&line.category))
+            .map_err(field("category_name"))?;
+    let tags = Tags::parse(&line.tags).map_err(|errors| {
+        let (i, msg) = &errors[0];
+        match i {
+            Some(i) => format!("tags[{i}]: {msg}"),
+            None => format!("tags: {msg}"),
+        }
+    })?;
+    let answers = line
+        .answers
+        .iter()
+        .enumerate()
+        .map(|(i, a)| Markdown::parse(&a.body).map_err(|e| format!("answers[{i}].body: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let question = NewQuestion {
+        title: QuestionTitle::parse(&line.title).map_err(field("title"))?,
+        body: line
+            .body
+            .as_deref()
+            .map(Markdown::parse)
+            .transpose()
+            .map_err(field("body"))?,
+        category,
+        tags,
+        difficulty: match line.difficulty.as_deref() {
+            Some(d) => Difficulty::parse(d).map_err(field("difficulty"))?,
+            None => Difficulty::default(),
+        },
+        answers,
+    };
+    let micros = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp_micros());
+    Ok(ImportItem {
+        external_id,
+        question,
+        category_name,
+        created_at: micros(line.created_at),
+        updated_at: micros(line.updated_at),
+        answer_times: line
+            .answers
+            .iter()
+            .map(|a| (micros(a.created_at), micros(a.updated_at)))
+            .collect(),
+        hash,
+    })
+}
+
+fn field(name: &'static str) -> impl Fn(String) -> String {
+    move |e| format!("{name}: {e}")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_lines_hash_equally_whatever_their_key_order() {
+        let a = parse_line(r#"{"title":"什么是 GMP？","category":"golang"}"#).unwrap();
+        let b = parse_line(r#"{ "category": "golang", "title": "什么是 GMP？" }"#).unwrap();
+        let c = parse_line(r#"{"title":"什么是 GC？","category":"golang"}"#).unwrap();
+        assert_eq!(a.hash, b.hash);
+        assert_ne!(a.hash, c.hash);
+    }
+
+    #[test]
+    fn a_bad_line_names_the_field_at_fault() {
+        let err = |s: &str| parse_line(s).unwrap_err();
+        assert!(err("{").starts_with("not valid JSON"));
+        assert!(err(r#"{"title":"","category":"golang"}"#).starts_with("title:"));
+        assert!(err(r#"{"title":"t","category":"Go Lang"}"#).starts_with("category:"));
+        assert!(
+            err(r#"{"title":"t","category":"go","answers":[{"body":""}]}"#)
+                .starts_with("answers[0].body:")
+        );
+        assert!(err(r#"{"title":"t","category":"go","colour":1}"#).contains("unknown field"));
+        assert!(
+            err(r#"{"title":"t","category":"go","external_id":" x"}"#).starts_with("external_id:")
+        );
+    }
+}

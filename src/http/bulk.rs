@@ -1,0 +1,146 @@
+//! Bulk import and export over HTTP (admin scope): the same importer and export pages as
+//! `kb import` and `kb export`.
+
+use super::AppState;
+use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
+use crate::service::ImportReport;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+
+/// A JSON array is parsed whole, so it is bounded; NDJSON streams and is not.
+pub const ARRAY_LIMIT: usize = 256 * 1024 * 1024;
+pub const NDJSON: &str = "application/x-ndjson";
+
+enum Format {
+    Ndjson,
+    Array,
+}
+
+fn format(headers: &HeaderMap) -> Option<Format> {
+    let essence = headers
+        .get(header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?
+        .split(';')
+        .next()?
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-ndjson" | "application/jsonl" | "application/json-seq" => {
+            Some(Format::Ndjson)
+        }
+        "application/json" => Some(Format::Array),
+        _ => None,
+    }
+}
+
+/// Import questions
+///
+/// One question per line (`application/x-ndjson`, streamed: any size) or a JSON array of them
+/// (`application/json`, up to 256 MiB); each item has the shape of `BulkQuestion`. Idempotent:
+/// an item whose `external_id` exists updates that question, or changes nothing when it is
+/// unchanged since it was imported; an item without `external_id` is identified by its content.
+/// Items are validated one by one: bad ones are listed with their line number in the report
+/// while the others are imported (200 either way). Answers once every imported question is
+/// searchable. Categories named by items are created when missing.
+#[utoipa::path(
+    post, path = "/api/v1/import", tag = "admin",
+    security(("bearer" = [])),
+    request_body(
+        description = "NDJSON lines, or a JSON array of objects; each item is a `BulkQuestion`.",
+        content(
+            (String = "application/x-ndjson", example = json!("{\"external_id\":\"q-1\",\"title\":\"GMP 指的是什么？\",\"category\":\"golang\",\"answers\":[{\"body\":\"G、M、P\"}]}\n")),
+            (Vec<serde_json::Map<String, serde_json::Value>> = "application/json", example = json!([{"external_id": "q-1", "title": "GMP 指的是什么？", "category": "golang", "answers": [{"body": "G、M、P"}]}])),
+        )
+    ),
+    responses(
+        (status = 200, description = "What was imported, and the lines that were not", body = ImportReport),
+        (status = 400, description = "Malformed JSON array, or the body could not be read", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (`admin`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "A JSON array over 256 MiB (send NDJSON instead)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither NDJSON nor JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A JSON body that is not an array of objects", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn import(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<axum::Json<ImportReport>> {
+    let Some(format) = format(&headers) else {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send `application/x-ndjson` (one question per line) or `application/json` (an array)",
+        ));
+    };
+    let mut importer = state.service.importer();
+    match format {
+        Format::Ndjson => {
+            let mut stream = body.into_data_stream();
+            while let Some(chunk) = stream.next().await {
+                // Batches already written stay written; the client can resend the whole file.
+                let chunk = chunk.map_err(|e| {
+                    ApiError::new(
+                        ErrorCode::InvalidJson,
+                        format!("could not read the body: {e}"),
+                    )
+                })?;
+                importer.push_ndjson(&chunk).await?;
+            }
+        }
+        Format::Array => {
+            let bytes = axum::body::to_bytes(body, ARRAY_LIMIT).await.map_err(|_| {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "a JSON array must be at most 256 MiB; send NDJSON, which streams",
+                )
+            })?;
+            importer.push_array(bytes).await?;
+        }
+    }
+    Ok(axum::Json(importer.finish().await?))
+}
+
+/// Export questions
+///
+/// Every question with its answers as NDJSON (`BulkQuestion` per line), in id order, streamed.
+/// `POST /api/v1/import` of the output into an empty knowledge base recreates the same
+/// questions, answers, categories, tags and timestamps.
+#[utoipa::path(
+    get, path = "/api/v1/export", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One `BulkQuestion` per line", body = String, content_type = "application/x-ndjson"),
+        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the needed scope (`admin`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn export(State(state): State<AppState>) -> Response {
+    let service = state.service.clone();
+    let pages = futures_util::stream::unfold(Some(0), move |after| {
+        let service = service.clone();
+        async move {
+            let after = after?;
+            match service.export_page(after).await {
+                Ok((lines, next)) => {
+                    let mut buf = Vec::with_capacity(lines.len() * 1024);
+                    for line in &lines {
+                        serde_json::to_writer(&mut buf, line).expect("a line serializes");
+                        buf.push(b'\n');
+                    }
+                    Some((Ok(Bytes::from(buf)), next))
+                }
+                Err(e) => {
+                    // The status is already sent: cutting the stream short is the only signal.
+                    tracing::error!(error = ?e.into_anyhow(), "export failed mid-stream");
+                    Some((Err(std::io::Error::other("export failed")), None))
+                }
+            }
+        }
+    });
+    ([(header::CONTENT_TYPE, NDJSON)], Body::from_stream(pages)).into_response()
+}

@@ -1,0 +1,302 @@
+//! Bulk import and export, shared by the CLI (`kb import`, `kb export`) and the HTTP endpoints.
+//!
+//! An [`Importer`] takes raw lines (or parsed JSON array elements) one at a time, validates
+//! them off the async runtime in batches, and writes each batch in one transaction. Bad lines
+//! are collected with their numbers; the good ones are written regardless. The search index
+//! follows through the change log, and [`Importer::finish`] returns once it has caught up.
+
+use super::Service;
+use crate::domain::import::{BulkQuestion, ImportItem, parse_line, parse_value};
+use crate::domain::{Question, QuestionFilter};
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::store::{BatchOutcome, Store, StoreError};
+use serde::Serialize;
+use std::collections::HashSet;
+use utoipa::ToSchema;
+
+/// Lines validated and written together: large enough that per-transaction costs vanish,
+/// small enough that a crash loses little work and memory stays flat.
+const BATCH: usize = 2000;
+/// Lines longer than this are refused (a question with many 100,000-character answers still
+/// fits many times over).
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+/// At most this many bad lines are listed in a report (all are counted).
+pub const MAX_REPORTED_ERRORS: usize = 1000;
+/// Questions per page when exporting.
+const EXPORT_PAGE: i64 = 500;
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Non-blank lines (or array elements) read.
+    pub received: u64,
+    pub created: u64,
+    /// Lines whose `external_id` existed with different content: that question now matches
+    /// the line.
+    pub updated: u64,
+    /// Lines already imported as they are: nothing changed.
+    pub unchanged: u64,
+    /// Lines refused; the first ones are listed in `errors`.
+    pub failed: u64,
+    pub errors: Vec<LineError>,
+}
+
+/// A line that was not imported, and why.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct LineError {
+    /// 1-based line number (NDJSON) or element position (JSON array).
+    pub line: u64,
+    pub message: String,
+}
+
+/// Raw input waiting to be validated: a line's text, or an element already parsed.
+enum Raw {
+    Text(String),
+    Value(serde_json::Value),
+}
+
+/// Feeds lines into the database in batches. Drop it without `finish` and the batches already
+/// written stay written (each is atomic); the rest is simply not imported.
+///
+/// `report()` counts a batch once its write has completed, so it trails the input slightly.
+pub struct Importer {
+    service: Service,
+    /// The unfinished last line of the NDJSON read so far.
+    partial: Vec<u8>,
+    /// Lines seen so far (the number of the line being assembled is one more).
+    lines: u64,
+    /// The current line is too long and is being skipped to its end.
+    skipping: bool,
+    pending: Vec<(u64, Raw)>,
+    started: std::time::Instant,
+    in_flight: Option<tokio::task::JoinHandle<Result<BatchOutcome, StoreError>>>,
+    report: ImportReport,
+    last_seq: i64,
+}
+
+impl Service {
+    pub fn importer(&self) -> Importer {
+        Importer {
+            service: self.clone(),
+            partial: Vec::new(),
+            lines: 0,
+            skipping: false,
+            pending: Vec::with_capacity(BATCH),
+            started: std::time::Instant::now(),
+            in_flight: None,
+            report: ImportReport::default(),
+            last_seq: 0,
+        }
+    }
+
+    /// One page of the export; see [`export_page`].
+    pub async fn export_page(&self, after: i64) -> ApiResult<(Vec<BulkQuestion>, Option<i64>)> {
+        Ok(export_page(&self.store, after).await?)
+    }
+}
+
+/// One page of the export, after question id `after`: the lines and the id to continue after
+/// (None at the end). Reads only the database, so it is safe beside a running server.
+pub async fn export_page(
+    store: &Store,
+    after: i64,
+) -> Result<(Vec<BulkQuestion>, Option<i64>), StoreError> {
+    let page = store
+        .list_questions(&QuestionFilter::default(), after, EXPORT_PAGE)
+        .await?;
+    let lines = page.items.iter().map(export_line).collect();
+    Ok((lines, page.next_after))
+}
+
+fn export_line(q: &Question) -> BulkQuestion {
+    BulkQuestion::from_question(q, q.external_id.clone())
+}
+
+impl Importer {
+    /// Feeds the next chunk of an NDJSON stream; chunks may split lines anywhere.
+    pub async fn push_ndjson(&mut self, chunk: &[u8]) -> ApiResult<()> {
+        let mut rest = chunk;
+        while let Some(i) = memchr::memchr(b'\n', rest) {
+            let (head, tail) = rest.split_at(i);
+            rest = &tail[1..];
+            self.lines += 1;
+            if std::mem::take(&mut self.skipping) {
+                continue;
+            }
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(head);
+            self.take_line(line).await?;
+        }
+        if !self.skipping {
+            self.partial.extend_from_slice(rest);
+            if self.partial.len() > MAX_LINE_BYTES {
+                self.reject(
+                    self.lines + 1,
+                    format!("longer than {MAX_LINE_BYTES} bytes"),
+                );
+                self.partial = Vec::new();
+                self.skipping = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn take_line(&mut self, line: Vec<u8>) -> ApiResult<()> {
+        match String::from_utf8(line) {
+            Ok(text) if text.trim().is_empty() => Ok(()),
+            Ok(text) => self.push(self.lines, Raw::Text(text)).await,
+            Err(_) => {
+                self.reject(self.lines, "not valid UTF-8");
+                Ok(())
+            }
+        }
+    }
+
+    /// Imports a whole JSON array; elements are numbered from 1. Anything but an array of
+    /// objects is refused as a whole (422): per-element validation is for the objects' fields.
+    pub async fn push_array(&mut self, bytes: impl AsRef<[u8]> + Send + 'static) -> ApiResult<()> {
+        type Objects = Vec<serde_json::Map<String, serde_json::Value>>;
+        let parsed =
+            tokio::task::spawn_blocking(move || serde_json::from_slice::<Objects>(bytes.as_ref()))
+                .await
+                .map_err(ApiError::internal)?;
+        let items = parsed.map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => ApiError::validation(vec![FieldError::new(
+                "",
+                format!("the body must be a JSON array of objects: {e}"),
+            )]),
+            _ => ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {e}")),
+        })?;
+        for (i, item) in items.into_iter().enumerate() {
+            self.push(i as u64 + 1, Raw::Value(serde_json::Value::Object(item)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, number: u64, message: impl Into<String>) {
+        self.report.received += 1;
+        self.fail(number, message.into());
+    }
+
+    async fn push(&mut self, number: u64, raw: Raw) -> ApiResult<()> {
+        self.report.received += 1;
+        self.pending.push((number, raw));
+        if self.pending.len() >= BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// The report so far (for progress displays).
+    pub fn report(&self) -> &ImportReport {
+        &self.report
+    }
+
+    fn fail(&mut self, line: u64, message: String) {
+        self.report.failed += 1;
+        if self.report.errors.len() < MAX_REPORTED_ERRORS {
+            self.report.errors.push(LineError { line, message });
+        }
+    }
+
+    /// Validates and writes what is pending.
+    async fn flush(&mut self) -> ApiResult<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let raw = std::mem::take(&mut self.pending);
+        // JSON parsing and validation are CPU work: keep them off the async workers.
+        let parsed = tokio::task::spawn_blocking(move || {
+            raw.into_iter()
+                .map(|(n, r)| {
+                    let item = match r {
+                        Raw::Text(t) => parse_line(&t),
+                        Raw::Value(v) => parse_value(v),
+                    };
+                    (n, item)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        // A batch may not hold one identity twice (the store classifies a batch against what
+        // was stored before it): a repeat starts the next batch.
+        let mut batch: Vec<ImportItem> = Vec::with_capacity(parsed.len());
+        let mut seen: HashSet<String> = HashSet::new();
+        for (n, item) in parsed {
+            match item {
+                Err(message) => self.fail(n, message),
+                Ok(item) => {
+                    let key = identity(&item);
+                    if !seen.insert(key.clone()) {
+                        self.write(std::mem::take(&mut batch)).await?;
+                        seen.clear();
+                        seen.insert(key);
+                    }
+                    batch.push(item);
+                }
+            }
+        }
+        self.write(batch).await
+    }
+
+    /// Starts writing `batch` once the previous batch is written: one write in flight, so the
+    /// next batch is parsed while this one is written, and batches commit in order.
+    async fn write(&mut self, batch: Vec<ImportItem>) -> ApiResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.settle().await?;
+        let store = self.service.store.clone();
+        self.in_flight = Some(tokio::spawn(
+            async move { store.import_batch(&batch).await },
+        ));
+        Ok(())
+    }
+
+    /// Waits for the write in flight and counts what it did.
+    async fn settle(&mut self) -> ApiResult<()> {
+        let Some(task) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let BatchOutcome {
+            created,
+            updated,
+            unchanged,
+            last_seq,
+        } = task.await.map_err(ApiError::internal)??;
+        self.report.created += created;
+        self.report.updated += updated;
+        self.report.unchanged += unchanged;
+        if last_seq > 0 {
+            self.last_seq = last_seq;
+            self.service.indexing.nudge();
+        }
+        Ok(())
+    }
+
+    /// Writes the rest (a last line needs no newline) and waits until every imported question
+    /// is searchable.
+    pub async fn finish(mut self) -> ApiResult<ImportReport> {
+        if !self.skipping && !self.partial.is_empty() {
+            self.lines += 1;
+            let line = std::mem::take(&mut self.partial);
+            self.take_line(line).await?;
+        }
+        self.flush().await?;
+        self.settle().await?;
+        // Unreadable lines are noted as they arrive, the rest when their batch is parsed.
+        self.report.errors.sort_by_key(|e| e.line);
+        tracing::debug!(elapsed = ?self.started.elapsed(), "import written; waiting for the index");
+        self.service.indexing.wait_until(self.last_seq).await;
+        Ok(self.report)
+    }
+}
+
+fn identity(item: &ImportItem) -> String {
+    match &item.external_id {
+        Some(id) => format!("e:{id}"),
+        None => format!("h:{}", item.hash),
+    }
+}
