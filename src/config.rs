@@ -120,6 +120,11 @@ pub struct ServeArgs {
         global = true
     )]
     pub request_timeout_secs: u64,
+    /// MiB of the database each SQLite connection may read through a memory map (0: plain
+    /// reads). Mapped pages count in the process's RSS once per connection, though they are
+    /// the same page-cache pages.
+    #[arg(long, env = "KB_MMAP_MB", default_value_t = crate::store::DEFAULT_MMAP_MB, global = true)]
+    pub mmap_mb: u64,
 }
 
 impl Default for ServeArgs {
@@ -131,6 +136,7 @@ impl Default for ServeArgs {
             admin_key: None,
             require_key_for_reads: false,
             request_timeout_secs: 30,
+            mmap_mb: crate::store::DEFAULT_MMAP_MB,
         }
     }
 }

@@ -35,7 +35,7 @@ impl App {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
         let db = config.database_path();
-        let store = Store::open(&db)
+        let store = Store::open_with(&db, config.serve.mmap_mb)
             .await
             .with_context(|| format!("cannot open database {}", db.display()))?;
         let service = Service::start(store, &config.index_dir())

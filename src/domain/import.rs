@@ -15,6 +15,9 @@ pub const EXTERNAL_ID_MAX_CHARS: usize = 200;
 /// nothing when the line is unchanged). Without it, the line's content hash is its identity.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"external_id": "q-1", "title": "GMP 指的是什么？", "category": "golang",
+    "category_name": "Golang", "tags": ["scheduler"], "difficulty": "medium",
+    "answers": [{"body": "G 是 goroutine，M 是线程，P 是处理器。"}]}))]
 pub struct BulkQuestion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,

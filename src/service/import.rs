@@ -27,6 +27,8 @@ const EXPORT_PAGE: i64 = 500;
 
 /// What an import did.
 #[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"received": 4, "created": 2, "updated": 1, "unchanged": 0, "failed": 1,
+    "errors": [{"line": 3, "message": "not valid JSON: EOF while parsing an object at line 1 column 1"}]}))]
 pub struct ImportReport {
     /// Non-blank lines (or array elements) read.
     pub received: u64,

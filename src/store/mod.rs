@@ -57,10 +57,17 @@ pub struct Store {
 }
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default size of each connection's memory map of the database, in MiB.
+pub const DEFAULT_MMAP_MB: u64 = 0;
 
 impl Store {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        Self::open_with(path, DEFAULT_MMAP_MB).await
+    }
+
+    /// As [`Store::open`], reading through a memory map of up to `mmap_mb` MiB per connection.
+    pub async fn open_with(path: &Path, mmap_mb: u64) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -70,9 +77,9 @@ impl Store {
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-16000")
-            // Reads through a memory map skip a system call and a copy per page: random reads
-            // over a large database (quiz draws, search hits) stay close to in-cache speed.
-            .pragma("mmap_size", "1073741824");
+            // Reads through a memory map skip a system call and a copy per page, but every
+            // connection maps the file anew, so its pages show up in RSS once per connection.
+            .pragma("mmap_size", (mmap_mb * 1024 * 1024).to_string());
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)

@@ -1,21 +1,10 @@
 use crate::helpers::{TestApp, TestResponse, question};
 use axum::http::Method;
 use std::path::Path;
-use std::process::Command;
 
 /// Runs the `kb` binary against the test app's data directory.
 fn kb(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_kb"))
-        .env("KB_DATA_DIR", dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kb {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    crate::helpers::kb_command(dir, &[], args)
 }
 
 fn create_key(dir: &Path, scope: &str) -> String {

@@ -10,6 +10,23 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
 
+/// Runs the `kb` binary over the data directory `dir` with extra environment `env`; panics
+/// unless it succeeds; returns what it printed.
+pub fn kb_command(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kb"))
+        .env("KB_DATA_DIR", dir)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kb {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The admin key every test app is started with.
 pub const ADMIN_KEY: &str = "test-admin-key";
 

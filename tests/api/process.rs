@@ -294,19 +294,7 @@ fn reindex_refuses_while_a_server_holds_the_index() {
 
 /// Runs `kb` over `dir` to completion, without a seed; panics unless it succeeds.
 fn kb(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_kb"))
-        .env("KB_DATA_DIR", dir)
-        .env("KB_NO_SEED", "1")
-        .env("KB_LOG", "warn")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kb {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    crate::helpers::kb_command(dir, &[("KB_NO_SEED", "1"), ("KB_LOG", "warn")], args)
 }
 
 /// The export of `dir` without timestamps (which record when each import ran).
