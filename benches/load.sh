@@ -8,6 +8,7 @@
 #   benches/load.sh                 # all sizes
 #   SIZES="1000 100000" DURATION=5 benches/load.sh
 #   CRASH=1 benches/load.sh         # also the SIGKILL-mid-import test at 100k (release build)
+#   KB_MMAP_MB=1024 benches/load.sh # the server reads the database through a memory map
 #
 # Needs wrk (apt-get install -y wrk; installed here when missing and apt-get is available).
 set -euo pipefail
@@ -68,6 +69,7 @@ wait_ready() {
 
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 hwm_mb() { awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+anon_mb() { awk '/RssAnon/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
 {
   echo "# kb load benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -95,7 +97,7 @@ for N in $SIZES; do
 
   echo "== $N questions: cold start" >&2
   start=$(date +%s%N)
-  KB_DATA_DIR=$dir/data KB_BIND=127.0.0.1:$PORT KB_NO_SEED=1 KB_LOG=warn KB_ADMIN_KEY=$KEY \
+  KB_MMAP_MB=${KB_MMAP_MB:-0} KB_DATA_DIR=$dir/data KB_BIND=127.0.0.1:$PORT KB_NO_SEED=1 KB_LOG=warn KB_ADMIN_KEY=$KEY \
     $KB >"$dir/kb.log" 2>&1 &
   pid=$!
   wait_ready "$PORT"
@@ -119,6 +121,7 @@ for N in $SIZES; do
     wait $bare 2>/dev/null || true
   done
   rss_read=$(rss_mb $pid)
+  anon_read=$(anon_mb $pid)
   for c in 16; do
     echo "== $N: mixed c=$c" >&2
     rows+=("$(run_wrk "mixed 90/10 read/write" mixed "$c" "$PORT")")
@@ -127,7 +130,7 @@ for N in $SIZES; do
   hwm=$(hwm_mb $pid)
   kill $pid
   wait $pid 2>/dev/null || true
-  summary+=("| $N | $import_s | $import_rate | $du_mb | $cold_ms | $rss_start | $rss_read | $hwm |")
+  summary+=("| $N | $import_s | $import_rate | $du_mb | $cold_ms | $rss_start | $rss_read ($anon_read private) | $hwm |")
 done
 
 {
