@@ -8,8 +8,8 @@ mod common;
 
 use common::{corpus, data_dir, env_or, percentile};
 use criterion::Criterion;
-use kb::domain::{Difficulty, Slug};
-use kb::service::{DrawRequest, QuizFilter, QuizMode, Service};
+use kb::domain::{Difficulty, QuizFilter, Slug};
+use kb::service::{DrawRequest, QuizMode, Service};
 use std::time::{Duration, Instant};
 
 fn cases() -> Vec<(&'static str, QuizFilter)> {

@@ -9,7 +9,7 @@ mod common;
 
 use common::{corpus, data_dir, env_or, percentile};
 use criterion::Criterion;
-use kb::search::SearchRequest;
+use kb::domain::SearchQuery;
 use std::time::Instant;
 
 const QUERIES: &[&str] = &[
@@ -27,8 +27,8 @@ const QUERIES: &[&str] = &[
     "零拷贝 epoll",
 ];
 
-fn request(q: &str) -> SearchRequest {
-    SearchRequest {
+fn request(q: &str) -> SearchQuery {
+    SearchQuery {
         text: q.to_string(),
         limit: 10,
         ..Default::default()

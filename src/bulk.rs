@@ -3,9 +3,7 @@
 //! export pages, the same code the HTTP endpoints use.
 
 use crate::config::Config;
-use crate::error::ApiError;
 use crate::service::{ImportReport, Service};
-use crate::store::Store;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,18 +11,14 @@ use std::path::Path;
 use std::time::Instant;
 
 /// `kb import FILE`: imports into the data directory and waits until everything is
-/// searchable. Progress goes to standard error when it is a terminal.
+/// searchable. Progress goes to standard error when it is a terminal. The bundled seed is not
+/// loaded: a knowledge base someone brings gets nothing of ours mixed in.
 pub async fn import(config: &Config, file: &Path) -> anyhow::Result<(ImportReport, f64)> {
     let started = Instant::now();
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let store = Store::open(&config.database_path()).await?;
+    let store = crate::open_store(config).await?;
     let service = Service::start(store, &config.index_dir())
         .await
         .context("cannot open the search index: is a kb server running on this data dir? Stop it, or use POST /api/v1/import")?;
-    if !config.serve.no_seed {
-        service.load_seed().await.context("cannot load the seed")?;
-    }
     let result = import_into(&service, file).await;
     service.shutdown().await;
     Ok((result?, started.elapsed().as_secs_f64()))
@@ -56,10 +50,7 @@ async fn import_into(service: &Service, file: &Path) -> anyhow::Result<ImportRep
         let mut all = Vec::new();
         reader.read_to_end(&mut all)?;
         bar.set_position(all.len() as u64);
-        importer
-            .push_array(all)
-            .await
-            .map_err(ApiError::into_anyhow)?;
+        importer.push_array(all).await?;
     } else {
         let mut chunk = vec![0u8; 1 << 20];
         let mut read = 0u64;
@@ -69,10 +60,7 @@ async fn import_into(service: &Service, file: &Path) -> anyhow::Result<ImportRep
                 break;
             }
             read += n as u64;
-            importer
-                .push_ndjson(&chunk[..n])
-                .await
-                .map_err(ApiError::into_anyhow)?;
+            importer.push_ndjson(&chunk[..n]).await?;
             bar.set_position(read);
             let r = importer.report();
             let rate = r.received as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -83,7 +71,7 @@ async fn import_into(service: &Service, file: &Path) -> anyhow::Result<ImportRep
         }
     }
     bar.set_message("waiting for the search index…");
-    let report = importer.finish().await.map_err(ApiError::into_anyhow)?;
+    let report = importer.finish().await?;
     bar.finish_and_clear();
     Ok(report)
 }
@@ -111,7 +99,7 @@ fn starts_with_bracket(reader: &mut dyn BufRead) -> std::io::Result<bool> {
 
 /// `kb export`: every question as NDJSON, in id order; returns how many were written.
 pub async fn export(config: &Config, out: &mut dyn Write) -> anyhow::Result<u64> {
-    let store = Store::open(&config.database_path()).await?;
+    let store = crate::open_store(config).await?;
     let mut after = 0;
     let mut n = 0;
     loop {

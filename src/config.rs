@@ -1,8 +1,20 @@
 //! Command line and environment configuration. Every flag has a `KB_*` environment variable.
+//!
+//! [`Cli`] is what clap reads; [`Cli::into_parts`] validates it once into a [`Config`] (and the
+//! logging settings), failing with a message that names the setting rather than quietly
+//! clamping or dropping it.
 
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+const DEFAULT_DATA_DIR: &str = "./data";
+const DEFAULT_BIND: &str = "127.0.0.1:8080";
+const DEFAULT_TIMEOUT_SECS: u64 = 30;
 
 /// kb: a knowledge base of interview questions and answers, over HTTP.
 #[derive(Debug, Parser)]
@@ -70,7 +82,7 @@ pub enum KeysCommand {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Directory for the database (and the search index).
-    #[arg(long, env = "KB_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(long, env = "KB_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
     pub data_dir: PathBuf,
     /// Log filter, in `tracing` env-filter syntax (e.g. `info,kb=debug`).
     #[arg(long, env = "KB_LOG", default_value = "info", global = true)]
@@ -90,7 +102,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "KB_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(long, env = "KB_BIND", default_value = DEFAULT_BIND, global = true)]
     pub bind: SocketAddr,
     /// Origins allowed by CORS, comma-separated; `*` allows any. Empty: no CORS headers.
     #[arg(
@@ -116,7 +128,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "KB_REQUEST_TIMEOUT_SECS",
-        default_value_t = 30,
+        default_value_t = DEFAULT_TIMEOUT_SECS,
         global = true
     )]
     pub request_timeout_secs: u64,
@@ -127,25 +139,63 @@ pub struct ServeArgs {
     pub mmap_mb: u64,
 }
 
-impl Default for ServeArgs {
-    fn default() -> Self {
-        Self {
-            bind: "127.0.0.1:8080".parse().expect("valid default address"),
-            cors_origins: Vec::new(),
-            no_seed: false,
-            admin_key: None,
-            require_key_for_reads: false,
-            request_timeout_secs: 30,
-            mmap_mb: crate::store::DEFAULT_MMAP_MB,
+/// Which origins CORS allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    /// `*`: any origin.
+    Any,
+    /// Exactly these (none: no cross-origin access).
+    Only(Vec<String>),
+}
+
+impl Origins {
+    /// `*`, or `scheme://host[:port]` origins; anything else is refused with a message.
+    pub fn parse(raw: &[String]) -> anyhow::Result<Self> {
+        let raw: Vec<&str> = raw
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if raw.contains(&"*") {
+            if raw.len() > 1 {
+                bail!("`*` allows every origin; list origins or use `*` alone");
+            }
+            return Ok(Self::Any);
         }
+        let mut out = Vec::with_capacity(raw.len());
+        for origin in raw {
+            let valid = origin
+                .split_once("://")
+                .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
+                .is_some_and(|(_, host)| {
+                    !host.is_empty() && !host.contains('/') && origin.is_ascii()
+                })
+                && !origin.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !valid {
+                bail!(
+                    "`{origin}` is not an origin like `https://study.example` or `http://localhost:3000`"
+                );
+            }
+            out.push(origin.to_string());
+        }
+        Ok(Self::Only(out))
     }
 }
 
-/// Everything needed to build the app, independent of how it was given.
+/// Everything needed to build the app, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
-    pub serve: ServeArgs,
+    pub bind: SocketAddr,
+    pub cors_origins: Origins,
+    /// Load the bundled seed into an empty database.
+    pub seed: bool,
+    /// A key accepted with admin scope; never printed.
+    pub admin_key: Option<SecretString>,
+    pub require_key_for_reads: bool,
+    /// Bounded requests are cancelled after this long.
+    pub request_timeout: Duration,
+    pub mmap_mb: u64,
 }
 
 impl Config {
@@ -153,7 +203,13 @@ impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
-            serve: ServeArgs::default(),
+            bind: DEFAULT_BIND.parse().expect("the default address parses"),
+            cors_origins: Origins::Only(Vec::new()),
+            seed: true,
+            admin_key: None,
+            require_key_for_reads: false,
+            request_timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            mmap_mb: crate::store::DEFAULT_MMAP_MB,
         }
     }
 
@@ -163,5 +219,95 @@ impl Config {
 
     pub fn index_dir(&self) -> PathBuf {
         self.data_dir.join("index")
+    }
+}
+
+/// How to log, validated.
+#[derive(Debug)]
+pub struct Logging {
+    pub filter: EnvFilter,
+    pub format: LogFormat,
+}
+
+impl Cli {
+    /// Validates the command line once: the command to run, the app's config and logging.
+    pub fn into_parts(self) -> anyhow::Result<(Option<Command>, Config, Logging)> {
+        let logging = Logging {
+            filter: EnvFilter::try_new(&self.global.log).with_context(|| {
+                format!("--log / KB_LOG `{}` is not a valid filter", self.global.log)
+            })?,
+            format: self.global.log_format,
+        };
+        let serve = self.serve;
+        if serve.request_timeout_secs == 0 {
+            bail!("--request-timeout-secs / KB_REQUEST_TIMEOUT_SECS must be at least 1");
+        }
+        let cors_origins =
+            Origins::parse(&serve.cors_origins).context("--cors-origins / KB_CORS_ORIGINS")?;
+        let admin_key = match serve.admin_key {
+            Some(k) if k.trim().is_empty() => None,
+            Some(k) => Some(SecretString::from(k)),
+            None => None,
+        };
+        let config = Config {
+            data_dir: self.global.data_dir,
+            bind: serve.bind,
+            cors_origins,
+            seed: !serve.no_seed,
+            admin_key,
+            require_key_for_reads: serve.require_key_for_reads,
+            request_timeout: Duration::from_secs(serve.request_timeout_secs),
+            mmap_mb: serve.mmap_mb,
+        };
+        Ok((self.command, config, logging))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(args: &[&str]) -> anyhow::Result<Config> {
+        let mut all = vec!["kb"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all)?.into_parts().map(|(_, c, _)| c)
+    }
+
+    #[test]
+    fn bad_settings_fail_with_the_setting_named() {
+        let err = |args: &[&str]| format!("{:#}", parts(args).unwrap_err());
+        assert!(err(&["--request-timeout-secs", "0"]).contains("request-timeout"));
+        assert!(err(&["--cors-origins", "not an origin"]).contains("cors-origins"));
+        assert!(err(&["--cors-origins", "https://a.example/path"]).contains("not an origin"));
+        assert!(err(&["--log", "kb=loud"]).contains("KB_LOG"));
+    }
+
+    #[test]
+    fn good_settings_are_kept_as_given() {
+        let c = parts(&[
+            "--cors-origins",
+            "https://a.example, http://localhost:3000",
+            "--request-timeout-secs",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            Origins::Only(vec![
+                "https://a.example".into(),
+                "http://localhost:3000".into()
+            ])
+        );
+        assert_eq!(c.request_timeout, Duration::from_secs(5));
+        assert_eq!(
+            parts(&["--cors-origins", "*"]).unwrap().cors_origins,
+            Origins::Any
+        );
+    }
+
+    #[test]
+    fn the_admin_key_never_prints() {
+        let c = parts(&["--admin-key", "very-secret-admin-key"]).unwrap();
+        assert!(!format!("{c:?}").contains("very-secret"));
     }
 }

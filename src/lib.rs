@@ -1,17 +1,19 @@
 //! kb: a REST service for interview-style questions and answers.
 //!
-//! The layers, outside in: [`http`] (routes, DTOs, extractors) → [`service`] (the only code
-//! that coordinates store and index) → [`store`] (SQLite). [`domain`] holds the validated types
-//! all of them share. [`App::build`] assembles the real application for `main` and for tests.
+//! The layers, outside in: [`http`] (routes, access, DTOs, extractors, problem+json) →
+//! [`service`] (the only code that coordinates store and index; its own errors) → [`store`]
+//! (SQLite) and [`search`] (tantivy). [`domain`] holds the validated types all of them share,
+//! [`secret`] every random token and hash. [`App::build`] assembles the real application for
+//! `main` and for tests.
 
 pub mod bulk;
 pub mod config;
 pub mod domain;
-pub mod error;
 pub mod generate;
 pub mod http;
 pub mod quiz;
 pub mod search;
+pub mod secret;
 pub mod service;
 pub mod store;
 
@@ -21,6 +23,7 @@ use crate::service::Service;
 use crate::store::Store;
 use anyhow::Context;
 use axum::Router;
+use secrecy::ExposeSecret;
 use std::future::Future;
 use tokio::net::TcpListener;
 
@@ -32,25 +35,20 @@ pub struct App {
 
 impl App {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-        let db = config.database_path();
-        let store = Store::open_with(&db, config.serve.mmap_mb)
-            .await
-            .with_context(|| format!("cannot open database {}", db.display()))?;
+        let store = open_store(config).await?;
         let service = Service::start(store, &config.index_dir())
             .await?
-            .with_admin_key(config.serve.admin_key.as_deref());
-        if !config.serve.no_seed {
+            .with_admin_key(config.admin_key.as_ref().map(|k| k.expose_secret()));
+        if config.seed {
             let report = service.load_seed().await.context("cannot load the seed")?;
             tracing::info!(?report, "seed");
         }
         let router = http::router(
             AppState {
                 service: service.clone(),
-                require_key_for_reads: config.serve.require_key_for_reads,
+                require_key_for_reads: config.require_key_for_reads,
             },
-            &config.serve,
+            config,
         );
         Ok(Self { service, router })
     }
@@ -83,10 +81,20 @@ impl App {
     }
 }
 
+/// Opens (creating the data dir and the database if needed) the store of `config`.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let db = config.database_path();
+    Store::open_with(&db, config.mmap_mb)
+        .await
+        .with_context(|| format!("cannot open database {}", db.display()))
+}
+
 /// `kb reindex`: rebuilds the search index from the database. Returns the number of questions
 /// indexed.
 pub async fn reindex(config: &Config) -> anyhow::Result<u64> {
-    let store = Store::open(&config.database_path()).await?;
+    let store = open_store(config).await?;
     let n = Service::reindex(&store, &config.index_dir()).await;
     store.close().await;
     n
@@ -95,13 +103,11 @@ pub async fn reindex(config: &Config) -> anyhow::Result<u64> {
 /// `kb keys …`: manage API keys in the database (safe while a server runs).
 pub async fn keys(config: &Config, command: &config::KeysCommand) -> anyhow::Result<String> {
     use crate::domain::Scope;
-    let store = Store::open(&config.database_path()).await?;
+    let store = open_store(config).await?;
     let out = match command {
         config::KeysCommand::Create { scope, name } => {
             let scope = Scope::parse(scope).map_err(anyhow::Error::msg)?;
-            let (key, k) = service::keys::create_key(&store, name, scope)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.detail))?;
+            let (key, k) = service::keys::create_key(&store, name, scope).await?;
             format!(
                 "{key}\n(id {}, scope {}, name {:?}) — store it now: it is not shown again\n",
                 k.id,
@@ -131,9 +137,7 @@ pub async fn keys(config: &Config, command: &config::KeysCommand) -> anyhow::Res
             out
         }
         config::KeysCommand::Revoke { id } => {
-            service::keys::revoke_key(&store, *id)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.detail))?;
+            service::keys::revoke_key(&store, *id).await?;
             format!("revoked key {id}\n")
         }
     };

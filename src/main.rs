@@ -3,8 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use kb::App;
-use kb::config::{Cli, Command, Config, LogFormat, ServeArgs};
-use tracing_subscriber::EnvFilter;
+use kb::config::{Cli, Command, Config, LogFormat, Logging};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -39,34 +38,23 @@ fn limit_malloc_arenas(arenas: usize) {
 fn limit_malloc_arenas(_: usize) {}
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    init_tracing(&cli.global.log, cli.global.log_format);
-    match cli.command {
+    let (command, config, logging) = cli.into_parts()?;
+    init_tracing(logging);
+    match command {
         Some(Command::Openapi) => {
             println!("{}", kb::http::openapi().to_pretty_json()?);
             Ok(())
         }
         Some(Command::Reindex) => {
-            let config = Config {
-                data_dir: cli.global.data_dir,
-                serve: cli.serve,
-            };
             let n = kb::reindex(&config).await?;
             println!("reindexed {n} questions");
             Ok(())
         }
         Some(Command::Keys(cmd)) => {
-            let config = Config {
-                data_dir: cli.global.data_dir,
-                serve: cli.serve,
-            };
             print!("{}", kb::keys(&config, &cmd).await?);
             Ok(())
         }
         Some(Command::Import { file }) => {
-            let config = Config {
-                data_dir: cli.global.data_dir,
-                serve: cli.serve,
-            };
             let (report, secs) = kb::bulk::import(&config, &file).await?;
             for e in &report.errors {
                 eprintln!("line {}: {}", e.line, e.message);
@@ -93,10 +81,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Export { output }) => {
-            let config = Config {
-                data_dir: cli.global.data_dir,
-                serve: cli.serve,
-            };
             let n = match output {
                 Some(path) => {
                     let file = std::fs::File::create(&path)
@@ -124,26 +108,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &mut std::io::BufWriter::new(std::io::stdout().lock()),
             ),
         },
-        Some(Command::Serve) | None => serve(cli.global.data_dir, cli.serve).await,
+        Some(Command::Serve) | None => serve(config).await,
     }
 }
 
-async fn serve(data_dir: std::path::PathBuf, serve: ServeArgs) -> anyhow::Result<()> {
-    let config = Config { data_dir, serve };
+async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.serve.bind)
+    let listener = tokio::net::TcpListener::bind(config.bind)
         .await
-        .with_context(|| format!("cannot listen on {}", config.serve.bind))?;
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
     tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "kb is serving");
     app.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
-fn init_tracing(filter: &str, format: LogFormat) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
+fn init_tracing(logging: Logging) {
+    let builder = tracing_subscriber::fmt().with_env_filter(logging.filter);
+    match logging.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }

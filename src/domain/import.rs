@@ -2,10 +2,9 @@
 //! question with its answers per NDJSON line (or per element of a JSON array). Lines are parsed
 //! and validated here, one at a time, so a bad line is reported without stopping the others.
 
-use super::{CategoryName, Difficulty, Markdown, NewQuestion, Question, QuestionTitle, Slug, Tags};
+use super::{CategoryName, FieldErrors, NewQuestion, Question, QuestionDraft};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 pub const EXTERNAL_ID_MAX_CHARS: usize = 200;
@@ -107,59 +106,41 @@ pub fn parse_value(value: serde_json::Value) -> Result<ImportItem, String> {
     validate(serde_json::from_value(value).map_err(|e| e.to_string())?)
 }
 
-fn validate(line: BulkQuestion) -> Result<ImportItem, String> {
+/// Validates a line already in the bulk shape. Every bad field is named in the message
+/// (`title: …; answers[0].body: …`).
+pub fn validate(line: BulkQuestion) -> Result<ImportItem, String> {
     // The hash covers the parsed line re-serialized (fixed key order, no spacing, absent and
     // empty lists alike), so equal content hashes equally however it was written.
-    let hash = hex(&Sha256::digest(
-        serde_json::to_vec(&line).expect("a line serializes"),
-    ));
-    let external_id = match line.external_id {
+    let hash = crate::secret::sha256_hex(&serde_json::to_string(&line).expect("a line serializes"));
+    let mut errors = FieldErrors::new();
+    let external_id = match line.external_id.as_deref() {
         None => None,
-        Some(id) => {
-            let n = id.chars().count();
-            if n == 0 || n > EXTERNAL_ID_MAX_CHARS || id.trim() != id {
-                return Err(format!(
-                    "external_id: must be 1–{EXTERNAL_ID_MAX_CHARS} characters without surrounding spaces"
-                ));
+        Some(id) => errors.check("external_id", parse_external_id(id)),
+    };
+    let category_name = errors.check(
+        "category_name",
+        CategoryName::parse(line.category_name.as_deref().unwrap_or(&line.category)),
+    );
+    let draft = QuestionDraft {
+        title: Some(&line.title),
+        body: line.body.as_deref(),
+        category: Some(&line.category),
+        tags: &line.tags,
+        difficulty: line.difficulty.as_deref(),
+        answers: line.answers.iter().map(|a| Ok(a.body.as_str())).collect(),
+    };
+    let question = match NewQuestion::parse(&draft) {
+        Ok(q) => Some(q),
+        Err(e) => {
+            for f in e.into_vec() {
+                errors.push(f.field, f.message);
             }
-            if id.chars().any(char::is_control) {
-                return Err("external_id: must not contain control characters".into());
-            }
-            Some(id)
+            None
         }
     };
-    let category = Slug::parse(&line.category).map_err(field("category"))?;
-    let category_name =
-        CategoryName::parse(line.category_name.as_deref().unwrap_or(&line.category))
-            .map_err(field("category_name"))?;
-    let tags = Tags::parse(&line.tags).map_err(|errors| {
-        let (i, msg) = &errors[0];
-        match i {
-            Some(i) => format!("tags[{i}]: {msg}"),
-            None => format!("tags: {msg}"),
-        }
-    })?;
-    let answers = line
-        .answers
-        .iter()
-        .enumerate()
-        .map(|(i, a)| Markdown::parse(&a.body).map_err(|e| format!("answers[{i}].body: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let question = NewQuestion {
-        title: QuestionTitle::parse(&line.title).map_err(field("title"))?,
-        body: line
-            .body
-            .as_deref()
-            .map(Markdown::parse)
-            .transpose()
-            .map_err(field("body"))?,
-        category,
-        tags,
-        difficulty: match line.difficulty.as_deref() {
-            Some(d) => Difficulty::parse(d).map_err(field("difficulty"))?,
-            None => Difficulty::default(),
-        },
-        answers,
+    let (Some(question), Some(category_name), true) = (question, category_name, errors.is_empty())
+    else {
+        return Err(errors.to_string());
     };
     let micros = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp_micros());
     Ok(ImportItem {
@@ -177,12 +158,17 @@ fn validate(line: BulkQuestion) -> Result<ImportItem, String> {
     })
 }
 
-fn field(name: &'static str) -> impl Fn(String) -> String {
-    move |e| format!("{name}: {e}")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn parse_external_id(id: &str) -> Result<String, String> {
+    let n = id.chars().count();
+    if n == 0 || n > EXTERNAL_ID_MAX_CHARS || id.trim() != id {
+        return Err(format!(
+            "must be 1–{EXTERNAL_ID_MAX_CHARS} characters without surrounding spaces"
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(id.to_string())
 }
 
 #[cfg(test)]

@@ -2,7 +2,12 @@
 //!
 //! Each `parse` returns a human-readable message on failure; callers attach the field name.
 
+mod fields;
 pub mod import;
+mod question;
+
+pub use fields::{FieldError, FieldErrors};
+pub use question::{QuestionDraft, parse_answers, parse_tags};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,6 +19,21 @@ pub const BODY_MAX_CHARS: usize = 100_000;
 pub const TAGS_MAX: usize = 20;
 pub const SLUG_MAX_CHARS: usize = 50;
 pub const CATEGORY_NAME_MAX_CHARS: usize = 100;
+
+/// The rules above as JSON Schema patterns, for the OpenAPI document: the same rules the
+/// parsers below enforce, so a schema-valid value is never refused and the other way round.
+pub mod patterns {
+    /// [`super::Slug`]: `[a-z0-9]` words joined by single `-`.
+    pub const SLUG: &str = "^[a-z0-9]+(-[a-z0-9]+)*$";
+    /// One line of text with something other than whitespace: [`super::QuestionTitle`],
+    /// [`super::CategoryName`] (no control characters but tab).
+    pub const LINE: &str =
+        r"^[^\x00-\x08\x0A-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0A-\x1F\x7F-\x9F]*$";
+    /// [`super::LearnerId`].
+    pub const LEARNER: &str = "^[A-Za-z0-9_-]{1,64}$";
+    /// [`super::Markdown`]: like [`LINE`], but newlines are allowed.
+    pub const MARKDOWN: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
+}
 
 /// NUL and other C0/C1 controls (other than tab and newlines) are never legitimate in
 /// stored text and break many downstream consumers, so they are refused rather than stored.
@@ -384,6 +404,31 @@ pub struct QuestionFilter {
     pub tags: Vec<Slug>,
     pub difficulty: Option<Difficulty>,
     pub updated_since: Option<DateTime<Utc>>,
+}
+
+/// The filters of a quiz draw or session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuizFilter {
+    pub category: Option<Slug>,
+    pub tag: Option<Slug>,
+    pub difficulty: Option<Difficulty>,
+}
+
+impl QuizFilter {
+    pub fn is_empty(&self) -> bool {
+        self.category.is_none() && self.tag.is_none() && self.difficulty.is_none()
+    }
+}
+
+/// A search as a client asked for it: the text, filters and page, all validated.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub text: String,
+    pub category: Option<Slug>,
+    pub tag: Option<Slug>,
+    pub difficulty: Option<Difficulty>,
+    pub limit: usize,
+    pub offset: usize,
 }
 
 #[cfg(test)]

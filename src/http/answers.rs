@@ -1,44 +1,15 @@
 //! Answers: `/api/v1/questions/{id}/answers` and `/api/v1/answers/{id}`.
 
 use super::AppState;
+use super::error::{ApiResult, Problem};
 use super::extract::{Json, PathId, etag, if_match, if_none_match};
-use super::questions::Errors;
-use crate::domain::{Answer, Markdown};
-use crate::error::{ApiResult, Problem};
+use super::shared::AnswerOut;
+use crate::domain::{Answer, FieldErrors, Markdown};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
-
-/// An answer to a question.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AnswerOut {
-    #[schema(example = 7)]
-    pub id: i64,
-    #[schema(example = 16)]
-    pub question_id: i64,
-    /// Markdown.
-    pub body: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    #[schema(example = 1)]
-    pub version: i64,
-}
-
-impl From<Answer> for AnswerOut {
-    fn from(a: Answer) -> Self {
-        Self {
-            id: a.id,
-            question_id: a.question_id,
-            body: a.body,
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-            version: a.version,
-        }
-    }
-}
 
 /// An answer to write.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -47,30 +18,33 @@ impl From<Answer> for AnswerOut {
 pub struct AnswerInput {
     /// Markdown, 1–100,000 characters, not only whitespace.
     #[serde(default, deserialize_with = "super::double_option")]
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
+    #[schema(value_type = String, required = true, format = "kb:markdown")]
     pub body: Option<Option<String>>,
 }
 
 impl AnswerInput {
-    pub(super) fn parse(&self, errors: &mut Errors, field: &str) -> Option<Markdown> {
+    /// The body's text, or why there is none.
+    pub(super) fn text(&self) -> Result<&str, &'static str> {
         match &self.body {
-            Some(Some(b)) => errors.check(field, Markdown::parse(b)),
-            Some(None) => {
-                errors.push(field, "cannot be null");
-                None
-            }
-            None => {
-                errors.push(field, "is required");
-                None
-            }
+            Some(Some(b)) => Ok(b),
+            Some(None) => Err("cannot be null"),
+            None => Err("is required"),
         }
     }
 
-    fn parse_alone(&self) -> ApiResult<Markdown> {
-        let mut e = Errors::default();
-        let body = self.parse(&mut e, "body");
-        e.finish()?;
-        Ok(body.expect("no errors means a body"))
+    fn parse_alone(&self) -> Result<Markdown, FieldErrors> {
+        let mut e = FieldErrors::new();
+        let body = match self.text() {
+            Ok(text) => e.check("body", Markdown::parse(text)),
+            Err(why) => {
+                e.push("body", why);
+                None
+            }
+        };
+        match body {
+            Some(body) => Ok(body),
+            None => Err(e),
+        }
     }
 }
 
@@ -81,7 +55,7 @@ impl AnswerInput {
 pub struct PatchAnswer {
     /// Markdown, 1–100,000 characters, not only whitespace.
     #[serde(default, deserialize_with = "super::double_option")]
-    #[schema(value_type = String, required = false, min_length = 1, max_length = 100000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
+    #[schema(value_type = String, required = false, format = "kb:markdown")]
     pub body: Option<Option<String>>,
 }
 
@@ -122,20 +96,15 @@ pub async fn list_answers(
 /// Adds an answer to the question; the question's version goes up by one.
 #[utoipa::path(
     post, path = "/api/v1/questions/{id}/answers", tag = "answers",
-    security(("bearer" = [])),
     params(("id" = i64, Path, description = "Question id", minimum = 1)),
     request_body(content = AnswerInput, content_type = "application/json"),
     responses(
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Created", body = AnswerOut, headers(
             ("Location" = String, description = "URL of the new answer"),
             ("ETag" = String),
         )),
         (status = 400, description = "Malformed JSON or id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -180,7 +149,6 @@ pub async fn get_answer(
 /// Merge patch of the answer's `body`. Honours an `If-Match` header (412 when stale).
 #[utoipa::path(
     patch, path = "/api/v1/answers/{id}", tag = "answers",
-    security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Answer id", minimum = 1),
     ),
@@ -189,14 +157,10 @@ pub async fn get_answer(
         (PatchAnswer = "application/json"),
     )),
     responses(
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The updated answer", body = AnswerOut, headers(("ETag" = String))),
         (status = 400, description = "Malformed JSON, id or header", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such answer", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The answer changed since the ETag in If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -223,13 +187,10 @@ pub async fn patch_answer(
 /// Honours an `If-Match` header (412 when stale); the question's version goes up by one.
 #[utoipa::path(
     delete, path = "/api/v1/answers/{id}", tag = "answers",
-    security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Answer id", minimum = 1),
     ),
     responses(
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id or header", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such answer", body = Problem, content_type = "application/problem+json"),

@@ -2,7 +2,7 @@
 //! `kb import` and `kb export`.
 
 use super::AppState;
-use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
+use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use crate::service::ImportReport;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -55,7 +55,6 @@ fn format(headers: &HeaderMap) -> Option<Format> {
 /// searchable. Categories named by items are created when missing.
 #[utoipa::path(
     post, path = "/api/v1/import", tag = "admin",
-    security(("bearer" = [])),
     request_body(
         description = "NDJSON lines, or a JSON array of objects; each item is a `BulkQuestion`.",
         content(
@@ -66,8 +65,6 @@ fn format(headers: &HeaderMap) -> Option<Format> {
     responses(
         (status = 200, description = "What was imported, and the lines that were not", body = ImportReport),
         (status = 400, description = "Malformed JSON array, or the body could not be read", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (`admin`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "A JSON array over 256 MiB (send NDJSON instead)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither NDJSON nor JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A JSON body that is not an array of objects", body = Problem, content_type = "application/problem+json"),
@@ -119,12 +116,9 @@ pub async fn import(
 /// questions, answers, categories, tags and timestamps.
 #[utoipa::path(
     get, path = "/api/v1/export", tag = "admin",
-    security(("bearer" = [])),
     responses(
         (status = 200, description = "One `BulkQuestion` per line", body = String, content_type = "application/x-ndjson",
             example = json!("{\"title\":\"GMP 指的是什么？\",\"category\":\"golang\",\"category_name\":\"Golang\",\"tags\":[\"scheduler\"],\"difficulty\":\"medium\",\"answers\":[{\"body\":\"G、M、P\",\"created_at\":\"2026-01-01T00:00:00Z\",\"updated_at\":\"2026-01-01T00:00:00Z\"}],\"created_at\":\"2026-01-01T00:00:00Z\",\"updated_at\":\"2026-01-01T00:00:00Z\"}\n")),
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (`admin`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn export(State(state): State<AppState>) -> Response {
@@ -144,7 +138,7 @@ pub async fn export(State(state): State<AppState>) -> Response {
                 }
                 Err(e) => {
                     // The status is already sent: cutting the stream short is the only signal.
-                    tracing::error!(error = ?e.into_anyhow(), "export failed mid-stream");
+                    tracing::error!(error = ?anyhow::Error::new(e), "export failed mid-stream");
                     Some((Err(std::io::Error::other("export failed")), None))
                 }
             }

@@ -1,10 +1,10 @@
 //! Categories and tags.
 
 use super::AppState;
+use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, Query};
-use super::questions::{Errors, parse_limit};
-use crate::domain::{Category, CategoryName, Slug, TagCount};
-use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
+use super::shared::parse_limit;
+use crate::domain::{Category, CategoryName, FieldErrors, Slug, TagCount};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,10 +38,10 @@ impl From<Category> for CategoryOut {
 #[schema(example = json!({"slug": "database", "name": "数据库"}))]
 pub struct CreateCategory {
     /// Lowercase letters and digits, words joined by `-`; 1–50 characters.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 50, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
+    #[schema(value_type = String, required = true, format = "kb:slug")]
     pub slug: Option<String>,
     /// Display name, 1–100 characters after trimming, on one line.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x08\x0A-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0A-\x1F\x7F-\x9F]*$")]
+    #[schema(value_type = String, required = true, format = "kb:category-name")]
     pub name: Option<String>,
 }
 
@@ -90,16 +90,11 @@ pub async fn list_categories(
 /// Create a category
 #[utoipa::path(
     post, path = "/api/v1/categories", tag = "categories",
-    security(("bearer" = [])),
     request_body(content = CreateCategory, content_type = "application/json"),
     responses(
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Created", body = CategoryOut, headers(("Location" = String))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -107,7 +102,7 @@ pub async fn create_category(
     State(state): State<AppState>,
     Json(body): Json<CreateCategory>,
 ) -> ApiResult<Response> {
-    let mut e = Errors::default();
+    let mut e = FieldErrors::new();
     let slug = e.required("slug", body.slug.as_deref(), Slug::parse);
     let name = e.required("name", body.name.as_deref(), CategoryName::parse);
     e.finish()?;
@@ -164,7 +159,7 @@ pub async fn list_tags(
     State(state): State<AppState>,
     Query(params): Query<TagParams>,
 ) -> ApiResult<axum::Json<Vec<TagOut>>> {
-    let mut e = Errors::default();
+    let mut e = FieldErrors::new();
     let limit = e.check("limit", parse_limit(params.limit.as_deref(), 100, 1000));
     e.finish()?;
     let tags = state.service.list_tags(limit.unwrap_or(100)).await?;

@@ -1,7 +1,7 @@
 //! Extractors whose every rejection is an [`ApiError`], plus the ETag and precondition helpers.
 
-use crate::domain::{Id, Precondition};
-use crate::error::{ApiError, ErrorCode, FieldError};
+use super::error::{ApiError, ErrorCode};
+use crate::domain::{FieldError, Id, Precondition};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{HeaderMap, HeaderValue, header, request::Parts};

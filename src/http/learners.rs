@@ -1,11 +1,10 @@
 //! Spaced repetition per learner (FSRS): record reviews, list what is due.
 
 use super::AppState;
+use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, Query};
-use super::questions::{Errors, parse_limit};
-use super::search::QuestionSummary;
-use crate::domain::{Id, LearnerId};
-use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
+use super::shared::{QuestionSummary, parse_limit};
+use crate::domain::{FieldErrors, Id, LearnerId};
 use crate::quiz::Rating;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -63,17 +62,12 @@ pub struct ReviewOut {
 /// give longer intervals.
 #[utoipa::path(
     post, path = "/api/v1/learners/{learner}/reviews", tag = "learners",
-    security(("bearer" = [])),
-    params(("learner" = String, Path, description = "Client-chosen learner id, 1–64 of [A-Za-z0-9_-]", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("learner" = String, Path, description = "Client-chosen learner id, 1–64 of [A-Za-z0-9_-]", format = "kb:learner")),
     request_body(content = ReviewRequest, content_type = "application/json"),
     responses(
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (any valid API key)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The new schedule", body = ReviewOut),
         (status = 400, description = "Malformed JSON or learner id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -82,7 +76,7 @@ pub async fn record_review(
     Learner(learner): Learner,
     Json(body): Json<ReviewRequest>,
 ) -> ApiResult<(axum::http::StatusCode, axum::Json<ReviewOut>)> {
-    let mut e = Errors::default();
+    let mut e = FieldErrors::new();
     let question_id = match &body.question_id {
         Some(v) => e.check(
             "question_id",
@@ -164,7 +158,7 @@ pub struct DueResponse {
 /// Questions due for this learner, most overdue first, then questions they have never reviewed.
 #[utoipa::path(
     get, path = "/api/v1/learners/{learner}/due", tag = "learners",
-    params(("learner" = String, Path, description = "Client-chosen learner id, 1–64 of [A-Za-z0-9_-]", pattern = "^[A-Za-z0-9_-]{1,64}$"), DueParams),
+    params(("learner" = String, Path, description = "Client-chosen learner id, 1–64 of [A-Za-z0-9_-]", format = "kb:learner"), DueParams),
     responses(
         (status = 200, description = "Questions to review", body = DueResponse),
         (status = 400, description = "Malformed learner id", body = Problem, content_type = "application/problem+json"),
@@ -176,7 +170,7 @@ pub async fn due(
     Learner(learner): Learner,
     Query(params): Query<DueParams>,
 ) -> ApiResult<axum::Json<DueResponse>> {
-    let mut e = Errors::default();
+    let mut e = FieldErrors::new();
     let limit = e.check("limit", parse_limit(params.limit.as_deref(), 20, 100));
     e.finish()?;
     let items = state.service.due(&learner, limit.unwrap_or(20)).await?;

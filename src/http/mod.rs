@@ -1,34 +1,40 @@
 //! The HTTP surface: route registration (which is also the OpenAPI document), middleware, and
 //! the fallbacks that keep every error in problem+json.
 
+pub mod access;
 pub mod answers;
-pub mod auth;
 pub mod bulk;
 pub mod categories;
+mod doc;
+pub mod error;
 pub mod extract;
 pub mod learners;
 pub mod ops;
 pub mod questions;
 pub mod quiz;
 pub mod search;
+pub mod shared;
 
-use crate::config::ServeArgs;
-use crate::error::{ApiError, ErrorCode, PROBLEM_JSON};
+use crate::config::{Config, Origins};
+use crate::domain::Scope;
 use crate::service::Service;
-use axum::Router;
+use access::Access;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
+use axum::{Extension, Router};
+use error::{ApiError, ErrorCode, PROBLEM_JSON};
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -43,168 +49,106 @@ pub struct AppState {
     pub require_key_for_reads: bool,
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "kb",
-        description = "A knowledge base of interview questions and answers: CRUD, \
-            Chinese-aware full-text search and quizzes. Errors are RFC 9457 problem+json \
-            with a stable `code`.",
-        license(name = "MIT", identifier = "MIT"),
-    ),
-    tags(
-        (name = "questions", description = "Questions with their answers"),
-        (name = "answers", description = "Answers to questions"),
-        (name = "categories", description = "Categories and tags"),
-        (name = "search", description = "Full-text search, suggestions and related questions"),
-        (name = "quiz", description = "Random draws, no-repeat sessions and multiple choice"),
-        (name = "learners", description = "Spaced repetition (FSRS) per learner"),
-        (name = "admin", description = "Bulk import and export (admin keys)"),
-        (name = "ops", description = "Health and readiness"),
-    ),
-    components(schemas(
-        crate::error::Problem,
-        crate::error::FieldError,
-        crate::domain::import::BulkQuestion
-    )),
-    modifiers(&BearerScheme)
-)]
-struct ApiDoc;
-
-/// OpenAPI links from each create to the operations on what it created, so clients (and
-/// stateful conformance tests) can follow them.
-struct CreateLinks;
-
-impl utoipa::Modify for CreateLinks {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::RefOr;
-        use utoipa::openapi::link::LinkBuilder;
-        let links: [(&str, &[(&str, &str)]); 2] = [
-            (
-                "/api/v1/questions",
-                &[
-                    ("GetQuestion", "get_question"),
-                    ("UpdateQuestion", "patch_question"),
-                    ("DeleteQuestion", "delete_question"),
-                    ("ListAnswers", "list_answers"),
-                    ("AddAnswer", "add_answer"),
-                    ("SimilarQuestions", "similar_questions"),
-                ],
-            ),
-            (
-                "/api/v1/questions/{id}/answers",
-                &[
-                    ("GetAnswer", "get_answer"),
-                    ("UpdateAnswer", "patch_answer"),
-                    ("DeleteAnswer", "delete_answer"),
-                ],
-            ),
-        ];
-        for (path, targets) in links {
-            let created = openapi
-                .paths
-                .paths
-                .get_mut(path)
-                .and_then(|item| item.post.as_mut())
-                .and_then(|op| op.responses.responses.get_mut("201"));
-            if let Some(RefOr::T(response)) = created {
-                for (name, operation_id) in targets {
-                    let link = LinkBuilder::new()
-                        .operation_id(*operation_id)
-                        .parameter("id", "$response.body#/id")
-                        .build();
-                    response.links.insert((*name).to_string(), RefOr::T(link));
-                }
-            }
-        }
-    }
+/// Whether a route runs under the request timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deadline {
+    /// Cancelled with 503 `request_timeout` after the configured time.
+    Bounded,
+    /// Runs as long as its body streams (bulk import).
+    Unbounded,
 }
 
-/// Declares the `bearer` security scheme that write operations require.
-struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "An API key: `kb keys create --scope write`, or the `KB_ADMIN_KEY` the server was started with.",
-                    ))
-                    .build(),
-            ),
-        );
+/// Registers one operation with who may call it and whether it runs under the request
+/// timeout. This one call makes the route's check, its timeout and its OpenAPI security and
+/// error responses, so they cannot disagree.
+fn op(
+    (schemas, mut paths, method_router): UtoipaMethodRouter<AppState>,
+    access: Access,
+    deadline: Deadline,
+    timeout: Duration,
+) -> UtoipaMethodRouter<AppState> {
+    doc::document_route(&mut paths, access);
+    let mut method_router = method_router.route_layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            access::guard(access, req, next)
+        },
+    ));
+    if deadline == Deadline::Bounded {
+        // A bare 503 from here becomes `request_timeout` problem+json in
+        // `problem_for_bare_errors`.
+        method_router = method_router.route_layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ));
     }
+    (schemas, paths, method_router)
 }
 
-/// Every route, registered once for both the router and the OpenAPI document.
-fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(
-            questions::list_questions,
-            questions::create_question
-        ))
-        .routes(routes!(
-            questions::get_question,
-            questions::patch_question,
-            questions::delete_question
-        ))
-        .routes(routes!(answers::list_answers, answers::add_answer))
-        .routes(routes!(
-            answers::get_answer,
-            answers::patch_answer,
-            answers::delete_answer
-        ))
-        .routes(routes!(
-            categories::list_categories,
-            categories::create_category
-        ))
-        .routes(routes!(categories::get_category))
-        .routes(routes!(categories::list_tags))
-        .routes(routes!(search::search_questions))
-        .routes(routes!(search::suggest))
-        .routes(routes!(search::similar_questions))
-        .routes(routes!(quiz::draw_quiz))
-        .routes(routes!(quiz::create_session))
-        .routes(routes!(quiz::end_session))
-        .routes(routes!(quiz::grade))
-        .routes(routes!(learners::record_review))
-        .routes(routes!(learners::due))
-        .routes(routes!(bulk::import))
-        .routes(routes!(bulk::export))
+/// Every route, registered once for both the router and the OpenAPI document, each with its
+/// access level. `timeout` is the request timeout of bounded routes.
+fn api_routes(timeout: Duration) -> OpenApiRouter<AppState> {
+    use Access::{Key, Public};
+    use Deadline::{Bounded, Unbounded};
+    let read = Key(Scope::Read);
+    let write = Key(Scope::Write);
+    let admin = Key(Scope::Admin);
+    let r = |routes, access, deadline| op(routes, access, deadline, timeout);
+    OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
+        .routes(r(routes!(questions::list_questions), Public, Bounded))
+        .routes(r(routes!(questions::create_question), write, Bounded))
+        .routes(r(routes!(questions::get_question), Public, Bounded))
+        .routes(r(routes!(questions::patch_question), write, Bounded))
+        .routes(r(routes!(questions::delete_question), write, Bounded))
+        .routes(r(routes!(answers::list_answers), Public, Bounded))
+        .routes(r(routes!(answers::add_answer), write, Bounded))
+        .routes(r(routes!(answers::get_answer), Public, Bounded))
+        .routes(r(routes!(answers::patch_answer), write, Bounded))
+        .routes(r(routes!(answers::delete_answer), write, Bounded))
+        .routes(r(routes!(categories::list_categories), Public, Bounded))
+        .routes(r(routes!(categories::create_category), write, Bounded))
+        .routes(r(routes!(categories::get_category), Public, Bounded))
+        .routes(r(routes!(categories::list_tags), Public, Bounded))
+        .routes(r(routes!(search::search_questions), Public, Bounded))
+        .routes(r(routes!(search::suggest), Public, Bounded))
+        .routes(r(routes!(search::similar_questions), Public, Bounded))
+        .routes(r(routes!(quiz::draw_quiz), Public, Bounded))
+        .routes(r(routes!(quiz::create_session), read, Bounded))
+        .routes(r(routes!(quiz::end_session), read, Bounded))
+        .routes(r(routes!(quiz::grade), read, Bounded))
+        .routes(r(routes!(learners::record_review), read, Bounded))
+        .routes(r(routes!(learners::due), Public, Bounded))
+        .routes(r(routes!(bulk::import), admin, Unbounded))
+        .routes(r(routes!(bulk::export), admin, Bounded))
+        // Probes answer without a key, ever: load balancers do not hold one.
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
 }
 
 /// The OpenAPI document, exactly as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes_and_document().1
+    routes_and_document(Duration::from_secs(1)).1
 }
 
-/// The routes and their document; links are added once every path is registered.
-fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+/// The routes and their document; document-wide rules are applied once every path is
+/// registered.
+fn routes_and_document(timeout: Duration) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa::Modify;
-    let (router, mut doc) = api_routes().split_for_parts();
-    CreateLinks.modify(&mut doc);
+    let (router, mut doc) = api_routes(timeout).split_for_parts();
+    doc::CreateLinks.modify(&mut doc);
+    doc::apply_text_rules(&mut doc);
     (router, doc)
 }
 
 /// The complete application router with all middleware.
-pub fn router(state: AppState, config: &ServeArgs) -> Router {
-    let (api, openapi) = routes_and_document();
+pub fn router(state: AppState, config: &Config) -> Router {
+    let (api, openapi) = routes_and_document(config.request_timeout);
     let request_id = HeaderName::from_static("x-request-id");
-    let timeout = Duration::from_secs(config.request_timeout_secs.max(1));
-    let auth = axum::middleware::from_fn_with_state(state.clone(), auth::require_key);
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(not_found)
-        .layer(auth)
+        // Route guards find the state here: their layers exist before the state does.
+        .layer(Extension(state.clone()))
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(timeout, time_limit))
         .layer(cors(&config.cors_origins))
         .layer(CompressionLayer::new())
         .layer(axum::middleware::map_response(problem_for_bare_errors))
@@ -224,12 +168,7 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<&str> = origins
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
+fn cors(origins: &Origins) -> CorsLayer {
     let base = CorsLayer::new()
         .allow_methods(Any)
         .allow_headers(Any)
@@ -238,31 +177,13 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::LOCATION,
             HeaderName::from_static("x-request-id"),
         ]);
-    if origins.contains(&"*") {
-        base.allow_origin(Any)
-    } else {
-        let list: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
-        base.allow_origin(AllowOrigin::list(list))
-    }
-}
-
-/// Cancels a request that runs longer than the configured limit (503), except a bulk import,
-/// which legitimately takes as long as its body is large.
-async fn time_limit(
-    axum::extract::State(limit): axum::extract::State<Duration>,
-    req: Request<Body>,
-    next: axum::middleware::Next,
-) -> Response<Body> {
-    if req.uri().path() == "/api/v1/import" {
-        return next.run(req).await;
-    }
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::new(
-            ErrorCode::RequestTimeout,
-            "the request took too long and was cancelled",
-        )
-        .into_response(),
+    match origins {
+        Origins::Any => base.allow_origin(Any),
+        Origins::Only(list) => {
+            // Config validated every origin as a header value.
+            let list: Vec<HeaderValue> = list.iter().filter_map(|o| o.parse().ok()).collect();
+            base.allow_origin(AllowOrigin::list(list))
+        }
     }
 }
 
@@ -308,4 +229,47 @@ where
     D: Deserializer<'de>,
 {
     Option::<T>::deserialize(de).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_rule_named_in_the_schemas_is_filled_in_from_the_domain() {
+        let doc = serde_json::to_string(&openapi()).unwrap();
+        let unresolved = format!("\"format\":\"{}", doc::RULE_PREFIX);
+        assert!(
+            !doc.contains(&unresolved),
+            "a `kb:` format was left unresolved"
+        );
+        assert!(doc.contains(&serde_json::to_string(crate::domain::patterns::SLUG).unwrap()));
+    }
+
+    #[test]
+    fn every_operation_that_changes_something_declares_its_key() {
+        let doc = openapi();
+        for (path, item) in doc.paths.paths {
+            let mut item = item;
+            let writes = [
+                ("post", item.post.take()),
+                ("put", item.put.take()),
+                ("patch", item.patch.take()),
+                ("delete", item.delete.take()),
+            ];
+            for (method, op) in writes {
+                let Some(op) = op else { continue };
+                assert!(
+                    op.security.as_ref().is_some_and(|s| !s.is_empty()),
+                    "{method} {path} is open to anyone"
+                );
+                for status in ["401", "403"] {
+                    assert!(
+                        op.responses.responses.contains_key(status),
+                        "{method} {path} does not document {status}"
+                    );
+                }
+            }
+        }
+    }
 }

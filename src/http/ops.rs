@@ -1,7 +1,7 @@
 //! Liveness and readiness probes.
 
 use super::AppState;
-use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
+use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;

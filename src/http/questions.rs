@@ -1,28 +1,20 @@
 //! `/api/v1/questions`: list, create, read, merge-patch and delete questions.
 
-use super::answers::{AnswerInput, AnswerOut};
+use super::answers::AnswerInput;
+use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, PathId, Query, etag, if_match, if_none_match};
+use super::shared::{AnswerOut, CategoryRefOut, TagSlug, parse_limit};
 use super::{AppState, double_option};
 use crate::domain::{
-    Difficulty, Markdown, NewQuestion, Question, QuestionFilter, QuestionPatch, QuestionTitle,
-    Slug, Tags,
+    Difficulty, FieldErrors, Markdown, NewQuestion, Question, QuestionDraft, QuestionFilter,
+    QuestionPatch, QuestionTitle, Slug, parse_answers, parse_tags,
 };
-use crate::error::{ApiError, ApiResult, ErrorCode, FieldError, Problem};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-/// A question's category, as embedded in a question.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CategoryRefOut {
-    #[schema(example = "golang")]
-    pub slug: String,
-    #[schema(example = "Golang")]
-    pub name: String,
-}
 
 /// A question with its answers.
 #[derive(Debug, Serialize, ToSchema)]
@@ -71,12 +63,6 @@ impl From<Question> for QuestionOut {
     }
 }
 
-/// A tag: lowercase letters and digits, words joined by `-`.
-#[derive(ToSchema)]
-#[schema(value_type = String, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50, example = "write-barrier")]
-#[allow(dead_code)]
-pub struct TagSlug(String);
-
 /// One page of questions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QuestionPage {
@@ -90,7 +76,7 @@ pub struct QuestionPage {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only questions in this category (slug).
-    #[param(value_type = String, required = false, example = "golang", pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
+    #[param(value_type = String, required = false, example = "golang", format = "kb:slug")]
     pub category: Option<String>,
     /// Only questions carrying this tag; repeat to require several (all must match).
     #[serde(default)]
@@ -122,13 +108,13 @@ pub struct ListParams {
 }))]
 pub struct CreateQuestion {
     /// 1–500 characters after trimming, on one line.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 500, pattern = r"^[^\x00-\x08\x0A-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0A-\x1F\x7F-\x9F]*$")]
+    #[schema(value_type = String, required = true, format = "kb:title")]
     pub title: Option<String>,
     /// Markdown, 1–100,000 characters, not only whitespace.
-    #[schema(value_type = Option<String>, required = false, min_length = 1, max_length = 100000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
+    #[schema(value_type = Option<String>, required = false, format = "kb:markdown")]
     pub body: Option<String>,
     /// Slug of an existing category.
-    #[schema(value_type = String, required = true, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
+    #[schema(value_type = String, required = true, format = "kb:slug")]
     pub category: Option<String>,
     /// Up to 20 slugs; created on first use.
     #[schema(value_type = Option<Vec<TagSlug>>, required = false, max_items = 20)]
@@ -148,14 +134,14 @@ pub struct CreateQuestion {
 #[schema(example = json!({"tags": ["gc"]}))]
 pub struct PatchQuestion {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = String, required = false, min_length = 1, max_length = 500, pattern = r"^[^\x00-\x08\x0A-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0A-\x1F\x7F-\x9F]*$")]
+    #[schema(value_type = String, required = false, format = "kb:title")]
     pub title: Option<Option<String>>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, required = false, min_length = 1, max_length = 100000, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
+    #[schema(value_type = Option<String>, required = false, format = "kb:markdown")]
     pub body: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
+    #[schema(value_type = String, required = false, format = "kb:slug")]
     pub category: Option<Option<String>>,
     /// `null` clears them.
     #[serde(default, deserialize_with = "double_option")]
@@ -170,108 +156,25 @@ pub struct PatchQuestion {
     pub answers: Option<Option<Vec<AnswerInput>>>,
 }
 
-/// Collects field errors while parsing a request into domain types.
-#[derive(Default)]
-pub(super) struct Errors(Vec<FieldError>);
-
-impl Errors {
-    pub fn check<T>(&mut self, field: &str, r: Result<T, String>) -> Option<T> {
-        r.map_err(|e| self.0.push(FieldError::new(field, e))).ok()
-    }
-    /// Parses a required field: `None` is reported as missing.
-    pub fn required<T>(
-        &mut self,
-        field: &str,
-        raw: Option<&str>,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        match raw {
-            Some(v) => self.check(field, parse(v)),
-            None => {
-                self.push(field, "is required");
-                None
-            }
-        }
-    }
-    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError::new(field, message));
-    }
-    pub fn finish(self) -> ApiResult<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::validation(self.0))
-        }
-    }
-}
-
-fn parse_tags(errors: &mut Errors, raw: &[String]) -> Option<Tags> {
-    Tags::parse(raw)
-        .map_err(|es| {
-            for (i, e) in es {
-                match i {
-                    Some(i) => errors.push(format!("tags[{i}]"), e),
-                    None => errors.push("tags", e),
-                }
-            }
-        })
-        .ok()
-}
-
-fn parse_answers(errors: &mut Errors, raw: &[AnswerInput]) -> Option<Vec<Markdown>> {
-    let parsed: Vec<Option<Markdown>> = raw
-        .iter()
-        .enumerate()
-        .map(|(i, a)| a.parse(errors, &format!("answers[{i}].body")))
-        .collect();
-    parsed.into_iter().collect()
-}
-
 impl CreateQuestion {
-    fn parse(self) -> ApiResult<NewQuestion> {
-        let mut e = Errors::default();
-        let title = e.required("title", self.title.as_deref(), QuestionTitle::parse);
-        let body = match &self.body {
-            Some(b) => e.check("body", Markdown::parse(b)).map(Some),
-            None => Some(None),
-        };
-        let category = e.required("category", self.category.as_deref(), Slug::parse);
-        let tags = parse_tags(&mut e, self.tags.as_deref().unwrap_or_default());
-        let difficulty = match &self.difficulty {
-            Some(d) => e.check("difficulty", Difficulty::parse(d)),
-            None => Some(Difficulty::default()),
-        };
-        let answers = parse_answers(&mut e, self.answers.as_deref().unwrap_or_default());
-        e.finish()?;
-        // finish() returned Ok, so every field above parsed.
-        match (title, body, category, tags, difficulty, answers) {
-            (
-                Some(title),
-                Some(body),
-                Some(category),
-                Some(tags),
-                Some(difficulty),
-                Some(answers),
-            ) => Ok(NewQuestion {
-                title,
-                body,
-                category,
-                tags,
-                difficulty,
-                answers,
-            }),
-            _ => Err(ApiError::internal(anyhow::anyhow!(
-                "parse without error left a gap"
-            ))),
-        }
+    fn parse(self) -> Result<NewQuestion, FieldErrors> {
+        let answers = self.answers.as_deref().unwrap_or_default();
+        NewQuestion::parse(&QuestionDraft {
+            title: self.title.as_deref(),
+            body: self.body.as_deref(),
+            category: self.category.as_deref(),
+            tags: self.tags.as_deref().unwrap_or_default(),
+            difficulty: self.difficulty.as_deref(),
+            answers: answers.iter().map(AnswerInput::text).collect(),
+        })
     }
 }
 
 impl PatchQuestion {
-    fn parse(self) -> ApiResult<QuestionPatch> {
-        let mut e = Errors::default();
+    fn parse(self) -> Result<QuestionPatch, FieldErrors> {
+        let mut e = FieldErrors::new();
         let mut p = QuestionPatch::default();
-        let refuse_null = |e: &mut Errors, f: &str| e.push(f, "cannot be null");
+        let refuse_null = |e: &mut FieldErrors, f: &str| e.push(f, "cannot be null");
         match self.title {
             Some(Some(t)) => p.title = e.check("title", QuestionTitle::parse(&t)),
             Some(None) => refuse_null(&mut e, "title"),
@@ -296,7 +199,8 @@ impl PatchQuestion {
             None => {}
         }
         if let Some(a) = self.answers {
-            p.answers = parse_answers(&mut e, a.as_deref().unwrap_or_default());
+            let texts: Vec<_> = a.iter().flatten().map(AnswerInput::text).collect();
+            p.answers = parse_answers(&mut e, &texts);
         }
         e.finish()?;
         Ok(p)
@@ -305,7 +209,7 @@ impl PatchQuestion {
 
 impl ListParams {
     fn parse(self) -> ApiResult<(QuestionFilter, i64, i64)> {
-        let mut e = Errors::default();
+        let mut e = FieldErrors::new();
         let mut f = QuestionFilter::default();
         if let Some(c) = &self.category {
             f.category = e.check("category", Slug::parse(c));
@@ -337,17 +241,6 @@ impl ListParams {
             None => 0,
         };
         Ok((f, after, limit))
-    }
-}
-
-/// Parses an optional `limit` parameter in `1..=max`.
-pub(super) fn parse_limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, String> {
-    match raw {
-        None => Ok(default),
-        Some(s) => match s.trim().parse::<i64>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(format!("must be an integer from 1 to {max}")),
-        },
     }
 }
 
@@ -411,19 +304,14 @@ pub async fn list_questions(
 /// category must exist.
 #[utoipa::path(
     post, path = "/api/v1/questions", tag = "questions",
-    security(("bearer" = [])),
     request_body(content = CreateQuestion, content_type = "application/json"),
     responses(
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Created", body = QuestionOut, headers(
             ("Location" = String, description = "URL of the new question"),
             ("ETag" = String, description = "Strong ETag of the new question"),
         )),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The category does not exist (`unknown_category`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -472,7 +360,6 @@ pub async fn get_question(
 /// it no longer matches.
 #[utoipa::path(
     patch, path = "/api/v1/questions/{id}", tag = "questions",
-    security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Question id", minimum = 1),
     ),
@@ -481,15 +368,11 @@ pub async fn get_question(
         (PatchQuestion = "application/json"),
     )),
     responses(
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The updated question", body = QuestionOut, headers(("ETag" = String))),
         (status = 400, description = "Malformed JSON, id or header", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The new category does not exist (`unknown_category`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The question changed since the ETag in If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -510,13 +393,10 @@ pub async fn patch_question(
 /// Deletes the question and its answers. Honours an `If-Match` header (412 when stale).
 #[utoipa::path(
     delete, path = "/api/v1/questions/{id}", tag = "questions",
-    security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Question id", minimum = 1),
     ),
     responses(
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (an API key with `write` scope)", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id or header", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
@@ -555,7 +435,7 @@ mod tests {
             ..Default::default()
         };
         let err = body.parse().unwrap_err();
-        let fields: Vec<_> = err.errors.iter().map(|e| e.field.as_str()).collect();
+        let fields: Vec<_> = err.as_slice().iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["title", "category", "tags[0]", "difficulty"]);
     }
 }

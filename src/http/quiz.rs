@@ -1,13 +1,11 @@
 //! The quiz: random draws, no-repeat sessions and multiple-choice grading.
 
 use super::AppState;
-use super::answers::AnswerOut;
+use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, Query};
-use super::questions::{Errors, parse_limit};
-use super::search::QuestionSummary;
-use crate::domain::{Difficulty, Slug};
-use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
-use crate::service::{DrawRequest, QuizFilter, QuizItem, QuizMode};
+use super::shared::{AnswerOut, QuestionSummary, parse_limit};
+use crate::domain::{Difficulty, FieldErrors, QuizFilter, Slug};
+use crate::service::{DrawRequest, QuizItem, QuizMode};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -21,10 +19,10 @@ pub struct QuizParams {
     #[param(value_type = u32, required = false, minimum = 1, maximum = 50, default = 10)]
     pub count: Option<String>,
     /// Only this category (slug); an unknown one is 422.
-    #[param(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
+    #[param(value_type = String, required = false, format = "kb:slug")]
     pub category: Option<String>,
     /// Only questions with this tag; an unknown one is 422.
-    #[param(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
+    #[param(value_type = String, required = false, format = "kb:slug")]
     pub tag: Option<String>,
     #[param(value_type = Difficulty, required = false)]
     pub difficulty: Option<String>,
@@ -73,7 +71,7 @@ pub struct QuizResponse {
 }
 
 fn parse_filter(
-    e: &mut Errors,
+    e: &mut FieldErrors,
     category: Option<&str>,
     tag: Option<&str>,
     difficulty: Option<&str>,
@@ -86,8 +84,8 @@ fn parse_filter(
 }
 
 impl QuizParams {
-    fn parse(self) -> ApiResult<DrawRequest> {
-        let mut e = Errors::default();
+    fn parse(self) -> Result<DrawRequest, FieldErrors> {
+        let mut e = FieldErrors::new();
         let filter = parse_filter(
             &mut e,
             self.category.as_deref(),
@@ -191,9 +189,9 @@ pub async fn draw_quiz(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"category": "golang", "difficulty": "hard"}))]
 pub struct CreateSession {
-    #[schema(value_type = Option<String>, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
+    #[schema(value_type = Option<String>, required = false, format = "kb:slug")]
     pub category: Option<String>,
-    #[schema(value_type = Option<String>, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
+    #[schema(value_type = Option<String>, required = false, format = "kb:slug")]
     pub tag: Option<String>,
     #[schema(value_type = Option<Difficulty>, required = false)]
     pub difficulty: Option<String>,
@@ -216,16 +214,11 @@ pub struct SessionOut {
 /// and expires after six hours without a draw.
 #[utoipa::path(
     post, path = "/api/v1/quiz/sessions", tag = "quiz",
-    security(("bearer" = [])),
     request_body(content = CreateSession, content_type = "application/json"),
     responses(
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (any valid API key)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The session", body = SessionOut),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No question matches the filters, or an unknown category or tag", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -233,7 +226,7 @@ pub async fn create_session(
     State(state): State<AppState>,
     Json(body): Json<CreateSession>,
 ) -> ApiResult<(StatusCode, axum::Json<SessionOut>)> {
-    let mut e = Errors::default();
+    let mut e = FieldErrors::new();
     let filter = parse_filter(
         &mut e,
         body.category.as_deref(),
@@ -255,11 +248,8 @@ pub async fn create_session(
 /// End a quiz session
 #[utoipa::path(
     delete, path = "/api/v1/quiz/sessions/{token}", tag = "quiz",
-    security(("bearer" = [])),
     params(("token" = String, Path, description = "The session token")),
     responses(
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (any valid API key)", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Ended"),
         (status = 404, description = "No such session, or it has expired", body = Problem, content_type = "application/problem+json"),
     )
@@ -295,16 +285,11 @@ pub struct GradeOut {
 /// Grade a multiple-choice answer
 #[utoipa::path(
     post, path = "/api/v1/quiz/answers", tag = "quiz",
-    security(("bearer" = [])),
     request_body(content = GradeRequest, content_type = "application/json"),
     responses(
-        (status = 401, description = "No API key, or an unknown or revoked one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the needed scope (any valid API key)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The verdict", body = GradeOut),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A forged or altered ticket (`invalid_ticket`), a choice the item did not offer (`choice_not_found`), or the question was deleted since the draw", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or malformed fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -312,7 +297,7 @@ pub async fn grade(
     State(state): State<AppState>,
     Json(body): Json<GradeRequest>,
 ) -> ApiResult<axum::Json<GradeOut>> {
-    let mut e = Errors::default();
+    let mut e = FieldErrors::new();
     if body.ticket.as_deref().is_none_or(str::is_empty) {
         e.push("ticket", "is required");
     }

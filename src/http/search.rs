@@ -1,11 +1,10 @@
 //! Search: `/api/v1/search`, `/api/v1/search/suggest` and `/api/v1/questions/{id}/similar`.
 
 use super::AppState;
+use super::error::{ApiResult, Problem};
 use super::extract::{PathId, Query};
-use super::questions::{CategoryRefOut, Errors, parse_limit};
-use crate::domain::{Difficulty, Question, Slug};
-use crate::error::{ApiResult, Problem};
-use crate::search::SearchRequest;
+use super::shared::{QuestionSummary, parse_limit};
+use crate::domain::{Difficulty, FieldErrors, SearchQuery, Slug};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -13,34 +12,6 @@ use utoipa::{IntoParams, ToSchema};
 
 pub const QUERY_MAX_CHARS: usize = 500;
 pub const OFFSET_MAX: usize = 10_000;
-
-/// The summary of a question shown in result lists.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct QuestionSummary {
-    #[schema(example = 9)]
-    pub id: i64,
-    #[schema(example = "sync.Map 了解吗？")]
-    pub title: String,
-    pub category: CategoryRefOut,
-    #[schema(example = json!(["map", "sync", "concurrency"]))]
-    pub tags: Vec<String>,
-    pub difficulty: Difficulty,
-}
-
-impl From<Question> for QuestionSummary {
-    fn from(q: Question) -> Self {
-        Self {
-            id: q.id,
-            title: q.title,
-            category: CategoryRefOut {
-                slug: q.category.slug,
-                name: q.category.name,
-            },
-            tags: q.tags,
-            difficulty: q.difficulty,
-        }
-    }
-}
 
 /// Matched terms wrapped in `<mark>…</mark>`; all other text HTML-escaped.
 #[derive(Debug, Serialize, ToSchema)]
@@ -91,10 +62,10 @@ pub struct SearchParams {
     #[param(value_type = String, min_length = 1, max_length = 500, pattern = "\\S", example = "sync.Map 读写分离")]
     pub q: Option<String>,
     /// Only this category (slug).
-    #[param(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
+    #[param(value_type = String, required = false, format = "kb:slug")]
     pub category: Option<String>,
     /// Only questions with this tag.
-    #[param(value_type = String, required = false, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 50)]
+    #[param(value_type = String, required = false, format = "kb:slug")]
     pub tag: Option<String>,
     #[param(value_type = Difficulty, required = false)]
     pub difficulty: Option<String>,
@@ -106,7 +77,7 @@ pub struct SearchParams {
     pub offset: Option<String>,
 }
 
-fn parse_q(e: &mut Errors, q: Option<&str>) -> Option<String> {
+fn parse_q(e: &mut FieldErrors, q: Option<&str>) -> Option<String> {
     match q.map(str::trim) {
         None | Some("") => {
             e.push("q", "is required and must not be blank");
@@ -121,8 +92,8 @@ fn parse_q(e: &mut Errors, q: Option<&str>) -> Option<String> {
 }
 
 impl SearchParams {
-    fn parse(self) -> ApiResult<SearchRequest> {
-        let mut e = Errors::default();
+    fn parse(self) -> Result<SearchQuery, FieldErrors> {
+        let mut e = FieldErrors::new();
         let text = parse_q(&mut e, self.q.as_deref());
         let category = self
             .category
@@ -149,11 +120,11 @@ impl SearchParams {
             ),
         };
         e.finish()?;
-        Ok(SearchRequest {
+        Ok(SearchQuery {
             text: text.unwrap_or_default(),
-            category: category.map(|c| c.to_string()),
-            tag: tag.map(|t| t.to_string()),
-            difficulty: difficulty.map(|d| d.as_str().to_string()),
+            category,
+            tag,
+            difficulty,
             limit: limit.unwrap_or(10) as usize,
             offset: offset.unwrap_or(0),
         })
@@ -242,7 +213,7 @@ pub async fn suggest(
     State(state): State<AppState>,
     Query(params): Query<SuggestParams>,
 ) -> ApiResult<axum::Json<Vec<Suggestion>>> {
-    let mut e = Errors::default();
+    let mut e = FieldErrors::new();
     let q = parse_q(&mut e, params.q.as_deref());
     let limit = e.check("limit", parse_limit(params.limit.as_deref(), 10, 10));
     e.finish()?;
@@ -300,7 +271,7 @@ pub async fn similar_questions(
     PathId(id): PathId,
     Query(params): Query<SimilarParams>,
 ) -> ApiResult<axum::Json<SimilarResponse>> {
-    let mut e = Errors::default();
+    let mut e = FieldErrors::new();
     let limit = e.check("limit", parse_limit(params.limit.as_deref(), 5, 50));
     e.finish()?;
     let found = state

@@ -1,70 +1,41 @@
 //! Quiz logic that needs neither the database nor the index: random slot sampling, signed
 //! multiple-choice tickets, answer excerpts, and FSRS scheduling. Unit-tested here.
 
-use crate::generate::Rng;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
+use rand::Rng;
+use rand::seq::index;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::collections::HashSet;
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// `m` distinct slots from `1..=n` not in `taken`, uniformly at random, in random order.
-pub fn sample_slots(rng: &mut Rng, n: i64, m: usize, taken: &HashSet<i64>) -> Vec<i64> {
-    let free = n.max(0) as usize - taken.len().min(n.max(0) as usize);
-    let m = m.min(free);
-    let mut out = Vec::with_capacity(m);
-    let mut seen = HashSet::with_capacity(m);
-    if m * 2 >= free {
-        // Dense: shuffle the free slots (Fisher–Yates) and take a prefix.
-        let mut all: Vec<i64> = (1..=n).filter(|s| !taken.contains(s)).collect();
-        for i in 0..m {
-            let j = i + rng.below(all.len() - i);
-            all.swap(i, j);
-        }
-        all.truncate(m);
-        return all;
-    }
-    while out.len() < m {
-        let s = 1 + rng.below(n as usize) as i64;
-        if !taken.contains(&s) && seen.insert(s) {
-            out.push(s);
-        }
-    }
-    out
-}
-
-/// Shuffles in place (Fisher–Yates).
-pub fn shuffle<T>(rng: &mut Rng, items: &mut [T]) {
-    for i in (1..items.len()).rev() {
-        let j = rng.below(i + 1);
-        items.swap(i, j);
-    }
-}
-
-/// Random bytes from the operating system, hex-encoded.
-pub fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).expect("the OS random source works");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A fresh unguessable token (256 random bits) and the hash under which it is stored.
-pub fn new_token() -> (String, String) {
-    let mut buf = [0u8; 32];
-    getrandom::fill(&mut buf).expect("the OS random source works");
-    let token = URL_SAFE_NO_PAD.encode(buf);
-    let hash = token_hash(&token);
-    (token, hash)
-}
-
-pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
+pub fn sample_slots(rng: &mut impl Rng, n: i64, m: usize, taken: &HashSet<i64>) -> Vec<i64> {
+    let mut taken: Vec<i64> = taken
         .iter()
-        .map(|b| format!("{b:02x}"))
+        .copied()
+        .filter(|s| (1..=n).contains(s))
+        .collect();
+    taken.sort_unstable();
+    let free = n.max(0) as usize - taken.len();
+    // The k-th free slot (0-based) is k + 1 shifted past every taken slot at or below it.
+    index::sample(rng, free, m.min(free))
+        .into_iter()
+        .map(|k| {
+            let mut slot = k as i64 + 1;
+            for &t in &taken {
+                if t <= slot {
+                    slot += 1;
+                } else {
+                    break;
+                }
+            }
+            slot
+        })
         .collect()
 }
 
@@ -91,10 +62,7 @@ pub fn correct_choice_id(key: &[u8], nonce: &str, question_id: i64) -> String {
     m.update(b"kb-choice\0");
     m.update(nonce.as_bytes());
     m.update(&question_id.to_be_bytes());
-    m.finalize().into_bytes()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&m.finalize().into_bytes()[..8])
 }
 
 impl Ticket {
@@ -218,7 +186,7 @@ mod tests {
 
     #[test]
     fn sampled_slots_are_distinct_in_range_and_avoid_taken_ones() {
-        let mut rng = Rng::new(1);
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
         let taken: HashSet<i64> = [3, 5].into();
         for m in [1, 3, 8, 20] {
             let s = sample_slots(&mut rng, 10, m, &taken);
@@ -228,6 +196,10 @@ mod tests {
             assert!(s.iter().all(|x| (1..=10).contains(x) && !taken.contains(x)));
         }
         assert!(sample_slots(&mut rng, 0, 5, &HashSet::new()).is_empty());
+        let all = sample_slots(&mut rng, 6, 6, &[2].into());
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [1, 3, 4, 5, 6], "every free slot, none taken");
     }
 
     #[test]

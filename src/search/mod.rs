@@ -11,7 +11,7 @@ mod query;
 pub mod schema;
 
 pub use indexer::Opened;
-pub use query::{Facets, Highlighter, SearchHits, SearchRequest};
+pub use query::{Facets, Highlighter, SearchHits};
 
 use schema::Fields;
 use std::sync::Mutex;

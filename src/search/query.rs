@@ -8,6 +8,7 @@ use super::SearchIndex;
 use super::analyzer::{QueryUnit, analyze, analyze_query};
 use super::coord::CoordQuery;
 use super::schema::Fields;
+use crate::domain::SearchQuery;
 use anyhow::anyhow;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
@@ -38,17 +39,6 @@ const COMMON_SHARE: f64 = 0.08;
 /// Below this many documents nothing is treated as common: small knowledge bases keep exact
 /// all-unit semantics (in the seed, `GC` is in a third of the questions and must still match).
 const COMMON_MIN_DOCS: u64 = 20_000;
-
-/// A search as the service asks for it; values are already validated.
-#[derive(Debug, Clone, Default)]
-pub struct SearchRequest {
-    pub text: String,
-    pub category: Option<String>,
-    pub tag: Option<String>,
-    pub difficulty: Option<String>,
-    pub limit: usize,
-    pub offset: usize,
-}
 
 /// Counts per value over the whole result set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -220,18 +210,17 @@ impl SearchIndex {
         Some(should(clauses))
     }
 
-    fn filters(&self, req: &SearchRequest) -> Vec<(Occur, Box<dyn Query>)> {
+    fn filters(&self, req: &SearchQuery) -> Vec<(Occur, Box<dyn Query>)> {
         let f = &self.fields;
         [
-            (f.category, &req.category),
-            (f.tag, &req.tag),
-            (f.difficulty, &req.difficulty),
+            (f.category, req.category.as_ref().map(|c| c.as_str())),
+            (f.tag, req.tag.as_ref().map(|t| t.as_str())),
+            (f.difficulty, req.difficulty.map(|d| d.as_str())),
         ]
         .into_iter()
         .filter_map(|(field, value)| {
-            let value = value.as_ref()?;
             let q = TermQuery::new(
-                Term::from_field_text(field, value),
+                Term::from_field_text(field, value?),
                 IndexRecordOption::Basic,
             );
             Some((
@@ -243,7 +232,7 @@ impl SearchIndex {
     }
 
     /// Runs a search: one page of ids, the total, and facets over every match.
-    pub fn search(&self, req: &SearchRequest) -> anyhow::Result<SearchHits> {
+    pub fn search(&self, req: &SearchQuery) -> anyhow::Result<SearchHits> {
         let searcher = self.reader.searcher();
         let Some(text_query) = self.text_query(&searcher, &req.text) else {
             return Ok(SearchHits {

@@ -5,10 +5,9 @@
 //! are collected with their numbers; the good ones are written regardless. The search index
 //! follows through the change log, and [`Importer::finish`] returns once it has caught up.
 
-use super::Service;
-use crate::domain::import::{BulkQuestion, ImportItem, parse_line, parse_value};
-use crate::domain::{Question, QuestionFilter};
-use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use super::{Error, Result, Service};
+use crate::domain::import::{BulkQuestion, ImportItem, parse_line, parse_value, validate};
+use crate::domain::{FieldErrors, Question, QuestionFilter};
 use crate::store::{BatchOutcome, Store, StoreError};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -51,10 +50,12 @@ pub struct LineError {
     pub message: String,
 }
 
-/// Raw input waiting to be validated: a line's text, or an element already parsed.
+/// Raw input waiting to be validated: a line's text, an element already parsed, or a
+/// question already in the bulk shape (the seed).
 enum Raw {
     Text(String),
     Value(serde_json::Value),
+    Question(Box<BulkQuestion>),
 }
 
 /// Feeds lines into the database in batches. Drop it without `finish` and the batches already
@@ -92,7 +93,7 @@ impl Service {
     }
 
     /// One page of the export; see [`export_page`].
-    pub async fn export_page(&self, after: i64) -> ApiResult<(Vec<BulkQuestion>, Option<i64>)> {
+    pub async fn export_page(&self, after: i64) -> Result<(Vec<BulkQuestion>, Option<i64>)> {
         Ok(export_page(&self.store, after).await?)
     }
 }
@@ -116,7 +117,7 @@ fn export_line(q: &Question) -> BulkQuestion {
 
 impl Importer {
     /// Feeds the next chunk of an NDJSON stream; chunks may split lines anywhere.
-    pub async fn push_ndjson(&mut self, chunk: &[u8]) -> ApiResult<()> {
+    pub async fn push_ndjson(&mut self, chunk: &[u8]) -> Result<()> {
         let mut rest = chunk;
         while let Some(i) = memchr::memchr(b'\n', rest) {
             let (head, tail) = rest.split_at(i);
@@ -143,7 +144,7 @@ impl Importer {
         Ok(())
     }
 
-    async fn take_line(&mut self, line: Vec<u8>) -> ApiResult<()> {
+    async fn take_line(&mut self, line: Vec<u8>) -> Result<()> {
         match String::from_utf8(line) {
             Ok(text) if text.trim().is_empty() => Ok(()),
             Ok(text) => self.push(self.lines, Raw::Text(text)).await,
@@ -156,18 +157,17 @@ impl Importer {
 
     /// Imports a whole JSON array; elements are numbered from 1. Anything but an array of
     /// objects is refused as a whole (422): per-element validation is for the objects' fields.
-    pub async fn push_array(&mut self, bytes: impl AsRef<[u8]> + Send + 'static) -> ApiResult<()> {
+    pub async fn push_array(&mut self, bytes: impl AsRef<[u8]> + Send + 'static) -> Result<()> {
         type Objects = Vec<serde_json::Map<String, serde_json::Value>>;
         let parsed =
             tokio::task::spawn_blocking(move || serde_json::from_slice::<Objects>(bytes.as_ref()))
-                .await
-                .map_err(ApiError::internal)?;
+                .await?;
         let items = parsed.map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => ApiError::validation(vec![FieldError::new(
+            serde_json::error::Category::Data => Error::Invalid(FieldErrors::one(
                 "",
                 format!("the body must be a JSON array of objects: {e}"),
-            )]),
-            _ => ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {e}")),
+            )),
+            _ => Error::MalformedJson(e.to_string()),
         })?;
         for (i, item) in items.into_iter().enumerate() {
             self.push(i as u64 + 1, Raw::Value(serde_json::Value::Object(item)))
@@ -176,12 +176,17 @@ impl Importer {
         Ok(())
     }
 
+    /// Imports one question already in the bulk shape; `number` names it in the report.
+    pub async fn push_question(&mut self, number: u64, question: BulkQuestion) -> Result<()> {
+        self.push(number, Raw::Question(Box::new(question))).await
+    }
+
     fn reject(&mut self, number: u64, message: impl Into<String>) {
         self.report.received += 1;
         self.fail(number, message.into());
     }
 
-    async fn push(&mut self, number: u64, raw: Raw) -> ApiResult<()> {
+    async fn push(&mut self, number: u64, raw: Raw) -> Result<()> {
         self.report.received += 1;
         self.pending.push((number, raw));
         if self.pending.len() >= BATCH {
@@ -203,7 +208,7 @@ impl Importer {
     }
 
     /// Validates and writes what is pending.
-    async fn flush(&mut self) -> ApiResult<()> {
+    async fn flush(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -215,13 +220,13 @@ impl Importer {
                     let item = match r {
                         Raw::Text(t) => parse_line(&t),
                         Raw::Value(v) => parse_value(v),
+                        Raw::Question(q) => validate(*q),
                     };
                     (n, item)
                 })
                 .collect::<Vec<_>>()
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
         // A batch may not hold one identity twice (the store classifies a batch against what
         // was stored before it): a repeat starts the next batch.
         let mut batch: Vec<ImportItem> = Vec::with_capacity(parsed.len());
@@ -245,7 +250,7 @@ impl Importer {
 
     /// Starts writing `batch` once the previous batch is written: one write in flight, so the
     /// next batch is parsed while this one is written, and batches commit in order.
-    async fn write(&mut self, batch: Vec<ImportItem>) -> ApiResult<()> {
+    async fn write(&mut self, batch: Vec<ImportItem>) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -258,7 +263,7 @@ impl Importer {
     }
 
     /// Waits for the write in flight and counts what it did.
-    async fn settle(&mut self) -> ApiResult<()> {
+    async fn settle(&mut self) -> Result<()> {
         let Some(task) = self.in_flight.take() else {
             return Ok(());
         };
@@ -267,7 +272,7 @@ impl Importer {
             updated,
             unchanged,
             last_seq,
-        } = task.await.map_err(ApiError::internal)??;
+        } = task.await??;
         self.report.created += created;
         self.report.updated += updated;
         self.report.unchanged += unchanged;
@@ -280,7 +285,8 @@ impl Importer {
 
     /// Writes the rest (a last line needs no newline) and waits until every imported question
     /// is searchable.
-    pub async fn finish(mut self) -> ApiResult<ImportReport> {
+    #[tracing::instrument(skip_all, fields(last_seq))]
+    pub async fn finish(mut self) -> Result<ImportReport> {
         if !self.skipping && !self.partial.is_empty() {
             self.lines += 1;
             let line = std::mem::take(&mut self.partial);
@@ -290,6 +296,7 @@ impl Importer {
         self.settle().await?;
         // Unreadable lines are noted as they arrive, the rest when their batch is parsed.
         self.report.errors.sort_by_key(|e| e.line);
+        tracing::Span::current().record("last_seq", self.last_seq);
         tracing::debug!(elapsed = ?self.started.elapsed(), "import written; waiting for the index");
         self.service.indexing.wait_until(self.last_seq).await;
         Ok(self.report)

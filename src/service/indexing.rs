@@ -6,9 +6,8 @@
 //! applied (read-your-writes). A crash between the database commit and the index commit only
 //! delays the index: on start the indexer replays whatever the index's payload says it lacks.
 
-use crate::domain::{Question, QuestionFilter};
 use crate::search::{IndexDoc, Opened, SearchIndex};
-use crate::store::{IndexRow, Store};
+use crate::store::{Change, IndexRow, Store};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,32 +26,15 @@ const VISIBILITY_WAIT: Duration = Duration::from_secs(10);
 /// wrote).
 const POLL: Duration = Duration::from_secs(1);
 
-pub(crate) fn to_index_doc(q: &Question) -> IndexDoc {
-    IndexDoc {
-        id: q.id,
-        title: q.title.clone(),
-        answers: q.answers.iter().map(|a| a.body.clone()).collect(),
-        tags: q.tags.clone(),
-        category: q.category.slug.clone(),
-        difficulty: q.difficulty.as_str().to_string(),
-    }
-}
-
-fn row_to_index_doc(r: IndexRow) -> IndexDoc {
-    let split = |s: &str, sep: char| -> Vec<String> {
-        if s.is_empty() {
-            Vec::new()
-        } else {
-            s.split(sep).map(str::to_string).collect()
-        }
-    };
+/// The one way a question becomes an index document.
+fn index_doc(r: IndexRow) -> IndexDoc {
     IndexDoc {
         id: r.id,
-        answers: split(&r.answers, '\u{1e}'),
-        tags: split(&r.tags, '\u{1f}'),
         title: r.title,
+        answers: r.answers,
+        tags: r.tags,
         category: r.category,
-        difficulty: r.difficulty,
+        difficulty: r.difficulty.as_str().to_string(),
     }
 }
 
@@ -63,6 +45,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Rebuilds the whole index from the database; returns the sequence it is current to.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn rebuild(store: &Store, index: &Arc<SearchIndex>) -> anyhow::Result<i64> {
     // Take the high-water mark first: every change up to it is in the rows read below, and
     // anything later is replayed afterwards (re-applying a change is harmless).
@@ -72,17 +55,15 @@ pub(crate) async fn rebuild(store: &Store, index: &Arc<SearchIndex>) -> anyhow::
     let mut after = 0;
     let mut count = 0usize;
     loop {
-        let page = store
-            .list_questions(&QuestionFilter::default(), after, REBUILD_PAGE)
-            .await?;
-        let docs: Vec<IndexDoc> = page.items.iter().map(to_index_doc).collect();
+        let rows = store.index_rows_after(after, REBUILD_PAGE).await?;
+        let Some(last) = rows.last().map(|r| r.id) else {
+            break;
+        };
+        let docs: Vec<IndexDoc> = rows.into_iter().map(index_doc).collect();
         count += docs.len();
         let idx = index.clone();
         blocking(move || idx.add(&docs)).await?;
-        match page.next_after {
-            Some(next) => after = next,
-            None => break,
-        }
+        after = last;
     }
     let idx = index.clone();
     blocking(move || idx.finish_rebuild(seq)).await?;
@@ -102,26 +83,39 @@ async fn catch_up(
         let Some(last) = changes.last().map(|c| c.seq) else {
             return Ok(seq);
         };
-        let started = std::time::Instant::now();
-        let mut ids: Vec<i64> = changes.iter().map(|c| c.question_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let docs: Vec<IndexDoc> = store
-            .index_rows(&ids)
-            .await?
-            .into_iter()
-            .map(row_to_index_doc)
-            .collect();
-        let loaded = started.elapsed();
-        let idx = index.clone();
-        blocking(move || idx.apply(&ids, &docs, last)).await?;
-        tracing::debug!(changes = changes.len(), ?loaded, total = ?started.elapsed(), "index batch applied");
+        apply_batch(store, index, &changes, seq + 1, last).await?;
         seq = last;
         applied.send_replace(seq);
         if let Err(e) = store.prune_changes(seq).await {
             tracing::warn!(error = %e, "could not prune the change log; will retry");
         }
     }
+}
+
+/// Applies one batch of changes (sequences `from..=to`) in one index commit.
+#[tracing::instrument(skip(store, index, changes), fields(changes = changes.len()))]
+async fn apply_batch(
+    store: &Store,
+    index: &Arc<SearchIndex>,
+    changes: &[Change],
+    from: i64,
+    to: i64,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut ids: Vec<i64> = changes.iter().map(|c| c.question_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let docs: Vec<IndexDoc> = store
+        .index_rows(&ids)
+        .await?
+        .into_iter()
+        .map(index_doc)
+        .collect();
+    let loaded = started.elapsed();
+    let idx = index.clone();
+    blocking(move || idx.apply(&ids, &docs, to)).await?;
+    tracing::debug!(?loaded, total = ?started.elapsed(), "index batch applied");
+    Ok(())
 }
 
 /// The running indexer and what writers and probes need from it.

@@ -1,6 +1,8 @@
-//! The service layer: the one place that coordinates the store (and the search index), turns
-//! store outcomes into API errors, and owns the rules that span more than one table.
+//! The service layer: the one place that coordinates the store and the search index, and owns
+//! the rules that span more than one table. It speaks domain types and its own [`Error`];
+//! nothing here knows about HTTP.
 
+mod error;
 mod import;
 mod indexing;
 pub mod keys;
@@ -12,14 +14,14 @@ use crate::domain::{
     Answer, Category, CategoryName, Markdown, NewQuestion, Precondition, Question, QuestionFilter,
     QuestionPatch, Slug, TagCount,
 };
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::store::{ListPage, Store, StoreError};
+use crate::store::{ListPage, Store};
 use indexing::Indexing;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use error::{Error, Result};
 pub use import::{ImportReport, Importer, LineError, MAX_REPORTED_ERRORS, export_page};
-pub use quiz::{Choice, DrawRequest, Graded, NewSession, QuizFilter, QuizItem, QuizMode};
+pub use quiz::{Choice, DrawRequest, Graded, NewSession, QuizItem, QuizMode};
 pub use search::{SearchHit, SearchPage};
 pub use seed::SeedReport;
 
@@ -32,37 +34,6 @@ pub struct Service {
     ticket_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// SHA-256 of `KB_ADMIN_KEY`, when set.
     admin_key_hash: Option<[u8; 32]>,
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::QuestionNotFound(id) => ApiError::new(
-                ErrorCode::QuestionNotFound,
-                format!("no question with id {id}"),
-            ),
-            StoreError::AnswerNotFound(id) => {
-                ApiError::new(ErrorCode::AnswerNotFound, format!("no answer with id {id}"))
-            }
-            StoreError::UnknownCategory(slug) => ApiError::new(
-                ErrorCode::UnknownCategory,
-                format!("no category `{slug}`; create it first with POST /api/v1/categories"),
-            ),
-            StoreError::UnknownTag(slug) => ApiError::new(
-                ErrorCode::TagNotFound,
-                format!("no question has the tag `{slug}`"),
-            ),
-            StoreError::CategoryExists(slug) => ApiError::new(
-                ErrorCode::CategoryExists,
-                format!("category `{slug}` already exists"),
-            ),
-            StoreError::VersionMismatch { current } => ApiError::new(
-                ErrorCode::PreconditionFailed,
-                format!("If-Match does not match the current version ({current}); fetch it again"),
-            ),
-            StoreError::Db(e) => ApiError::internal(e),
-        }
-    }
 }
 
 impl Service {
@@ -108,98 +79,127 @@ impl Service {
         self.store.close().await;
     }
 
-    pub async fn get_question(&self, id: i64) -> ApiResult<Question> {
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn get_question(&self, id: i64) -> Result<Question> {
         Ok(self.store.get_question(id).await?)
     }
 
+    #[tracing::instrument(level = "debug", skip(self, filter))]
     pub async fn list_questions(
         &self,
         filter: &QuestionFilter,
         after: i64,
         limit: i64,
-    ) -> ApiResult<ListPage> {
+    ) -> Result<ListPage> {
         Ok(self.store.list_questions(filter, after, limit).await?)
     }
 
-    pub async fn create_question(&self, new: &NewQuestion) -> ApiResult<Question> {
+    #[tracing::instrument(skip_all, fields(id, seq))]
+    pub async fn create_question(&self, new: &NewQuestion) -> Result<Question> {
         let w = self.store.create_question(new).await?;
+        written(w.value.id, w.seq);
         self.indexing.wait_for(w.seq).await;
         Ok(w.value)
     }
 
+    #[tracing::instrument(skip(self, patch, expected), fields(seq))]
     pub async fn patch_question(
         &self,
         id: i64,
         patch: &QuestionPatch,
         expected: &Precondition,
-    ) -> ApiResult<Question> {
+    ) -> Result<Question> {
         let w = self.store.patch_question(id, patch, expected).await?;
+        written(id, w.seq);
         if w.seq > 0 {
             self.indexing.wait_for(w.seq).await;
         }
         Ok(w.value)
     }
 
-    pub async fn delete_question(&self, id: i64, expected: &Precondition) -> ApiResult<()> {
+    #[tracing::instrument(skip(self, expected), fields(seq))]
+    pub async fn delete_question(&self, id: i64, expected: &Precondition) -> Result<()> {
         let seq = self.store.delete_question(id, expected).await?;
+        written(id, seq);
         self.indexing.wait_for(seq).await;
         Ok(())
     }
 
-    pub async fn list_answers(&self, question_id: i64) -> ApiResult<Vec<Answer>> {
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn list_answers(&self, question_id: i64) -> Result<Vec<Answer>> {
         Ok(self.store.list_answers(question_id).await?)
     }
 
-    pub async fn get_answer(&self, id: i64) -> ApiResult<Answer> {
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn get_answer(&self, id: i64) -> Result<Answer> {
         Ok(self.store.get_answer(id).await?)
     }
 
-    pub async fn add_answer(&self, question_id: i64, body: &Markdown) -> ApiResult<Answer> {
+    #[tracing::instrument(skip(self, body), fields(id, seq))]
+    pub async fn add_answer(&self, question_id: i64, body: &Markdown) -> Result<Answer> {
         let w = self.store.add_answer(question_id, body).await?;
+        written(w.value.id, w.seq);
         self.indexing.wait_for(w.seq).await;
         Ok(w.value)
     }
 
     /// Applies a patch of the answer's body; with no body it only checks the precondition.
+    #[tracing::instrument(skip(self, body, expected), fields(seq))]
     pub async fn patch_answer(
         &self,
         id: i64,
         body: Option<&Markdown>,
         expected: &Precondition,
-    ) -> ApiResult<Answer> {
+    ) -> Result<Answer> {
         let Some(body) = body else {
             let a = self.store.get_answer(id).await?;
             if !expected.admits(a.version) {
-                return Err(StoreError::VersionMismatch { current: a.version }.into());
+                return Err(Error::VersionMismatch { current: a.version });
             }
             return Ok(a);
         };
         let w = self.store.update_answer(id, body, expected).await?;
+        written(id, w.seq);
         self.indexing.wait_for(w.seq).await;
         Ok(w.value)
     }
 
-    pub async fn delete_answer(&self, id: i64, expected: &Precondition) -> ApiResult<()> {
+    #[tracing::instrument(skip(self, expected), fields(seq))]
+    pub async fn delete_answer(&self, id: i64, expected: &Precondition) -> Result<()> {
         let seq = self.store.delete_answer(id, expected).await?;
+        written(id, seq);
         self.indexing.wait_for(seq).await;
         Ok(())
     }
 
-    pub async fn list_categories(&self) -> ApiResult<Vec<Category>> {
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn list_categories(&self) -> Result<Vec<Category>> {
         Ok(self.store.list_categories().await?)
     }
 
-    pub async fn get_category(&self, slug: &Slug) -> ApiResult<Category> {
-        self.store.get_category(slug).await?.ok_or_else(|| {
-            ApiError::new(ErrorCode::CategoryNotFound, format!("no category `{slug}`"))
-        })
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn get_category(&self, slug: &Slug) -> Result<Category> {
+        self.store
+            .get_category(slug)
+            .await?
+            .ok_or_else(|| Error::CategoryNotFound(slug.to_string()))
     }
 
-    pub async fn create_category(&self, slug: &Slug, name: &CategoryName) -> ApiResult<Category> {
+    #[tracing::instrument(skip(self, name))]
+    pub async fn create_category(&self, slug: &Slug, name: &CategoryName) -> Result<Category> {
         Ok(self.store.create_category(slug, name).await?)
     }
 
-    pub async fn list_tags(&self, limit: i64) -> ApiResult<Vec<TagCount>> {
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn list_tags(&self, limit: i64) -> Result<Vec<TagCount>> {
         Ok(self.store.list_tags(limit).await?)
     }
+}
+
+/// Notes what a write changed in the current span, so its change-log sequence can be followed
+/// to the indexer's batch that applies it.
+fn written(id: i64, seq: i64) {
+    let span = tracing::Span::current();
+    span.record("id", id);
+    span.record("seq", seq);
 }

@@ -5,16 +5,15 @@
 //! answer): rejection sampling, which stays uniform over the eligible questions. When too many
 //! candidates are rejected it falls back to listing the eligible members of that pool.
 
-use super::Service;
-use crate::domain::{Difficulty, LearnerId, Question, Slug};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::generate::Rng;
-use crate::quiz::{
-    Rating, Scheduled, Ticket, correct_choice_id, excerpt, new_token, random_hex, sample_slots,
-    schedule, shuffle, token_hash,
-};
-use crate::store::{Card, Eligibility, StoreError};
+use super::{Error, Result, Service};
+use crate::domain::{LearnerId, Question, QuizFilter};
+use crate::quiz::{Rating, Scheduled, Ticket, correct_choice_id, excerpt, sample_slots, schedule};
+use crate::secret::{new_token, random_hex, sha256_hex};
+use crate::store::{Card, Eligibility, Pool, StoreError};
 use chrono::{DateTime, Duration, Utc};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use std::collections::HashSet;
 
 /// A session ends after this long without a draw.
@@ -28,20 +27,6 @@ const ROUNDS: usize = 4;
 pub enum QuizMode {
     Flashcard,
     Choice,
-}
-
-/// The filters of a draw or session.
-#[derive(Debug, Clone, Default)]
-pub struct QuizFilter {
-    pub category: Option<Slug>,
-    pub tag: Option<Slug>,
-    pub difficulty: Option<Difficulty>,
-}
-
-impl QuizFilter {
-    fn is_empty(&self) -> bool {
-        self.category.is_none() && self.tag.is_none() && self.difficulty.is_none()
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -86,26 +71,16 @@ pub struct Graded {
     pub answer: String,
 }
 
-fn os_seed() -> u64 {
-    u64::from_str_radix(&random_hex(8), 16).unwrap_or(0)
-}
-
-fn exhausted() -> ApiError {
-    ApiError::new(
-        ErrorCode::QuizSessionExhausted,
-        "every question of this session has been served; start a new session",
-    )
-}
-
-fn session_not_found() -> ApiError {
-    ApiError::new(
-        ErrorCode::QuizSessionNotFound,
-        "no such quiz session, or it has expired",
-    )
+/// The draw's generator: reproducible from a client's seed, else seeded by the OS.
+fn draw_rng(seed: Option<u64>) -> StdRng {
+    match seed {
+        Some(seed) => StdRng::seed_from_u64(seed),
+        None => StdRng::from_os_rng(),
+    }
 }
 
 impl Service {
-    async fn ticket_key(&self) -> ApiResult<Vec<u8>> {
+    async fn ticket_key(&self) -> Result<Vec<u8>> {
         let key = self
             .ticket_key
             .get_or_try_init(|| async { self.store.secret("ticket").await })
@@ -113,18 +88,11 @@ impl Service {
         Ok(key.clone())
     }
 
-    async fn pools_for(&self, f: &QuizFilter) -> ApiResult<Vec<String>> {
-        match self
-            .store
-            .quiz_pools(f.category.as_ref(), f.tag.as_ref(), f.difficulty)
-            .await
-        {
+    async fn pools_for(&self, f: &QuizFilter) -> Result<Vec<Pool>> {
+        match self.store.quiz_pools(f).await {
             Ok(pools) => Ok(pools),
             // A filter names something that does not exist: nothing to draw from.
-            Err(StoreError::UnknownCategory(slug)) => Err(ApiError::new(
-                ErrorCode::CategoryNotFound,
-                format!("no category `{slug}`"),
-            )),
+            Err(StoreError::UnknownCategory(slug)) => Err(Error::CategoryNotFound(slug)),
             Err(e) => Err(e.into()),
         }
     }
@@ -132,12 +100,12 @@ impl Service {
     /// Up to `k` distinct eligible question ids, uniformly at random.
     async fn draw_ids(
         &self,
-        rng: &mut Rng,
-        pools: &[String],
+        rng: &mut StdRng,
+        pools: &[Pool],
         k: usize,
         session: Option<&str>,
         needs_answers: bool,
-    ) -> ApiResult<Vec<i64>> {
+    ) -> Result<Vec<i64>> {
         let sizes = self.store.pool_sizes(pools).await?;
         let (base_i, n) = sizes
             .iter()
@@ -146,7 +114,7 @@ impl Service {
             .min_by_key(|(_, s)| *s)
             .unwrap_or((0, 0));
         let base = &pools[base_i];
-        let others: Vec<String> = pools
+        let others: Vec<Pool> = pools
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != base_i)
@@ -196,43 +164,32 @@ impl Service {
         Ok(chosen)
     }
 
-    pub async fn draw(&self, req: DrawRequest) -> ApiResult<Vec<QuizItem>> {
-        let mut rng = Rng::new(req.seed.unwrap_or_else(os_seed));
+    #[tracing::instrument(level = "debug", skip_all, fields(count = req.count, mode = ?req.mode))]
+    pub async fn draw(&self, req: DrawRequest) -> Result<Vec<QuizItem>> {
+        let mut rng = draw_rng(req.seed);
         let now = Utc::now();
         let needs_answers = req.mode == QuizMode::Choice;
         let ids = match &req.session {
             Some(token) => {
                 if !req.filter.is_empty() {
-                    return Err(ApiError::new(
-                        ErrorCode::QuizSessionConflict,
-                        "a session keeps the filters it was created with; do not send filters with it",
-                    ));
+                    return Err(Error::QuizSessionConflict);
                 }
-                let hash = token_hash(token);
+                let hash = sha256_hex(token);
                 let s = self
                     .store
                     .get_session(&hash, now)
                     .await?
-                    .ok_or_else(session_not_found)?;
-                let parse = |v: &Option<String>| v.as_deref().and_then(|x| Slug::parse(x).ok());
-                let filter = QuizFilter {
-                    category: parse(&s.category),
-                    tag: parse(&s.tag),
-                    difficulty: s
-                        .difficulty
-                        .as_deref()
-                        .and_then(|d| Difficulty::parse(d).ok()),
-                };
-                let pools = match self.pools_for(&filter).await {
+                    .ok_or(Error::QuizSessionNotFound)?;
+                let pools = match self.pools_for(&s.filter).await {
                     Ok(p) => p,
                     // The category or tag has gone since the session began: nothing is left.
-                    Err(_) => return Err(exhausted()),
+                    Err(_) => return Err(Error::QuizSessionExhausted),
                 };
                 let ids = self
                     .draw_ids(&mut rng, &pools, req.count, Some(&hash), needs_answers)
                     .await?;
                 if ids.is_empty() {
-                    return Err(exhausted());
+                    return Err(Error::QuizSessionExhausted);
                 }
                 let expires = now + Duration::hours(SESSION_TTL_HOURS);
                 self.store.mark_served(&hash, &ids, expires).await?
@@ -243,14 +200,7 @@ impl Service {
                     .draw_ids(&mut rng, &pools, req.count, None, needs_answers)
                     .await?;
                 if ids.is_empty() {
-                    return Err(ApiError::new(
-                        ErrorCode::QuizNoQuestions,
-                        if needs_answers {
-                            "no question with an answer matches these filters"
-                        } else {
-                            "no question matches these filters"
-                        },
-                    ));
+                    return Err(Error::QuizNoQuestions { needs_answers });
                 }
                 ids
             }
@@ -278,12 +228,12 @@ impl Service {
     /// in the same category first, then any in the category, then any at all.
     async fn build_choices(
         &self,
-        rng: &mut Rng,
+        rng: &mut StdRng,
         q: &Question,
         key: &[u8],
-    ) -> ApiResult<(Vec<Choice>, String)> {
+    ) -> Result<(Vec<Choice>, String)> {
         let Some(own) = q.answers.first() else {
-            return Err(ApiError::internal(anyhow::anyhow!(
+            return Err(Error::Internal(anyhow::anyhow!(
                 "drawn question has no answer"
             )));
         };
@@ -306,15 +256,14 @@ impl Service {
             }
         }
         if texts.len() < CHOICES {
-            let same_category = self
-                .store
-                .quiz_pools(
-                    Some(&Slug::parse(&q.category.slug).map_err(ApiError::internal_msg)?),
-                    None,
-                    None,
-                )
-                .await?;
-            for pools in [same_category, vec!["all".to_string()]] {
+            let same_category = QuizFilter {
+                category: Some(
+                    crate::domain::Slug::parse(&q.category.slug).map_err(anyhow::Error::msg)?,
+                ),
+                ..QuizFilter::default()
+            };
+            let same_category = self.store.quiz_pools(&same_category).await?;
+            for pools in [same_category, vec![Pool::All]] {
                 if texts.len() >= CHOICES {
                     break;
                 }
@@ -325,10 +274,7 @@ impl Service {
             }
         }
         if texts.len() < 2 {
-            return Err(ApiError::new(
-                ErrorCode::QuizTooFewQuestions,
-                "multiple choice needs at least two questions with distinct answers",
-            ));
+            return Err(Error::QuizTooFewQuestions);
         }
         let nonce = random_hex(12);
         let mut choices: Vec<Choice> = texts
@@ -343,7 +289,7 @@ impl Service {
                 text,
             })
             .collect();
-        shuffle(rng, &mut choices);
+        choices.shuffle(rng);
         let ticket = Ticket {
             question_id: q.id,
             nonce,
@@ -353,21 +299,14 @@ impl Service {
         Ok((choices, ticket))
     }
 
-    pub async fn grade(&self, ticket: &str, choice_id: &str) -> ApiResult<Graded> {
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn grade(&self, ticket: &str, choice_id: &str) -> Result<Graded> {
         let key = self.ticket_key().await?;
-        let t = Ticket::verify(ticket, &key).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidTicket,
-                "the ticket was not issued by this server or was altered",
-            )
-        })?;
+        let t = Ticket::verify(ticket, &key).ok_or(Error::InvalidTicket)?;
         if !t.choices.iter().any(|c| c == choice_id) {
             // A well-formed id that this item never offered: the body is valid, the
             // thing it names does not exist.
-            return Err(ApiError::new(
-                ErrorCode::ChoiceNotFound,
-                "choice_id is not one of this item's choices",
-            ));
+            return Err(Error::ChoiceNotFound);
         }
         let correct_choice_id = correct_choice_id(&key, &t.nonce, t.question_id);
         let q = self.store.get_question(t.question_id).await?;
@@ -382,7 +321,8 @@ impl Service {
         })
     }
 
-    pub async fn create_session(&self, filter: &QuizFilter) -> ApiResult<NewSession> {
+    #[tracing::instrument(skip(self))]
+    pub async fn create_session(&self, filter: &QuizFilter) -> Result<NewSession> {
         let pools = self.pools_for(filter).await?;
         let sizes = self.store.pool_sizes(&pools).await?;
         let remaining = if pools.len() == 1 {
@@ -393,7 +333,7 @@ impl Service {
                 .enumerate()
                 .min_by_key(|(_, s)| **s)
                 .unwrap_or((0, &0));
-            let others: Vec<String> = pools
+            let others: Vec<Pool> = pools
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
@@ -406,25 +346,15 @@ impl Service {
             self.store.eligible_in_pool(&pools[i], &e).await?.len() as i64
         };
         if remaining == 0 {
-            return Err(ApiError::new(
-                ErrorCode::QuizNoQuestions,
-                "no question matches these filters",
-            ));
+            return Err(Error::QuizNoQuestions {
+                needs_answers: false,
+            });
         }
         let (token, hash) = new_token();
         let now = Utc::now();
         let expires_at = now + Duration::hours(SESSION_TTL_HOURS);
         self.store
-            .create_session(
-                &hash,
-                (
-                    filter.category.as_ref().map(|c| c.as_str()),
-                    filter.tag.as_ref().map(|t| t.as_str()),
-                    filter.difficulty.map(|d| d.as_str()),
-                ),
-                now,
-                expires_at,
-            )
+            .create_session(&hash, filter, now, expires_at)
             .await?;
         Ok(NewSession {
             token,
@@ -433,23 +363,25 @@ impl Service {
         })
     }
 
-    pub async fn end_session(&self, token: &str) -> ApiResult<()> {
-        if self.store.delete_session(&token_hash(token)).await? {
+    #[tracing::instrument(skip_all)]
+    pub async fn end_session(&self, token: &str) -> Result<()> {
+        if self.store.delete_session(&sha256_hex(token)).await? {
             Ok(())
         } else {
-            Err(session_not_found())
+            Err(Error::QuizSessionNotFound)
         }
     }
 
     /// Records a review made at `now` (the server's clock, or the client's for synced offline
     /// reviews) and schedules the next one.
+    #[tracing::instrument(skip(self, learner), fields(learner = learner.as_str()))]
     pub async fn review(
         &self,
         learner: &LearnerId,
         question_id: i64,
         rating: Rating,
         now: DateTime<Utc>,
-    ) -> ApiResult<Scheduled> {
+    ) -> Result<Scheduled> {
         let previous = self.store.card(learner.as_str(), question_id).await?;
         let s = schedule(
             previous.map(|c| (c.stability, c.difficulty, c.last_review)),
@@ -476,11 +408,12 @@ impl Service {
     }
 
     /// Overdue questions (most overdue first), then questions never reviewed.
+    #[tracing::instrument(level = "debug", skip(self, learner), fields(learner = learner.as_str()))]
     pub async fn due(
         &self,
         learner: &LearnerId,
         limit: i64,
-    ) -> ApiResult<Vec<(Question, Option<DateTime<Utc>>)>> {
+    ) -> Result<Vec<(Question, Option<DateTime<Utc>>)>> {
         let due = self
             .store
             .due_cards(learner.as_str(), Utc::now(), limit)

@@ -1,10 +1,9 @@
 //! Search, suggest and similar: the index finds ids, the database supplies the rows (so a
 //! deleted question never appears), and the highlighter marks the rows' text.
 
-use super::Service;
-use crate::domain::Question;
-use crate::error::{ApiError, ApiResult};
-use crate::search::{Facets, SearchRequest};
+use super::{Result, Service};
+use crate::domain::{Question, SearchQuery};
+use crate::search::Facets;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -28,17 +27,16 @@ pub struct SearchPage {
     pub facets: Facets,
 }
 
+/// Index work is CPU-bound and blocking: it runs on the blocking pool, never on the runtime.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> ApiResult<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(ApiError::internal),
-        Err(e) => Err(ApiError::internal(e)),
-    }
+) -> Result<T> {
+    Ok(tokio::task::spawn_blocking(f).await??)
 }
 
 impl Service {
-    pub async fn search(&self, req: SearchRequest) -> ApiResult<SearchPage> {
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn search(&self, req: SearchQuery) -> Result<SearchPage> {
         let started = Instant::now();
         let index = self.indexing.index.clone();
         let found = blocking(move || index.search(&req)).await?;
@@ -76,14 +74,16 @@ impl Service {
     }
 
     /// Questions whose title completes what was typed so far.
-    pub async fn suggest(&self, prefix: String, limit: usize) -> ApiResult<Vec<Question>> {
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn suggest(&self, prefix: String, limit: usize) -> Result<Vec<Question>> {
         let index = self.indexing.index.clone();
         let ids = blocking(move || index.suggest(&prefix, limit)).await?;
         Ok(self.store.get_questions(&ids).await?)
     }
 
     /// Questions related to `id`, best first, never `id` itself.
-    pub async fn similar(&self, id: i64, limit: usize) -> ApiResult<Vec<(Question, f32)>> {
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn similar(&self, id: i64, limit: usize) -> Result<Vec<(Question, f32)>> {
         let q = self.store.get_question(id).await?;
         let index = self.indexing.index.clone();
         let answers: Vec<String> = q.answers.iter().map(|a| a.body.clone()).collect();

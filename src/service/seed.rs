@@ -1,7 +1,9 @@
-//! Loads the bundled knowledge base (`seed/seed.json`) into a database that has never had one.
+//! Loads the bundled knowledge base (`seed/seed.json`) into a database that has never had one,
+//! through the importer: the seed is validated and written exactly as an imported file is.
 
 use super::Service;
-use crate::domain::{CategoryName, Difficulty, Markdown, NewQuestion, QuestionTitle, Slug, Tags};
+use crate::domain::import::{BulkAnswer, BulkQuestion};
+use crate::domain::{CategoryName, Difficulty, Slug};
 use crate::store::StoreError;
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
@@ -49,8 +51,9 @@ pub enum SeedReport {
     AlreadyDone,
 }
 
-type ParsedSeed = (Vec<(Slug, CategoryName)>, Vec<NewQuestion>);
+type ParsedSeed = (Vec<(Slug, CategoryName)>, Vec<BulkQuestion>);
 
+/// The seed's categories, validated, and its questions as bulk lines (validated on import).
 fn parse_seed() -> anyhow::Result<ParsedSeed> {
     let file: SeedFile = serde_json::from_str(SEED_JSON).context("seed/seed.json is malformed")?;
     let bad = |what: &str, e: String| anyhow!("seed/seed.json: {what}: {e}");
@@ -66,33 +69,38 @@ fn parse_seed() -> anyhow::Result<ParsedSeed> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let questions = file
         .questions
-        .iter()
-        .map(|q| {
-            Ok(NewQuestion {
-                title: QuestionTitle::parse(&q.title).map_err(|e| bad(&q.title, e))?,
-                body: q
-                    .body
-                    .as_deref()
-                    .map(Markdown::parse)
-                    .transpose()
-                    .map_err(|e| bad(&q.title, e))?,
-                category: Slug::parse(&q.category).map_err(|e| bad(&q.title, e))?,
-                tags: Tags::parse(&q.tags).map_err(|e| bad(&q.title, format!("{e:?}")))?,
-                difficulty: q.difficulty,
-                answers: q
-                    .answers
-                    .iter()
-                    .map(|a| Markdown::parse(&a.body))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| bad(&q.title, e))?,
-            })
+        .into_iter()
+        .map(|q| BulkQuestion {
+            external_id: None,
+            category_name: file
+                .categories
+                .iter()
+                .find(|c| c.slug == q.category)
+                .map(|c| c.name.clone()),
+            title: q.title,
+            body: q.body,
+            category: q.category,
+            tags: q.tags,
+            difficulty: Some(q.difficulty.as_str().to_string()),
+            answers: q
+                .answers
+                .into_iter()
+                .map(|a| BulkAnswer {
+                    body: a.body,
+                    created_at: None,
+                    updated_at: None,
+                })
+                .collect(),
+            created_at: None,
+            updated_at: None,
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect();
     Ok((categories, questions))
 }
 
 impl Service {
     /// Loads the seed unless it was loaded before or the database already holds questions.
+    #[tracing::instrument(skip(self))]
     pub async fn load_seed(&self) -> anyhow::Result<SeedReport> {
         if self.store.seed_done().await? {
             return Ok(SeedReport::AlreadyDone);
@@ -104,25 +112,37 @@ impl Service {
                 Err(e) => return Err(e.into()),
             }
         }
-        let mut last_seq = 0;
-        for q in &questions {
-            last_seq = self.store.create_question(q).await?.seq;
+        let mut importer = self.importer();
+        for (i, q) in questions.into_iter().enumerate() {
+            importer.push_question(i as u64 + 1, q).await?;
         }
-        self.indexing.wait_for(last_seq).await;
+        let report = importer.finish().await?;
+        if let Some(e) = report.errors.first() {
+            return Err(anyhow!(
+                "seed/seed.json: question {}: {}",
+                e.line,
+                e.message
+            ));
+        }
         self.store.mark_seed_done().await?;
         Ok(SeedReport::Loaded {
-            questions: questions.len(),
+            questions: report.created as usize,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::domain::import::validate;
+
     #[test]
-    fn the_bundled_seed_parses_into_29_valid_questions() {
+    fn the_bundled_seed_holds_29_valid_questions_with_answers() {
         let (categories, questions) = super::parse_seed().unwrap();
         assert_eq!(categories.len(), 2);
         assert_eq!(questions.len(), 29);
-        assert!(questions.iter().all(|q| !q.answers.is_empty()));
+        for q in questions {
+            let item = validate(q).unwrap();
+            assert!(!item.question.answers.is_empty());
+        }
     }
 }

@@ -12,6 +12,7 @@ mod keys;
 mod meta;
 mod questions;
 mod quiz;
+mod rows;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{
@@ -25,7 +26,7 @@ pub use changes::{Change, IndexRow};
 pub use import::BatchOutcome;
 pub use keys::ApiKey;
 pub use questions::{ListPage, Written};
-pub use quiz::{Card, Eligibility, SessionRow};
+pub use quiz::{Card, Eligibility, Pool, SessionRow};
 
 /// Why a store operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +126,11 @@ fn now_micros() -> i64 {
 
 fn from_micros(us: i64) -> DateTime<Utc> {
     Utc.timestamp_micros(us).single().unwrap_or_default()
+}
+
+/// A stored value that does not decode into the domain type it was written from.
+fn decode_error(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> sqlx::Error {
+    sqlx::Error::Decode(e.into())
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

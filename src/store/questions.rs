@@ -2,10 +2,13 @@
 //! in the same transaction.
 
 use super::quiz::sync_pools;
-use super::{Store, StoreError, StoreResult, from_micros, now_micros};
+use super::rows::{
+    NewRows, apply_patch, category_id, insert_answer, insert_new, record_change, touch_question,
+};
+use super::{Store, StoreError, StoreResult, decode_error, from_micros, now_micros};
 use crate::domain::{
     Answer, CategoryRef, Difficulty, Markdown, NewQuestion, Precondition, Question, QuestionFilter,
-    QuestionPatch, Tags,
+    QuestionPatch,
 };
 use sqlx::{FromRow, SqliteConnection};
 use std::collections::HashMap;
@@ -126,177 +129,11 @@ async fn load_questions(conn: &mut SqliteConnection, ids: &[i64]) -> sqlx::Resul
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
-fn decode_error(e: serde_json::Error) -> sqlx::Error {
-    sqlx::Error::Decode(Box::new(e))
-}
-
 async fn load_question(conn: &mut SqliteConnection, id: i64) -> StoreResult<Question> {
     load_questions(conn, &[id])
         .await?
         .pop()
         .ok_or(StoreError::QuestionNotFound(id))
-}
-
-async fn category_id(conn: &mut SqliteConnection, slug: &str) -> StoreResult<i64> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM categories WHERE slug = ?")
-        .bind(slug)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|r| r.0)
-        .ok_or_else(|| StoreError::UnknownCategory(slug.to_string()))
-}
-
-async fn set_tags(conn: &mut SqliteConnection, question_id: i64, tags: &Tags) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM question_tags WHERE question_id = ?")
-        .bind(question_id)
-        .execute(&mut *conn)
-        .await?;
-    for (position, slug) in tags.as_slice().iter().enumerate() {
-        // DO UPDATE (a no-op) rather than DO NOTHING so RETURNING yields the existing id too.
-        let (tag_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO tags (slug) VALUES (?) ON CONFLICT (slug) DO UPDATE SET slug = excluded.slug
-             RETURNING id",
-        )
-        .bind(slug.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
-        sqlx::query("INSERT INTO question_tags (question_id, tag_id, position) VALUES (?, ?, ?)")
-            .bind(question_id)
-            .bind(tag_id)
-            .bind(position as i64)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-async fn insert_answer(
-    conn: &mut SqliteConnection,
-    question_id: i64,
-    body: &Markdown,
-    now: i64,
-) -> sqlx::Result<i64> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO answers (question_id, body, created_at, updated_at) VALUES (?, ?, ?, ?)
-         RETURNING id",
-    )
-    .bind(question_id)
-    .bind(body.as_str())
-    .bind(now)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(id)
-}
-
-/// Appends to the index change log; the caller's transaction makes it atomic with the write.
-async fn record_change(
-    conn: &mut SqliteConnection,
-    question_id: i64,
-    now: i64,
-) -> sqlx::Result<i64> {
-    let (seq,): (i64,) = sqlx::query_as(
-        "INSERT INTO index_changes (question_id, created_at) VALUES (?, ?) RETURNING seq",
-    )
-    .bind(question_id)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(seq)
-}
-
-/// A question's answers changed: its representation (and so its ETag) changed too.
-async fn touch_question(
-    conn: &mut SqliteConnection,
-    question_id: i64,
-    now: i64,
-) -> sqlx::Result<()> {
-    sqlx::query("UPDATE questions SET version = version + 1, updated_at = ? WHERE id = ?")
-        .bind(now)
-        .bind(question_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// Every row a new question needs, and its change-log entry; returns (id, seq).
-async fn insert_question(
-    conn: &mut SqliteConnection,
-    new: &NewQuestion,
-    now: i64,
-) -> StoreResult<(i64, i64)> {
-    let category = category_id(conn, new.category.as_str()).await?;
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO questions (title, body, category_id, difficulty, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(new.title.as_str())
-    .bind(new.body.as_ref().map(|b| b.as_str()))
-    .bind(category)
-    .bind(new.difficulty.as_str())
-    .bind(now)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    set_tags(conn, id, &new.tags).await?;
-    for a in &new.answers {
-        insert_answer(conn, id, a, now).await?;
-    }
-    sync_pools(conn, id).await?;
-    let seq = record_change(conn, id, now).await?;
-    Ok((id, seq))
-}
-
-/// Applies a non-empty merge patch to an existing question, bumps its version and logs the
-/// change; returns the change's sequence.
-pub(super) async fn apply_patch(
-    conn: &mut SqliteConnection,
-    id: i64,
-    patch: &QuestionPatch,
-    now: i64,
-) -> StoreResult<i64> {
-    let category = match &patch.category {
-        Some(slug) => Some(category_id(conn, slug.as_str()).await?),
-        None => None,
-    };
-    sqlx::query(
-        "UPDATE questions SET
-            title = coalesce(?1, title),
-            body = CASE WHEN ?2 THEN ?3 ELSE body END,
-            category_id = coalesce(?4, category_id),
-            difficulty = coalesce(?5, difficulty),
-            updated_at = ?6,
-            version = version + 1
-         WHERE id = ?7",
-    )
-    .bind(patch.title.as_ref().map(|t| t.as_str()))
-    .bind(patch.body.is_some())
-    .bind(
-        patch
-            .body
-            .as_ref()
-            .and_then(|b| b.as_ref().map(|b| b.as_str())),
-    )
-    .bind(category)
-    .bind(patch.difficulty.map(|d| d.as_str()))
-    .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    if let Some(tags) = &patch.tags {
-        set_tags(conn, id, tags).await?;
-    }
-    if let Some(answers) = &patch.answers {
-        sqlx::query("DELETE FROM answers WHERE question_id = ?")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        for a in answers {
-            insert_answer(conn, id, a, now).await?;
-        }
-    }
-    sync_pools(conn, id).await?;
-    Ok(record_change(conn, id, now).await?)
 }
 
 async fn question_version(conn: &mut SqliteConnection, id: i64) -> StoreResult<i64> {
@@ -371,8 +208,18 @@ impl Store {
 
     pub async fn create_question(&self, new: &NewQuestion) -> StoreResult<Written<Question>> {
         let mut tx = self.begin_write().await?;
-        let (id, seq) = insert_question(&mut tx, new, now_micros()).await?;
-        let value = load_question(&mut tx, id).await?;
+        let now = now_micros();
+        let rows = NewRows {
+            question: new,
+            category_id: category_id(&mut tx, new.category.as_str()).await?,
+            created_at: now,
+            updated_at: now,
+            answer_times: vec![(now, now); new.answers.len()],
+            external_id: None,
+            import_hash: None,
+        };
+        let (ids, seq) = insert_new(&mut tx, &[rows], now).await?;
+        let value = load_question(&mut tx, ids[0]).await?;
         tx.commit().await?;
         Ok(Written { value, seq })
     }

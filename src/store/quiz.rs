@@ -1,24 +1,73 @@
 //! Quiz pools (dense slots for uniform draws), sessions, and spaced-repetition cards.
 
-use super::{Store, StoreError, StoreResult, from_micros};
-use crate::domain::{Difficulty, Slug};
+use super::{Store, StoreError, StoreResult, decode_error, from_micros};
+use crate::domain::{Difficulty, QuizFilter, Slug};
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 use std::collections::HashSet;
 
+/// A quiz pool: the questions one filter value admits, each in a dense slot `1..=size` so a
+/// draw can pick uniformly by slot number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Pool {
+    All,
+    Category(i64),
+    Tag(i64),
+    Difficulty(Difficulty),
+}
+
+impl Pool {
+    /// The pool's name in `quiz_pools`/`quiz_slots`; the one place it is spelled.
+    pub(super) fn key(&self) -> String {
+        match self {
+            Pool::All => "all".to_string(),
+            Pool::Category(id) => format!("c:{id}"),
+            Pool::Tag(id) => format!("t:{id}"),
+            Pool::Difficulty(d) => format!("d:{}", d.as_str()),
+        }
+    }
+
+    /// Every pool a question with these attributes belongs to.
+    pub(super) fn of(category_id: i64, difficulty: Difficulty, tag_ids: &[i64]) -> Vec<Pool> {
+        let mut pools = vec![
+            Pool::All,
+            Pool::Category(category_id),
+            Pool::Difficulty(difficulty),
+        ];
+        pools.extend(tag_ids.iter().map(|t| Pool::Tag(*t)));
+        pools
+    }
+}
+
+fn keys(pools: &[Pool]) -> String {
+    let keys: Vec<String> = pools.iter().map(Pool::key).collect();
+    serde_json::to_string(&keys).expect("pool keys serialize")
+}
+
 /// Brings the pool memberships of `question_id` in line with its row (none once deleted).
 /// Runs inside the caller's write transaction.
 pub(super) async fn sync_pools(conn: &mut SqliteConnection, question_id: i64) -> sqlx::Result<()> {
-    let desired: Vec<(String,)> = sqlx::query_as(
-        "SELECT 'all' FROM questions WHERE id = ?1
-         UNION ALL SELECT 'c:' || category_id FROM questions WHERE id = ?1
-         UNION ALL SELECT 'd:' || difficulty FROM questions WHERE id = ?1
-         UNION ALL SELECT 't:' || tag_id FROM question_tags WHERE question_id = ?1",
-    )
-    .bind(question_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let desired: HashSet<String> = desired.into_iter().map(|r| r.0).collect();
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT category_id, difficulty FROM questions WHERE id = ?")
+            .bind(question_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let desired: HashSet<String> = match row {
+        None => HashSet::new(),
+        Some((category_id, difficulty)) => {
+            let tag_ids: Vec<(i64,)> =
+                sqlx::query_as("SELECT tag_id FROM question_tags WHERE question_id = ?")
+                    .bind(question_id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            let tag_ids: Vec<i64> = tag_ids.into_iter().map(|r| r.0).collect();
+            let difficulty = Difficulty::parse(&difficulty).map_err(decode_error)?;
+            Pool::of(category_id, difficulty, &tag_ids)
+                .iter()
+                .map(Pool::key)
+                .collect()
+        }
+    };
     let current: Vec<(String, i64)> =
         sqlx::query_as("SELECT pool, slot FROM quiz_slots WHERE question_id = ?")
             .bind(question_id)
@@ -75,7 +124,7 @@ async fn remove_from_pool(conn: &mut SqliteConnection, pool: &str, slot: i64) ->
 #[derive(Debug, Clone, Default)]
 pub struct Eligibility<'a> {
     /// Pools the question must also be in.
-    pub other_pools: &'a [String],
+    pub other_pools: &'a [Pool],
     /// A session whose served questions are excluded.
     pub session: Option<&'a str>,
     /// Only questions with at least one answer (multiple choice).
@@ -91,12 +140,10 @@ const ELIGIBLE: &str = "(SELECT count(*) FROM quiz_slots s WHERE s.question_id =
         WHERE v.token_hash = ?4 AND v.question_id = c.value))
     AND (?5 = 0 OR EXISTS (SELECT 1 FROM answers a WHERE a.question_id = c.value))";
 
-/// A stored quiz session's filters.
+/// A stored quiz session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRow {
-    pub category: Option<String>,
-    pub tag: Option<String>,
-    pub difficulty: Option<String>,
+    pub filter: QuizFilter,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -113,43 +160,38 @@ pub struct Card {
 impl Store {
     /// The pools a draw with these filters must come from; an unknown category or tag is an
     /// error rather than an empty pool, so a typo is reported, not silently "no questions".
-    pub async fn quiz_pools(
-        &self,
-        category: Option<&Slug>,
-        tag: Option<&Slug>,
-        difficulty: Option<Difficulty>,
-    ) -> StoreResult<Vec<String>> {
+    pub async fn quiz_pools(&self, filter: &QuizFilter) -> StoreResult<Vec<Pool>> {
         let mut pools = Vec::new();
-        if let Some(c) = category {
+        if let Some(c) = &filter.category {
             let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM categories WHERE slug = ?")
                 .bind(c.as_str())
                 .fetch_optional(&self.read)
                 .await?;
             let (id,) = row.ok_or_else(|| StoreError::UnknownCategory(c.to_string()))?;
-            pools.push(format!("c:{id}"));
+            pools.push(Pool::Category(id));
         }
-        if let Some(t) = tag {
+        if let Some(t) = &filter.tag {
             let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM tags WHERE slug = ?")
                 .bind(t.as_str())
                 .fetch_optional(&self.read)
                 .await?;
             let (id,) = row.ok_or_else(|| StoreError::UnknownTag(t.to_string()))?;
-            pools.push(format!("t:{id}"));
+            pools.push(Pool::Tag(id));
         }
-        if let Some(d) = difficulty {
-            pools.push(format!("d:{}", d.as_str()));
+        if let Some(d) = filter.difficulty {
+            pools.push(Pool::Difficulty(d));
         }
         if pools.is_empty() {
-            pools.push("all".into());
+            pools.push(Pool::All);
         }
         Ok(pools)
     }
 
-    pub async fn pool_sizes(&self, pools: &[String]) -> StoreResult<Vec<i64>> {
+    pub async fn pool_sizes(&self, pools: &[Pool]) -> StoreResult<Vec<i64>> {
         let mut out = Vec::with_capacity(pools.len());
         for p in pools {
             let row: Option<(i64,)> = sqlx::query_as("SELECT size FROM quiz_pools WHERE pool = ?")
-                .bind(p)
+                .bind(p.key())
                 .fetch_optional(&self.read)
                 .await?;
             out.push(row.map_or(0, |r| r.0));
@@ -158,12 +200,12 @@ impl Store {
     }
 
     /// The questions at `slots` of `pool`, in the order of `slots`.
-    pub async fn pool_members_at(&self, pool: &str, slots: &[i64]) -> StoreResult<Vec<i64>> {
+    pub async fn pool_members_at(&self, pool: &Pool, slots: &[i64]) -> StoreResult<Vec<i64>> {
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT slot, question_id FROM quiz_slots
              WHERE pool = ? AND slot IN (SELECT value FROM json_each(?))",
         )
-        .bind(pool)
+        .bind(pool.key())
         .bind(serde_json::to_string(slots).expect("slots serialize"))
         .fetch_all(&self.read)
         .await?;
@@ -184,7 +226,7 @@ impl Store {
             "SELECT c.value FROM json_each(?1) c WHERE {ELIGIBLE}"
         )))
         .bind(serde_json::to_string(candidates).expect("ids serialize"))
-        .bind(serde_json::to_string(e.other_pools).expect("pools serialize"))
+        .bind(keys(e.other_pools))
         .bind(e.other_pools.len() as i64)
         .bind(e.session)
         .bind(e.needs_answers)
@@ -195,18 +237,22 @@ impl Store {
 
     /// Every eligible member of `pool`, in slot order: the exact fallback when rejection
     /// sampling would take too many tries. Costs O(pool size).
-    pub async fn eligible_in_pool(&self, pool: &str, e: &Eligibility<'_>) -> StoreResult<Vec<i64>> {
+    pub async fn eligible_in_pool(
+        &self,
+        pool: &Pool,
+        e: &Eligibility<'_>,
+    ) -> StoreResult<Vec<i64>> {
         let rows: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT c.value FROM (SELECT question_id AS value, slot FROM quiz_slots WHERE pool = ?6) c
              WHERE {ELIGIBLE} ORDER BY c.slot"
         )))
         // ?1 (the candidate list) is not used here: the candidates are the pool itself (?6).
         .bind("[]")
-        .bind(serde_json::to_string(e.other_pools).expect("pools serialize"))
+        .bind(keys(e.other_pools))
         .bind(e.other_pools.len() as i64)
         .bind(e.session)
         .bind(e.needs_answers)
-        .bind(pool)
+        .bind(pool.key())
         .fetch_all(&self.read)
         .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
@@ -215,29 +261,22 @@ impl Store {
     /// A random secret kept in the database (e.g. the ticket signing key), created on first use.
     pub async fn secret(&self, name: &str) -> StoreResult<Vec<u8>> {
         let key = format!("secret:{name}");
-        let fresh = {
-            let mut bytes = [0u8; 32];
-            getrandom::fill(&mut bytes).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        };
         sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)")
             .bind(&key)
-            .bind(&fresh)
+            .bind(crate::secret::random_hex(32))
             .execute(&self.write)
             .await?;
-        let (hex,): (String,) = sqlx::query_as("SELECT value FROM meta WHERE key = ?")
+        let (stored,): (String,) = sqlx::query_as("SELECT value FROM meta WHERE key = ?")
             .bind(&key)
             .fetch_one(&self.write)
             .await?;
-        Ok((0..hex.len() / 2)
-            .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-            .collect())
+        Ok(hex::decode(stored).map_err(decode_error)?)
     }
 
     pub async fn create_session(
         &self,
         token_hash: &str,
-        filters: (Option<&str>, Option<&str>, Option<&str>),
+        filter: &QuizFilter,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
@@ -251,9 +290,9 @@ impl Store {
              VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(token_hash)
-        .bind(filters.0)
-        .bind(filters.1)
-        .bind(filters.2)
+        .bind(filter.category.as_ref().map(Slug::as_str))
+        .bind(filter.tag.as_ref().map(Slug::as_str))
+        .bind(filter.difficulty.map(Difficulty::as_str))
         .bind(now.timestamp_micros())
         .bind(expires_at.timestamp_micros())
         .execute(&mut *tx)
@@ -277,14 +316,25 @@ impl Store {
         .bind(now.timestamp_micros())
         .fetch_optional(&self.read)
         .await?;
-        Ok(
-            row.map(|(category, tag, difficulty, expires_at)| SessionRow {
-                category,
-                tag,
-                difficulty,
-                expires_at: from_micros(expires_at),
-            }),
-        )
+        let Some((category, tag, difficulty, expires_at)) = row else {
+            return Ok(None);
+        };
+        // Stored filters were valid when written; one that no longer parses is corruption,
+        // reported rather than silently widening the session.
+        let slug = |s: Option<String>| s.as_deref().map(Slug::parse).transpose();
+        let filter = QuizFilter {
+            category: slug(category).map_err(decode_error)?,
+            tag: slug(tag).map_err(decode_error)?,
+            difficulty: difficulty
+                .as_deref()
+                .map(Difficulty::parse)
+                .transpose()
+                .map_err(decode_error)?,
+        };
+        Ok(Some(SessionRow {
+            filter,
+            expires_at: from_micros(expires_at),
+        }))
     }
 
     /// Records `ids` as served and extends the session; returns the ids that were not served

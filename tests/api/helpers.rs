@@ -86,7 +86,7 @@ impl TestApp {
 
     /// A fresh app with an empty database (only the two seed categories are created).
     pub async fn empty() -> Self {
-        let app = Self::with(|c| c.serve.no_seed = true).await;
+        let app = Self::with(|c| c.seed = false).await;
         for (slug, name) in [("golang", "Golang"), ("distributed", "分布式")] {
             let r = app
                 .post(
@@ -102,7 +102,7 @@ impl TestApp {
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::new(dir.path());
-        config.serve.admin_key = Some(ADMIN_KEY.into());
+        config.admin_key = Some(ADMIN_KEY.into());
         tweak(&mut config);
         Self::start(dir, config).await
     }
@@ -137,7 +137,7 @@ impl TestApp {
         app.shutdown().await;
         meddle(dir.path());
         let mut config = Config::new(dir.path());
-        config.serve.admin_key = Some(ADMIN_KEY.into());
+        config.admin_key = Some(ADMIN_KEY.into());
         Self::start(dir, config).await
     }
 

@@ -317,6 +317,23 @@ fn export_without_times(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 #[test]
+fn importing_into_a_new_data_dir_brings_only_what_was_imported_not_the_seed() {
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("q.ndjson");
+    kb(
+        work.path(),
+        &["gen", "--count", "40", "-o", file.to_str().unwrap()],
+    );
+    let dir = work.path().join("data");
+    // Seeding is on (no KB_NO_SEED): an import still must not mix the Go seed in.
+    let with_seeding =
+        |args: &[&str]| crate::helpers::kb_command(&dir, &[("KB_LOG", "warn")], args);
+    let out = with_seeding(&["import", file.to_str().unwrap()]);
+    assert!(out.contains("40 created"), "{out}");
+    assert_eq!(with_seeding(&["export"]).lines().count(), 40);
+}
+
+#[test]
 fn gen_import_and_export_round_trip_through_the_command_line() {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("q.ndjson");

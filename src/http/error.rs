@@ -2,8 +2,11 @@
 //!
 //! Every failure a client can see is an [`ApiError`] rendered as RFC 9457
 //! `application/problem+json`. The `code` strings are part of the public contract: add new
-//! ones, never rename or repurpose an existing one.
+//! ones, never rename or repurpose an existing one. Service errors become API errors in one
+//! place, [`From<service::Error>`](#impl-From<Error>-for-ApiError).
 
+use crate::domain::{FieldError, FieldErrors};
+use crate::service;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -68,25 +71,6 @@ error_codes! {
     RequestTimeout => ("request_timeout", SERVICE_UNAVAILABLE, "The request took too long and was cancelled"),
     NotReady => ("not_ready", SERVICE_UNAVAILABLE, "The service is not ready"),
     Internal => ("internal_error", INTERNAL_SERVER_ERROR, "Internal server error"),
-}
-
-/// One invalid field of a request, in `errors` of a `validation_failed` problem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// Where the problem is: a body field path (`answers[0].body`) or a query parameter name.
-    #[schema(example = "title")]
-    pub field: String,
-    #[schema(example = "must be 1 to 500 characters after trimming")]
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
 }
 
 /// RFC 9457 problem details, as sent in every error response.
@@ -157,18 +141,6 @@ impl ApiError {
         }
     }
 
-    /// For the command line, where the cause (not the opaque HTTP detail) is what helps.
-    pub fn into_anyhow(self) -> anyhow::Error {
-        match self.source {
-            Some(source) => source,
-            None => anyhow::anyhow!(self.detail),
-        }
-    }
-
-    pub fn internal_msg(message: String) -> Self {
-        Self::internal(anyhow::anyhow!(message))
-    }
-
     pub fn problem(&self) -> Problem {
         Problem {
             r#type: format!("urn:kb:problem:{}", self.code.as_str()),
@@ -181,15 +153,49 @@ impl ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        ApiError::internal(e)
+impl From<FieldErrors> for ApiError {
+    fn from(e: FieldErrors) -> Self {
+        ApiError::validation(e.into_vec())
     }
 }
 
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        ApiError::internal(e)
+impl From<service::Error> for ApiError {
+    fn from(e: service::Error) -> Self {
+        use service::Error as E;
+        let detail = e.to_string();
+        let code = match e {
+            E::Invalid(errors) => return errors.into(),
+            E::Internal(source) => return ApiError::internal(source),
+            E::UnknownCategory(slug) => {
+                return ApiError::new(
+                    ErrorCode::UnknownCategory,
+                    format!("no category `{slug}`; create it first with POST /api/v1/categories"),
+                );
+            }
+            E::VersionMismatch { current } => {
+                return ApiError::new(
+                    ErrorCode::PreconditionFailed,
+                    format!(
+                        "If-Match does not match the current version ({current}); fetch it again"
+                    ),
+                );
+            }
+            E::QuestionNotFound(_) => ErrorCode::QuestionNotFound,
+            E::AnswerNotFound(_) => ErrorCode::AnswerNotFound,
+            E::CategoryNotFound(_) => ErrorCode::CategoryNotFound,
+            E::TagNotFound(_) => ErrorCode::TagNotFound,
+            E::CategoryExists(_) => ErrorCode::CategoryExists,
+            E::MalformedJson(_) => ErrorCode::InvalidJson,
+            E::QuizSessionConflict => ErrorCode::QuizSessionConflict,
+            E::QuizSessionNotFound => ErrorCode::QuizSessionNotFound,
+            E::QuizSessionExhausted => ErrorCode::QuizSessionExhausted,
+            E::QuizNoQuestions { .. } => ErrorCode::QuizNoQuestions,
+            E::QuizTooFewQuestions => ErrorCode::QuizTooFewQuestions,
+            E::InvalidTicket => ErrorCode::InvalidTicket,
+            E::ChoiceNotFound => ErrorCode::ChoiceNotFound,
+            E::KeyNotFound(_) => ErrorCode::NotFound,
+        };
+        ApiError::new(code, detail)
     }
 }
 

@@ -1,0 +1,273 @@
+//! The OpenAPI document's fixed parts and the rules applied to it once every route is
+//! registered: the bearer scheme, links from creates, text rules taken from the domain, and the
+//! responses that follow from how a route is registered (its access, its JSON body).
+
+use super::access::Access;
+use crate::domain::{
+    self, BODY_MAX_CHARS, CATEGORY_NAME_MAX_CHARS, SLUG_MAX_CHARS, Scope, TITLE_MAX_CHARS,
+};
+use utoipa::OpenApi;
+use utoipa::openapi::path::{Operation, PathItem, Paths};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ArrayItems, Schema, SchemaFormat};
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "kb",
+        description = "A knowledge base of interview questions and answers: CRUD, \
+            Chinese-aware full-text search and quizzes. Errors are RFC 9457 problem+json \
+            with a stable `code`.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    tags(
+        (name = "questions", description = "Questions with their answers"),
+        (name = "answers", description = "Answers to questions"),
+        (name = "categories", description = "Categories and tags"),
+        (name = "search", description = "Full-text search, suggestions and related questions"),
+        (name = "quiz", description = "Random draws, no-repeat sessions and multiple choice"),
+        (name = "learners", description = "Spaced repetition (FSRS) per learner"),
+        (name = "admin", description = "Bulk import and export (admin keys)"),
+        (name = "ops", description = "Health and readiness"),
+    ),
+    components(schemas(
+        crate::http::error::Problem,
+        crate::domain::FieldError,
+        crate::domain::import::BulkQuestion
+    )),
+    modifiers(&BearerScheme)
+)]
+pub(super) struct ApiDoc;
+
+/// Text rules of the domain, named in schema attributes by a `format` of this prefix
+/// (`format = "kb:slug"`) and replaced by the rule's pattern and lengths when the document is
+/// assembled: the attributes say which rule applies, the domain says what it is.
+pub(super) const RULE_PREFIX: &str = "kb:";
+
+/// A text rule: its name after [`RULE_PREFIX`], its pattern and its length bounds.
+struct Rule {
+    name: &'static str,
+    pattern: &'static str,
+    /// `(min, max)` characters; `None` when the pattern bounds the length itself.
+    lengths: Option<(usize, usize)>,
+}
+
+const RULES: &[Rule] = &[
+    Rule {
+        name: "slug",
+        pattern: domain::patterns::SLUG,
+        lengths: Some((1, SLUG_MAX_CHARS)),
+    },
+    Rule {
+        name: "title",
+        pattern: domain::patterns::LINE,
+        lengths: Some((1, TITLE_MAX_CHARS)),
+    },
+    Rule {
+        name: "category-name",
+        pattern: domain::patterns::LINE,
+        lengths: Some((1, CATEGORY_NAME_MAX_CHARS)),
+    },
+    Rule {
+        name: "markdown",
+        pattern: domain::patterns::MARKDOWN,
+        lengths: Some((1, BODY_MAX_CHARS)),
+    },
+    Rule {
+        name: "learner",
+        pattern: domain::patterns::LEARNER,
+        lengths: None,
+    },
+];
+
+fn apply_rules(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else {
+        return;
+    };
+    match schema {
+        Schema::Object(o) => {
+            if let Some(SchemaFormat::Custom(format)) = &o.format
+                && let Some(rule) = format.strip_prefix(RULE_PREFIX)
+                && let Some(rule) = RULES.iter().find(|r| r.name == rule)
+            {
+                o.format = None;
+                o.pattern = Some(rule.pattern.to_string());
+                if let Some((min, max)) = rule.lengths {
+                    o.min_length = Some(min);
+                    o.max_length = Some(max);
+                }
+            }
+            o.properties.values_mut().for_each(apply_rules);
+        }
+        Schema::Array(a) => {
+            if let ArrayItems::RefOrSchema(items) = &mut a.items {
+                apply_rules(items);
+            }
+        }
+        Schema::OneOf(s) => s.items.iter_mut().for_each(apply_rules),
+        Schema::AllOf(s) => s.items.iter_mut().for_each(apply_rules),
+        Schema::AnyOf(s) => s.items.iter_mut().for_each(apply_rules),
+        _ => {}
+    }
+}
+
+pub(super) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Fills in the text rules everywhere in the document: component schemas and parameters.
+pub(super) fn apply_text_rules(doc: &mut utoipa::openapi::OpenApi) {
+    if let Some(components) = doc.components.as_mut() {
+        components.schemas.values_mut().for_each(apply_rules);
+    }
+    for item in doc.paths.paths.values_mut() {
+        for op in operations_mut(item) {
+            for p in op.parameters.iter_mut().flatten() {
+                if let RefOr::T(p) = p
+                    && let Some(schema) = p.schema.as_mut()
+                {
+                    apply_rules(schema);
+                }
+            }
+        }
+    }
+}
+
+fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                crate::http::error::PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// What the 403 of a route says its key needs.
+fn needs(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Read => "any valid API key",
+        Scope::Write => "an API key with `write` scope",
+        Scope::Admin => "`admin`",
+    }
+}
+
+/// The responses and security that follow from how a route is registered: a key-guarded route
+/// declares the `bearer` scheme with its 401 and 403; a route with a JSON body declares the
+/// extractor's 413 and 415. A response the handler documents itself is kept.
+pub(super) fn document_route(paths: &mut Paths, access: Access) {
+    for item in paths.paths.values_mut() {
+        for op in operations_mut(item) {
+            let responses = &mut op.responses.responses;
+            if let Access::Key(scope) = access {
+                op.security = Some(vec![SecurityRequirement::new(
+                    "bearer",
+                    Vec::<String>::new(),
+                )]);
+                responses
+                    .entry("401".into())
+                    .or_insert_with(|| problem("No API key, or an unknown or revoked one"));
+                responses.entry("403".into()).or_insert_with(|| {
+                    problem(&format!(
+                        "The key lacks the needed scope ({})",
+                        needs(scope)
+                    ))
+                });
+            }
+            if op.request_body.is_some() {
+                responses
+                    .entry("413".into())
+                    .or_insert_with(|| problem("Body over 1 MiB"));
+                responses
+                    .entry("415".into())
+                    .or_insert_with(|| problem("Not JSON"));
+            }
+        }
+    }
+}
+
+/// OpenAPI links from each create to the operations on what it created, so clients (and
+/// stateful conformance tests) can follow them.
+pub(super) struct CreateLinks;
+
+impl utoipa::Modify for CreateLinks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::link::LinkBuilder;
+        let links: [(&str, &[(&str, &str)]); 2] = [
+            (
+                "/api/v1/questions",
+                &[
+                    ("GetQuestion", "get_question"),
+                    ("UpdateQuestion", "patch_question"),
+                    ("DeleteQuestion", "delete_question"),
+                    ("ListAnswers", "list_answers"),
+                    ("AddAnswer", "add_answer"),
+                    ("SimilarQuestions", "similar_questions"),
+                ],
+            ),
+            (
+                "/api/v1/questions/{id}/answers",
+                &[
+                    ("GetAnswer", "get_answer"),
+                    ("UpdateAnswer", "patch_answer"),
+                    ("DeleteAnswer", "delete_answer"),
+                ],
+            ),
+        ];
+        for (path, targets) in links {
+            let created = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|op| op.responses.responses.get_mut("201"));
+            if let Some(RefOr::T(response)) = created {
+                for (name, operation_id) in targets {
+                    let link = LinkBuilder::new()
+                        .operation_id(*operation_id)
+                        .parameter("id", "$response.body#/id")
+                        .build();
+                    response.links.insert((*name).to_string(), RefOr::T(link));
+                }
+            }
+        }
+    }
+}
+
+/// Declares the `bearer` security scheme that key-guarded operations require.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key: `kb keys create --scope write`, or the `KB_ADMIN_KEY` the server was started with.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}

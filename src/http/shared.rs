@@ -1,0 +1,89 @@
+//! What several resources' handlers share: the representations embedded in more than one
+//! response, and the parsing of common query parameters.
+
+use crate::domain::{Answer, Difficulty, Question};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A question's category, as embedded in a question.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryRefOut {
+    #[schema(example = "golang")]
+    pub slug: String,
+    #[schema(example = "Golang")]
+    pub name: String,
+}
+
+/// An answer to a question.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnswerOut {
+    #[schema(example = 7)]
+    pub id: i64,
+    #[schema(example = 16)]
+    pub question_id: i64,
+    /// Markdown.
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[schema(example = 1)]
+    pub version: i64,
+}
+
+impl From<Answer> for AnswerOut {
+    fn from(a: Answer) -> Self {
+        Self {
+            id: a.id,
+            question_id: a.question_id,
+            body: a.body,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            version: a.version,
+        }
+    }
+}
+
+/// The summary of a question shown in result lists.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuestionSummary {
+    #[schema(example = 9)]
+    pub id: i64,
+    #[schema(example = "sync.Map 了解吗？")]
+    pub title: String,
+    pub category: CategoryRefOut,
+    #[schema(example = json!(["map", "sync", "concurrency"]))]
+    pub tags: Vec<String>,
+    pub difficulty: Difficulty,
+}
+
+impl From<Question> for QuestionSummary {
+    fn from(q: Question) -> Self {
+        Self {
+            id: q.id,
+            title: q.title,
+            category: CategoryRefOut {
+                slug: q.category.slug,
+                name: q.category.name,
+            },
+            tags: q.tags,
+            difficulty: q.difficulty,
+        }
+    }
+}
+
+/// A tag: lowercase letters and digits, words joined by `-`.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = "kb:slug", example = "write-barrier")]
+#[allow(dead_code)]
+pub struct TagSlug(String);
+
+/// Parses an optional `limit` parameter in `1..=max`.
+pub fn parse_limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, String> {
+    match raw {
+        None => Ok(default),
+        Some(s) => match s.trim().parse::<i64>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(format!("must be an integer from 1 to {max}")),
+        },
+    }
+}

@@ -1,0 +1,80 @@
+//! What can go wrong in the service, in the service's own words. The HTTP layer maps each
+//! variant to a status and a stable code once (`http/error.rs`); the command line prints the
+//! message and its causes.
+
+use crate::domain::FieldErrors;
+use crate::store::StoreError;
+
+/// Why a service operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no question with id {0}")]
+    QuestionNotFound(i64),
+    #[error("no answer with id {0}")]
+    AnswerNotFound(i64),
+    /// A category looked up (or used as a filter) does not exist.
+    #[error("no category `{0}`")]
+    CategoryNotFound(String),
+    #[error("no question has the tag `{0}`")]
+    TagNotFound(String),
+    /// A question names a category that does not exist: the write conflicts with the
+    /// knowledge base as it is.
+    #[error("no category `{0}`; create it first")]
+    UnknownCategory(String),
+    #[error("category `{0}` already exists")]
+    CategoryExists(String),
+    /// The caller's precondition names a version that is no longer current.
+    #[error("the current version is {current}, not the one expected")]
+    VersionMismatch { current: i64 },
+    #[error("{0}")]
+    Invalid(FieldErrors),
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("a session keeps the filters it was created with; do not send filters with it")]
+    QuizSessionConflict,
+    #[error("no such quiz session, or it has expired")]
+    QuizSessionNotFound,
+    #[error("every question of this session has been served; start a new session")]
+    QuizSessionExhausted,
+    #[error("{}", if *.needs_answers { "no question with an answer matches these filters" } else { "no question matches these filters" })]
+    QuizNoQuestions { needs_answers: bool },
+    #[error("multiple choice needs at least two questions with distinct answers")]
+    QuizTooFewQuestions,
+    #[error("the ticket was not issued by this server or was altered")]
+    InvalidTicket,
+    #[error("choice_id is not one of this item's choices")]
+    ChoiceNotFound,
+    #[error("no live key with id {0}")]
+    KeyNotFound(i64),
+    /// A bug or an unavailable dependency: not the caller's fault.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::QuestionNotFound(id) => Self::QuestionNotFound(id),
+            StoreError::AnswerNotFound(id) => Self::AnswerNotFound(id),
+            StoreError::UnknownCategory(slug) => Self::UnknownCategory(slug),
+            StoreError::UnknownTag(slug) => Self::TagNotFound(slug),
+            StoreError::CategoryExists(slug) => Self::CategoryExists(slug),
+            StoreError::VersionMismatch { current } => Self::VersionMismatch { current },
+            StoreError::Db(e) => Self::Internal(anyhow::Error::new(e).context("database error")),
+        }
+    }
+}
+
+impl From<FieldErrors> for Error {
+    fn from(e: FieldErrors) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("a background task failed"))
+    }
+}
