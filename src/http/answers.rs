@@ -105,7 +105,6 @@ pub async fn list_answers(
         )),
         (status = 400, description = "Malformed JSON or id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn add_answer(
@@ -161,7 +160,6 @@ pub async fn get_answer(
         (status = 400, description = "Malformed JSON, id or header", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such answer", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The answer changed since the ETag in If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn patch_answer(

@@ -4,6 +4,8 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use crate::service::ImportReport;
+use serde::Serialize;
+use utoipa::ToSchema;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -20,6 +22,54 @@ pub const NDJSON: &str = "application/x-ndjson";
 #[schema(value_type = String, format = Binary)]
 #[allow(dead_code)]
 pub struct NdjsonBody(Vec<u8>);
+
+/// What an import did.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ImportReport)]
+#[schema(example = json!({"received": 4, "created": 2, "updated": 1, "unchanged": 0, "failed": 1,
+    "errors": [{"line": 3, "message": "not valid JSON: EOF while parsing an object at line 1 column 1"}]}))]
+pub struct ImportReportOut {
+    /// Non-blank lines (or array elements) read.
+    pub received: u64,
+    pub created: u64,
+    /// Lines whose `external_id` existed with different content: that question now matches
+    /// the line.
+    pub updated: u64,
+    /// Lines already imported as they are: nothing changed.
+    pub unchanged: u64,
+    /// Lines refused; the first ones are listed in `errors`.
+    pub failed: u64,
+    pub errors: Vec<LineErrorOut>,
+}
+
+/// A line that was not imported, and why.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LineError)]
+pub struct LineErrorOut {
+    /// 1-based line number (NDJSON) or element position (JSON array).
+    pub line: u64,
+    pub message: String,
+}
+
+impl From<ImportReport> for ImportReportOut {
+    fn from(r: ImportReport) -> Self {
+        Self {
+            received: r.received,
+            created: r.created,
+            updated: r.updated,
+            unchanged: r.unchanged,
+            failed: r.failed,
+            errors: r
+                .errors
+                .into_iter()
+                .map(|e| LineErrorOut {
+                    line: e.line,
+                    message: e.message,
+                })
+                .collect(),
+        }
+    }
+}
 
 enum Format {
     Ndjson,
@@ -63,7 +113,7 @@ fn format(headers: &HeaderMap) -> Option<Format> {
         )
     ),
     responses(
-        (status = 200, description = "What was imported, and the lines that were not", body = ImportReport),
+        (status = 200, description = "What was imported, and the lines that were not", body = ImportReportOut),
         (status = 400, description = "Malformed JSON array, or the body could not be read", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "A JSON array over 256 MiB (send NDJSON instead)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither NDJSON nor JSON", body = Problem, content_type = "application/problem+json"),
@@ -74,7 +124,7 @@ pub async fn import(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<axum::Json<ImportReport>> {
+) -> ApiResult<axum::Json<ImportReportOut>> {
     let Some(format) = format(&headers) else {
         return Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
@@ -106,7 +156,7 @@ pub async fn import(
             importer.push_array(bytes).await?;
         }
     }
-    Ok(axum::Json(importer.finish().await?))
+    Ok(axum::Json(importer.finish().await?.into()))
 }
 
 /// Export questions

@@ -93,9 +93,7 @@ pub async fn list_categories(
     request_body(content = CreateCategory, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = CategoryOut, headers(("Location" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_category(
@@ -151,7 +149,6 @@ pub async fn get_category(
     params(TagParams),
     responses(
         (status = 200, description = "Tags in use", body = Vec<TagOut>),
-        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -7,7 +7,7 @@ use crate::domain::{
     self, BODY_MAX_CHARS, CATEGORY_NAME_MAX_CHARS, SLUG_MAX_CHARS, Scope, TITLE_MAX_CHARS,
 };
 use utoipa::OpenApi;
-use utoipa::openapi::path::{Operation, PathItem, Paths};
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem, Paths};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ArrayItems, Schema, SchemaFormat};
 use utoipa::openapi::security::SecurityRequirement;
@@ -169,9 +169,10 @@ fn needs(scope: Scope) -> &'static str {
     }
 }
 
-/// The responses and security that follow from how a route is registered: a key-guarded route
-/// declares the `bearer` scheme with its 401 and 403; a route with a JSON body declares the
-/// extractor's 413 and 415. A response the handler documents itself is kept.
+/// The responses and security that follow from how a route is registered and what it
+/// extracts: a key-guarded route declares the `bearer` scheme with its 401 and 403; a route
+/// with query parameters the query extractor's 400; a route with a JSON body the body
+/// extractor's 400, 413, 415 and 422. A response the handler documents itself is kept.
 pub(super) fn document_route(paths: &mut Paths, access: Access) {
     for item in paths.paths.values_mut() {
         for op in operations_mut(item) {
@@ -191,13 +192,25 @@ pub(super) fn document_route(paths: &mut Paths, access: Access) {
                     ))
                 });
             }
+            let has_query = op.parameters.iter().flatten().any(|p| {
+                matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query)
+            });
+            if has_query {
+                responses
+                    .entry("400".into())
+                    .or_insert_with(|| problem("Malformed query string"));
+            }
             if op.request_body.is_some() {
-                responses
-                    .entry("413".into())
-                    .or_insert_with(|| problem("Body over 1 MiB"));
-                responses
-                    .entry("415".into())
-                    .or_insert_with(|| problem("Not JSON"));
+                for (status, description) in [
+                    ("400", "Malformed JSON"),
+                    ("413", "Body over 1 MiB"),
+                    ("415", "Not JSON"),
+                    ("422", "Invalid or unknown fields"),
+                ] {
+                    responses
+                        .entry(status.into())
+                        .or_insert_with(|| problem(description));
+                }
             }
         }
     }

@@ -310,9 +310,7 @@ pub async fn list_questions(
             ("Location" = String, description = "URL of the new question"),
             ("ETag" = String, description = "Strong ETag of the new question"),
         )),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The category does not exist (`unknown_category`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_question(
@@ -373,7 +371,6 @@ pub async fn get_question(
         (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The new category does not exist (`unknown_category`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The question changed since the ETag in If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn patch_question(

@@ -136,7 +136,6 @@ impl QuizParams {
     params(QuizParams),
     responses(
         (status = 200, description = "The drawn questions", body = QuizResponse),
-        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No question matches (`quiz_no_questions`), an unknown category or tag (`category_not_found`, `tag_not_found`), or no such session (`quiz_session_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The session is exhausted (`quiz_session_exhausted`), filters were sent with a session (`quiz_session_conflict`), or too few questions for options (`quiz_too_few_questions`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
@@ -217,9 +216,7 @@ pub struct SessionOut {
     request_body(content = CreateSession, content_type = "application/json"),
     responses(
         (status = 201, description = "The session", body = SessionOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No question matches the filters, or an unknown category or tag", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_session(
@@ -288,7 +285,6 @@ pub struct GradeOut {
     request_body(content = GradeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The verdict", body = GradeOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A forged or altered ticket (`invalid_ticket`), a choice the item did not offer (`choice_not_found`), or the question was deleted since the draw", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or malformed fields", body = Problem, content_type = "application/problem+json"),
     )

@@ -142,7 +142,6 @@ impl SearchParams {
     params(SearchParams),
     responses(
         (status = 200, description = "Matching questions, best first", body = SearchResponse),
-        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`q` missing, blank or too long, or a bad filter", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -205,7 +204,6 @@ pub struct Suggestion {
     params(SuggestParams),
     responses(
         (status = 200, description = "Up to 10 suggestions, best first", body = Vec<Suggestion>),
-        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`q` missing, blank or too long", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -9,9 +9,7 @@ use super::{Error, Result, Service};
 use crate::domain::import::{BulkQuestion, ImportItem, parse_line, parse_value, validate};
 use crate::domain::{FieldErrors, Question, QuestionFilter};
 use crate::store::{BatchOutcome, Store, StoreError};
-use serde::Serialize;
 use std::collections::HashSet;
-use utoipa::ToSchema;
 
 /// Lines validated and written together: large enough that per-transaction costs vanish,
 /// small enough that a crash loses little work and memory stays flat.
@@ -25,25 +23,22 @@ pub const MAX_REPORTED_ERRORS: usize = 1000;
 const EXPORT_PAGE: i64 = 500;
 
 /// What an import did.
-#[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq, Eq)]
-#[schema(example = json!({"received": 4, "created": 2, "updated": 1, "unchanged": 0, "failed": 1,
-    "errors": [{"line": 3, "message": "not valid JSON: EOF while parsing an object at line 1 column 1"}]}))]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
     /// Non-blank lines (or array elements) read.
     pub received: u64,
     pub created: u64,
-    /// Lines whose `external_id` existed with different content: that question now matches
-    /// the line.
+    /// Lines whose `external_id` existed with different content.
     pub updated: u64,
-    /// Lines already imported as they are: nothing changed.
+    /// Lines already imported as they are.
     pub unchanged: u64,
-    /// Lines refused; the first ones are listed in `errors`.
+    /// Lines refused; the first [`MAX_REPORTED_ERRORS`] are listed in `errors`.
     pub failed: u64,
     pub errors: Vec<LineError>,
 }
 
 /// A line that was not imported, and why.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
     /// 1-based line number (NDJSON) or element position (JSON array).
     pub line: u64,
