@@ -18,7 +18,7 @@ SIZES=${SIZES:-"1000 100000 1000000"}
 DURATION=${DURATION:-5}
 CONCURRENCY=${CONCURRENCY:-"1 16 64"}
 WORK=${WORK:-$(mktemp -d /tmp/kb-load.XXXXXX)}
-KEY=bench-admin-key
+KEY=bench-admin-key-of-at-least-32-characters
 PORT=${PORT:-18180}
 BARE_PORT=$((PORT + 1))
 mkdir -p benches/results

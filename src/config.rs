@@ -15,6 +15,10 @@ use tracing_subscriber::EnvFilter;
 const DEFAULT_DATA_DIR: &str = "./data";
 const DEFAULT_BIND: &str = "127.0.0.1:8080";
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
+const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The shortest `KB_ADMIN_KEY` accepted.
+pub const ADMIN_KEY_MIN_CHARS: usize = 32;
 
 /// kb: a knowledge base of interview questions and answers, over HTTP.
 #[derive(Debug, Parser)]
@@ -132,6 +136,13 @@ pub struct ServeArgs {
         global = true
     )]
     pub request_timeout_secs: u64,
+    /// Seconds a connection may take to send a request's headers, counted from when it is
+    /// ready for a request: also how long an idle keep-alive connection stays open.
+    #[arg(long, env = "KB_HEADER_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS, global = true)]
+    pub header_timeout_secs: u64,
+    /// Open connections at most; beyond it a new connection gets 503 and is closed.
+    #[arg(long, env = "KB_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, global = true)]
+    pub max_connections: usize,
     /// MiB of the database each SQLite connection may read through a memory map (0: plain
     /// reads). Mapped pages count in the process's RSS once per connection, though they are
     /// the same page-cache pages.
@@ -195,6 +206,7 @@ pub struct Config {
     pub require_key_for_reads: bool,
     /// Bounded requests are cancelled after this long.
     pub request_timeout: Duration,
+    pub connections: crate::http::serve::ConnectionLimits,
     pub mmap_mb: u64,
 }
 
@@ -209,6 +221,11 @@ impl Config {
             admin_key: None,
             require_key_for_reads: false,
             request_timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            connections: crate::http::serve::ConnectionLimits {
+                header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                shutdown_grace: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            },
             mmap_mb: crate::store::DEFAULT_MMAP_MB,
         }
     }
@@ -242,10 +259,21 @@ impl Cli {
         if serve.request_timeout_secs == 0 {
             bail!("--request-timeout-secs / KB_REQUEST_TIMEOUT_SECS must be at least 1");
         }
+        if serve.header_timeout_secs == 0 {
+            bail!("--header-timeout-secs / KB_HEADER_TIMEOUT_SECS must be at least 1");
+        }
+        if serve.max_connections == 0 {
+            bail!("--max-connections / KB_MAX_CONNECTIONS must be at least 1");
+        }
         let cors_origins =
             Origins::parse(&serve.cors_origins).context("--cors-origins / KB_CORS_ORIGINS")?;
         let admin_key = match serve.admin_key {
             Some(k) if k.trim().is_empty() => None,
+            // A short key can be guessed; kb's own keys are 256 random bits.
+            Some(k) if k.chars().count() < ADMIN_KEY_MIN_CHARS => bail!(
+                "--admin-key / KB_ADMIN_KEY must be at least {ADMIN_KEY_MIN_CHARS} characters; \
+                 generate one with `head -c 32 /dev/urandom | base64`"
+            ),
             Some(k) => Some(SecretString::from(k)),
             None => None,
         };
@@ -257,6 +285,12 @@ impl Cli {
             admin_key,
             require_key_for_reads: serve.require_key_for_reads,
             request_timeout: Duration::from_secs(serve.request_timeout_secs),
+            connections: crate::http::serve::ConnectionLimits {
+                header_timeout: Duration::from_secs(serve.header_timeout_secs),
+                max_connections: serve.max_connections,
+                // In-flight requests get as long to finish as any request may take.
+                shutdown_grace: Duration::from_secs(serve.request_timeout_secs),
+            },
             mmap_mb: serve.mmap_mb,
         };
         Ok((self.command, config, logging))
@@ -280,6 +314,7 @@ mod tests {
         assert!(err(&["--cors-origins", "not an origin"]).contains("cors-origins"));
         assert!(err(&["--cors-origins", "https://a.example/path"]).contains("not an origin"));
         assert!(err(&["--log", "kb=loud"]).contains("KB_LOG"));
+        assert!(err(&["--admin-key", "secret"]).contains("at least 32 characters"));
     }
 
     #[test]
@@ -307,7 +342,7 @@ mod tests {
 
     #[test]
     fn the_admin_key_never_prints() {
-        let c = parts(&["--admin-key", "very-secret-admin-key"]).unwrap();
+        let c = parts(&["--admin-key", "very-secret-admin-key-0123456789abcdef"]).unwrap();
         assert!(!format!("{c:?}").contains("very-secret"));
     }
 }

@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 pub struct App {
     service: Service,
     router: Router,
+    limits: http::serve::ConnectionLimits,
 }
 
 impl App {
@@ -50,7 +51,11 @@ impl App {
             },
             config,
         );
-        Ok(Self { service, router })
+        Ok(Self {
+            service,
+            router,
+            limits: config.connections,
+        })
     }
 
     pub fn router(&self) -> Router {
@@ -68,9 +73,14 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        http::serve::serve(
+            listener,
+            self.router,
+            self.limits,
+            http::serve::OpenConnections::default(),
+            shutdown,
+        )
+        .await?;
         self.service.shutdown().await;
         Ok(())
     }

@@ -1,6 +1,6 @@
 -- 90 % GET by id, 10 % POST of a new question (with the admin key).
 local n = tonumber(os.getenv("KB_N") or "1000")
-local key = os.getenv("KB_ADMIN_KEY") or "bench-admin-key"
+local key = os.getenv("KB_ADMIN_KEY") or "bench-admin-key-of-at-least-32-characters"
 local counter = 0
 math.randomseed(os.time() + 5)
 request = function()

@@ -4,13 +4,13 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use crate::service::ImportReport;
-use serde::Serialize;
-use utoipa::ToSchema;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A JSON array is parsed whole, so it is bounded; NDJSON streams and is not.
 pub const ARRAY_LIMIT: usize = 256 * 1024 * 1024;

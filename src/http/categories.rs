@@ -2,10 +2,10 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
-use super::extract::{Json, Query};
+use super::extract::{Json, PathText, Query};
 use super::shared::parse_limit;
 use crate::domain::{Category, CategoryName, FieldErrors, Slug, TagCount};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -130,7 +130,7 @@ pub async fn create_category(
 )]
 pub async fn get_category(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    PathText(slug): PathText,
 ) -> ApiResult<axum::Json<CategoryOut>> {
     let slug = Slug::parse(&slug).map_err(|_| {
         ApiError::new(

@@ -171,7 +171,7 @@ fn needs(scope: Scope) -> &'static str {
 
 /// The responses and security that follow from how a route is registered and what it
 /// extracts: a key-guarded route declares the `bearer` scheme with its 401 and 403; a route
-/// with query parameters the query extractor's 400; a route with a JSON body the body
+/// with query or path parameters the extractors' 400; a route with a JSON body the body
 /// extractor's 400, 413, 415 and 422. A response the handler documents itself is kept.
 pub(super) fn document_route(paths: &mut Paths, access: Access) {
     for item in paths.paths.values_mut() {
@@ -192,13 +192,25 @@ pub(super) fn document_route(paths: &mut Paths, access: Access) {
                     ))
                 });
             }
-            let has_query = op.parameters.iter().flatten().any(|p| {
-                matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query)
-            });
+            let has_query = op
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
             if has_query {
                 responses
                     .entry("400".into())
                     .or_insert_with(|| problem("Malformed query string"));
+            }
+            let has_path = op
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Path));
+            if has_path {
+                responses
+                    .entry("400".into())
+                    .or_insert_with(|| problem("A path parameter could not be decoded"));
             }
             if op.request_body.is_some() {
                 for (status, description) in [

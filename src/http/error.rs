@@ -45,6 +45,7 @@ error_codes! {
     InvalidQuery => ("invalid_query", BAD_REQUEST, "The query string could not be parsed"),
     InvalidCursor => ("invalid_cursor", BAD_REQUEST, "The pagination cursor is not valid"),
     InvalidId => ("invalid_id", BAD_REQUEST, "An id in the path is not a positive integer"),
+    InvalidPath => ("invalid_path", BAD_REQUEST, "A path parameter could not be decoded"),
     ValidationFailed => ("validation_failed", UNPROCESSABLE_ENTITY, "The request is not valid"),
     UnknownField => ("unknown_field", UNPROCESSABLE_ENTITY, "The request body has a field this endpoint does not accept"),
     UnsupportedMediaType => ("unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "The request body has an unsupported content type"),

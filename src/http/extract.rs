@@ -139,6 +139,21 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// The single path parameter as text; one that cannot be decoded (e.g. `%ff`, not UTF-8) is
+/// 400 `invalid_path` in problem+json rather than the framework's plain-text rejection.
+pub struct PathText(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathText {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(raw)| PathText(raw))
+            .map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.body_text()))
+    }
+}
+
 /// A strong ETag naming one version of one resource, e.g. `"q12v3"`.
 pub fn etag(kind: char, id: i64, version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{kind}{id}v{version}\"")).expect("ascii etag")
@@ -176,11 +191,17 @@ pub fn if_match(headers: &HeaderMap, kind: char, id: i64) -> Precondition {
     let Some(tags) = entity_tags(value.to_str().unwrap_or("")) else {
         return Precondition::Any;
     };
+    // Entity tags are opaque: `"q1v01"` or `"q1v+1"` is not `"q1v1"`. A tag admits the one
+    // version whose tag it is, spelled exactly as the server spells it.
     let prefix = format!("{kind}{id}v");
     let versions = tags
         .into_iter()
         .filter(|(weak, _)| !weak)
-        .filter_map(|(_, t)| t.strip_prefix(&prefix)?.parse::<i64>().ok())
+        .filter_map(|(_, t)| {
+            let digits = t.strip_prefix(&prefix)?;
+            let version = digits.parse::<i64>().ok()?;
+            (version.to_string() == digits).then_some(version)
+        })
         .collect();
     Precondition::OneOf(versions)
 }
@@ -222,6 +243,12 @@ mod tests {
             !if_match(&headers(header::IF_MATCH, "q1v3"), 'q', 1).admits(3),
             "unquoted is no tag"
         );
+        for other_spelling in ["\"q1v03\"", "\"q1v+3\"", "\"q01v3\""] {
+            assert!(
+                !if_match(&headers(header::IF_MATCH, other_spelling), 'q', 1).admits(3),
+                "{other_spelling} is another tag"
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Learner {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::new(ErrorCode::InvalidLearner, e.to_string()))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidLearner, e.body_text()))?;
         LearnerId::parse(&raw)
             .map(Learner)
             .map_err(|e| ApiError::new(ErrorCode::InvalidLearner, e))

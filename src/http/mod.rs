@@ -13,6 +13,7 @@ pub mod ops;
 pub mod questions;
 pub mod quiz;
 pub mod search;
+pub mod serve;
 pub mod shared;
 
 use crate::config::{Config, Origins};
@@ -30,6 +31,7 @@ use std::time::Duration;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -41,6 +43,12 @@ use utoipa_swagger_ui::SwaggerUi;
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
+/// The Content-Security-Policy of `/docs`: Swagger UI's own files only (it sets inline styles),
+/// nothing inline to run, never in a frame.
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -49,12 +57,13 @@ pub struct AppState {
     pub require_key_for_reads: bool,
 }
 
-/// Whether a route runs under the request timeout.
+/// How much a route may take in: time and body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Deadline {
-    /// Cancelled with 503 `request_timeout` after the configured time.
+    /// An ordinary request: cancelled with 503 `request_timeout` after the configured time, and
+    /// a declared body over [`BODY_LIMIT`] is 413 before any of it is read.
     Bounded,
-    /// Runs as long as its body streams (bulk import).
+    /// A bulk transfer (import): runs as long as its body streams, with limits of its own.
     Unbounded,
 }
 
@@ -76,10 +85,12 @@ fn op(
     if deadline == Deadline::Bounded {
         // A bare 503 from here becomes `request_timeout` problem+json in
         // `problem_for_bare_errors`.
-        method_router = method_router.route_layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ));
+        method_router = method_router
+            .route_layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                timeout,
+            ))
+            .route_layer(axum::middleware::from_fn(refuse_declared_oversize));
     }
     (schemas, paths, method_router)
 }
@@ -143,7 +154,15 @@ fn routes_and_document(timeout: Duration) -> (Router<AppState>, utoipa::openapi:
 pub fn router(state: AppState, config: &Config) -> Router {
     let (api, openapi) = routes_and_document(config.request_timeout);
     let request_id = HeaderName::from_static("x-request-id");
-    api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+    // The documentation page runs Swagger UI's scripts from this server only and may not be
+    // framed by another site.
+    let docs = Router::from(SwaggerUi::new("/docs").url("/openapi.json", openapi)).layer(
+        SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOCS_CSP),
+        ),
+    );
+    api.merge(docs)
         .fallback(not_found)
         // Route guards find the state here: their layers exist before the state does.
         .layer(Extension(state.clone()))
@@ -152,6 +171,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(cors(&config.cors_origins))
         .layer(CompressionLayer::new())
         .layer(axum::middleware::map_response(problem_for_bare_errors))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
@@ -185,6 +208,24 @@ fn cors(origins: &Origins) -> CorsLayer {
             base.allow_origin(AllowOrigin::list(list))
         }
     }
+}
+
+/// A body declared larger than [`BODY_LIMIT`] is refused at once: waiting for bytes that will be
+/// refused anyway would let a client hold the connection (and end in a 503 of ours).
+async fn refuse_declared_oversize(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return ApiError::new(ErrorCode::PayloadTooLarge, "the body must be at most 1 MiB")
+            .into_response();
+    }
+    next.run(req).await
 }
 
 async fn not_found() -> ApiError {

@@ -2,11 +2,11 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
-use super::extract::{Json, Query};
+use super::extract::{Json, PathText, Query};
 use super::shared::{AnswerOut, QuestionSummary, parse_limit};
 use crate::domain::{Difficulty, FieldErrors, QuizFilter, Slug};
 use crate::service::{DrawRequest, QuizItem, QuizMode};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -253,7 +253,7 @@ pub async fn create_session(
 )]
 pub async fn end_session(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    PathText(token): PathText,
 ) -> ApiResult<StatusCode> {
     state.service.end_session(&token).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -212,11 +212,21 @@ impl Service {
                 let key = self.ticket_key().await?;
                 let mut items = Vec::with_capacity(questions.len());
                 for q in questions {
-                    let (choices, ticket) = self.build_choices(&mut rng, &q, &key).await?;
+                    // Eligibility and loading are two reads: a question whose answers were
+                    // deleted in between is left out of this draw rather than failing it.
+                    let Some((choices, ticket)) = self.build_choices(&mut rng, &q, &key).await?
+                    else {
+                        continue;
+                    };
                     items.push(QuizItem::Choice {
                         question: q,
                         choices,
                         ticket,
+                    });
+                }
+                if items.is_empty() {
+                    return Err(Error::QuizNoQuestions {
+                        needs_answers: true,
                     });
                 }
                 Ok(items)
@@ -225,17 +235,16 @@ impl Service {
     }
 
     /// Four options: the question's own answer and three from other questions, similar ones
-    /// in the same category first, then any in the category, then any at all.
+    /// in the same category first, then any in the category, then any at all. `None` when
+    /// the question has no answer (any more).
     async fn build_choices(
         &self,
         rng: &mut StdRng,
         q: &Question,
         key: &[u8],
-    ) -> Result<(Vec<Choice>, String)> {
+    ) -> Result<Option<(Vec<Choice>, String)>> {
         let Some(own) = q.answers.first() else {
-            return Err(Error::Internal(anyhow::anyhow!(
-                "drawn question has no answer"
-            )));
+            return Ok(None);
         };
         let mut texts = vec![excerpt(&own.body, EXCERPT_CHARS)];
         let mut seen: HashSet<String> = texts.iter().cloned().collect();
@@ -296,7 +305,7 @@ impl Service {
             choices: choices.iter().map(|c| c.id.clone()).collect(),
         }
         .sign(key);
-        Ok((choices, ticket))
+        Ok(Some((choices, ticket)))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -349,3 +349,67 @@ async fn cors_allows_only_configured_origins() {
             || preflight.header("access-control-allow-methods") == "*"
     );
 }
+
+#[tokio::test]
+async fn an_entity_tag_matches_only_as_the_server_spells_it() {
+    let app = TestApp::seeded().await;
+    for other_spelling in ["\"q16v01\"", "\"q16v+1\"", "\"q016v1\"", "W/\"q16v1\""] {
+        app.patch(
+            "/api/v1/questions/16",
+            json!({"difficulty": "hard"}),
+            Some(other_spelling),
+        )
+        .await
+        .assert_problem(412, "precondition_failed");
+    }
+    let r = app
+        .patch(
+            "/api/v1/questions/16",
+            json!({"difficulty": "hard"}),
+            Some("\"q16v1\""),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = app
+        .anonymous(
+            Method::GET,
+            "/api/v1/questions/16",
+            &[("if-none-match", "\"q16v02\"")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "If-None-Match compares the opaque tag too");
+}
+
+#[tokio::test]
+async fn a_path_parameter_that_cannot_be_decoded_is_a_problem_not_plain_text() {
+    let app = TestApp::seeded().await;
+    app.get("/api/v1/categories/%ff")
+        .await
+        .assert_problem(400, "invalid_path");
+    app.request(Method::DELETE, "/api/v1/quiz/sessions/%ff", &[], None)
+        .await
+        .assert_problem(400, "invalid_path");
+    app.get("/api/v1/learners/%ff/due")
+        .await
+        .assert_problem(400, "invalid_learner");
+}
+
+#[tokio::test]
+async fn api_responses_forbid_sniffing_and_the_docs_page_forbids_framing_and_foreign_scripts() {
+    let app = TestApp::seeded().await;
+    for uri in [
+        "/api/v1/questions/16",
+        "/api/v1/questions/99999",
+        "/healthz",
+    ] {
+        let r = app.get(uri).await;
+        assert_eq!(r.header("x-content-type-options"), "nosniff", "{uri}");
+    }
+    let r = app.get("/docs/").await;
+    assert_eq!(r.status, 200);
+    let csp = r.header("content-security-policy");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(!csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
+}

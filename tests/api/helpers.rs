@@ -28,7 +28,7 @@ pub fn kb_command(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) ->
 }
 
 /// The admin key every test app is started with.
-pub const ADMIN_KEY: &str = "test-admin-key";
+pub const ADMIN_KEY: &str = "test-admin-key-of-at-least-32-characters";
 
 pub struct TestApp {
     pub router: Router,

@@ -2,6 +2,7 @@
 //! file in a temporary directory.
 
 mod helpers;
+mod hygiene;
 
 mod answers;
 mod auth;

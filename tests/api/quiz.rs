@@ -516,3 +516,47 @@ async fn an_expired_session_is_not_found_and_a_draw_extends_the_expiry() {
         .await
         .assert_problem(404, "quiz_session_not_found");
 }
+
+#[tokio::test]
+async fn choice_draws_racing_answer_rewrites_never_fail_with_a_500() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let app = TestApp::seeded().await;
+    let router = app.router.clone();
+    // Another client deletes and re-adds the answers of questions while draws run.
+    let writer = tokio::spawn(async move {
+        for i in 0..120 {
+            let id = 1 + i % 29;
+            for answers in [json!(null), json!([{"body": format!("重写的答案 {i}")}])] {
+                let req = Request::builder()
+                    .method("PATCH")
+                    .uri(format!("/api/v1/questions/{id}"))
+                    .header(
+                        "authorization",
+                        format!("Bearer {}", crate::helpers::ADMIN_KEY),
+                    )
+                    .header("content-type", "application/json")
+                    .body(Body::from(json!({ "answers": answers }).to_string()))
+                    .unwrap();
+                let res = router.clone().oneshot(req).await.unwrap();
+                assert_eq!(res.status(), 200);
+            }
+        }
+    });
+    for _ in 0..150 {
+        let r = app.get("/api/v1/quiz?mode=choice&count=10").await;
+        assert!(
+            r.status == 200 || r.status == 404,
+            "{}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        if r.status == 200 {
+            for item in r.json()["items"].as_array().unwrap() {
+                assert!(item["choices"].as_array().unwrap().len() >= 2);
+            }
+        }
+    }
+    writer.await.unwrap();
+}
