@@ -4,6 +4,7 @@
 //! logging settings), failing with a message that names the setting rather than quietly
 //! clamping or dropping it.
 
+use crate::domain::Rate;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
@@ -17,6 +18,8 @@ const DEFAULT_BIND: &str = "127.0.0.1:8080";
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+const DEFAULT_ANONYMOUS_RATE: &str = "600/min";
+const DEFAULT_KEY_RATE: &str = "6000/min";
 /// The shortest `KB_ADMIN_KEY` accepted.
 pub const ADMIN_KEY_MIN_CHARS: usize = 32;
 
@@ -71,10 +74,13 @@ pub enum Command {
 pub enum KeysCommand {
     /// Create a key and print it (it is shown only this once).
     Create {
-        #[arg(long, value_parser = ["read", "write", "admin"])]
+        #[arg(long, value_parser = ["read", "write", "learners", "admin"])]
         scope: String,
         #[arg(long, default_value = "unnamed")]
         name: String,
+        /// This key's quota, e.g. `1200/min` or `50/s` (default: the server's key quota).
+        #[arg(long)]
+        rate: Option<String>,
     },
     /// List keys (never the keys themselves).
     List,
@@ -143,6 +149,25 @@ pub struct ServeArgs {
     /// Open connections at most; beyond it a new connection gets 503 and is closed.
     #[arg(long, env = "KB_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, global = true)]
     pub max_connections: usize,
+    /// Quotas per API key and per client address: `on` or `off` (benchmarks, trusted private
+    /// deployments).
+    #[arg(long, env = "KB_QUOTAS", default_value = "on", value_parser = ["on", "off"], global = true)]
+    pub quotas: String,
+    /// Quota of each client address without a credential, in request units (a GET by id costs
+    /// 1, a search 5).
+    #[arg(long, env = "KB_ANONYMOUS_RATE", default_value = DEFAULT_ANONYMOUS_RATE, global = true)]
+    pub anonymous_rate: String,
+    /// Quota of a key created without `--rate`, of `KB_ADMIN_KEY` and of learner tokens.
+    #[arg(long, env = "KB_KEY_RATE", default_value = DEFAULT_KEY_RATE, global = true)]
+    pub key_rate: String,
+    /// Proxies whose `X-Forwarded-For` names the client: addresses or CIDR ranges,
+    /// comma-separated. Without it the socket peer is the client.
+    #[arg(long, env = "KB_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<String>,
+    /// Expensive requests (search, suggest, similar, multiple-choice draws, import, export) run
+    /// at most this many at once; more get 503 `overloaded` at once. 0: the number of cores.
+    #[arg(long, env = "KB_MAX_EXPENSIVE", default_value_t = 0, global = true)]
+    pub max_expensive: usize,
     /// MiB of the database each SQLite connection may read through a memory map (0: plain
     /// reads). Mapped pages count in the process's RSS once per connection, though they are
     /// the same page-cache pages.
@@ -207,6 +232,11 @@ pub struct Config {
     /// Bounded requests are cancelled after this long.
     pub request_timeout: Duration,
     pub connections: crate::http::serve::ConnectionLimits,
+    /// Quotas on or off, and the default rates.
+    pub quotas: QuotaConfig,
+    pub trusted_proxies: Vec<crate::http::quota::Net>,
+    /// Expensive requests at most at once.
+    pub max_expensive: usize,
     pub mmap_mb: u64,
 }
 
@@ -226,6 +256,13 @@ impl Config {
                 max_connections: DEFAULT_MAX_CONNECTIONS,
                 shutdown_grace: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
             },
+            quotas: QuotaConfig {
+                enabled: true,
+                anonymous: Rate::parse(DEFAULT_ANONYMOUS_RATE).expect("the default rate parses"),
+                key_default: Rate::parse(DEFAULT_KEY_RATE).expect("the default rate parses"),
+            },
+            trusted_proxies: Vec::new(),
+            max_expensive: cores(),
             mmap_mb: crate::store::DEFAULT_MMAP_MB,
         }
     }
@@ -237,6 +274,18 @@ impl Config {
     pub fn index_dir(&self) -> PathBuf {
         self.data_dir.join("index")
     }
+}
+
+/// Whether quotas apply, and the rates of callers without one of their own.
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaConfig {
+    pub enabled: bool,
+    pub anonymous: Rate,
+    pub key_default: Rate,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// How to log, validated.
@@ -277,6 +326,23 @@ impl Cli {
             Some(k) => Some(SecretString::from(k)),
             None => None,
         };
+        let rate =
+            |flag: &str, raw: &str| Rate::parse(raw).map_err(|e| anyhow::anyhow!("{flag}: {e}"));
+        let quotas = QuotaConfig {
+            enabled: serve.quotas == "on",
+            anonymous: rate(
+                "--anonymous-rate / KB_ANONYMOUS_RATE",
+                &serve.anonymous_rate,
+            )?,
+            key_default: rate("--key-rate / KB_KEY_RATE", &serve.key_rate)?,
+        };
+        let trusted_proxies = serve
+            .trusted_proxies
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| crate::http::quota::Net::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("--trusted-proxies / KB_TRUSTED_PROXIES: {e}"))?;
         let config = Config {
             data_dir: self.global.data_dir,
             bind: serve.bind,
@@ -290,6 +356,13 @@ impl Cli {
                 max_connections: serve.max_connections,
                 // In-flight requests get as long to finish as any request may take.
                 shutdown_grace: Duration::from_secs(serve.request_timeout_secs),
+            },
+            quotas,
+            trusted_proxies,
+            max_expensive: if serve.max_expensive == 0 {
+                cores()
+            } else {
+                serve.max_expensive
             },
             mmap_mb: serve.mmap_mb,
         };
@@ -315,6 +388,8 @@ mod tests {
         assert!(err(&["--cors-origins", "https://a.example/path"]).contains("not an origin"));
         assert!(err(&["--log", "kb=loud"]).contains("KB_LOG"));
         assert!(err(&["--admin-key", "secret"]).contains("at least 32 characters"));
+        assert!(err(&["--key-rate", "lots"]).contains("KB_KEY_RATE"));
+        assert!(err(&["--trusted-proxies", "proxy.example"]).contains("KB_TRUSTED_PROXIES"));
     }
 
     #[test]

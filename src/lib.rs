@@ -44,13 +44,7 @@ impl App {
             let report = service.load_seed().await.context("cannot load the seed")?;
             tracing::info!(?report, "seed");
         }
-        let router = http::router(
-            AppState {
-                service: service.clone(),
-                require_key_for_reads: config.require_key_for_reads,
-            },
-            config,
-        );
+        let router = http::router(AppState::new(service.clone(), config), config);
         Ok(Self {
             service,
             router,
@@ -112,30 +106,42 @@ pub async fn reindex(config: &Config) -> anyhow::Result<u64> {
 
 /// `kb keys …`: manage API keys in the database (safe while a server runs).
 pub async fn keys(config: &Config, command: &config::KeysCommand) -> anyhow::Result<String> {
-    use crate::domain::Scope;
+    use crate::domain::{Rate, Scope};
+    let rate_text = |r: Option<u32>| match r {
+        Some(r) => format!("{r}/min"),
+        None => "default".to_string(),
+    };
     let store = open_store(config).await?;
     let out = match command {
-        config::KeysCommand::Create { scope, name } => {
+        config::KeysCommand::Create { scope, name, rate } => {
             let scope = Scope::parse(scope).map_err(anyhow::Error::msg)?;
-            let (key, k) = service::keys::create_key(&store, name, scope).await?;
+            let rate = rate
+                .as_deref()
+                .map(Rate::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)
+                .context("--rate")?;
+            let (key, k) = service::keys::create_key(&store, name, scope, rate).await?;
             format!(
-                "{key}\n(id {}, scope {}, name {:?}) — store it now: it is not shown again\n",
+                "{key}\n(id {}, scope {}, rate {}, name {:?}) — store it now: it is not shown again\n",
                 k.id,
                 k.scope.as_str(),
+                rate_text(k.rate_per_minute),
                 k.name
             )
         }
         config::KeysCommand::List => {
             let mut out = format!(
-                "{:>4}  {:<6}  {:<10}  {:<25}  {:<25}  name\n",
-                "id", "scope", "prefix", "created", "revoked"
+                "{:>4}  {:<8}  {:<10}  {:<12}  {:<25}  {:<25}  name\n",
+                "id", "scope", "prefix", "rate", "created", "revoked"
             );
             for k in store.list_keys().await? {
                 out.push_str(&format!(
-                    "{:>4}  {:<6}  {:<10}  {:<25}  {:<25}  {}\n",
+                    "{:>4}  {:<8}  {:<10}  {:<12}  {:<25}  {:<25}  {}\n",
                     k.id,
                     k.scope.as_str(),
                     k.prefix,
+                    rate_text(k.rate_per_minute),
                     k.created_at
                         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     k.revoked_at

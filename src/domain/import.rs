@@ -2,8 +2,8 @@
 //! question with its answers per NDJSON line (or per element of a JSON array). Lines are parsed
 //! and validated here, one at a time, so a bad line is reported without stopping the others.
 
-use super::{CategoryName, FieldErrors, NewQuestion, Question, QuestionDraft};
-use chrono::{DateTime, Utc};
+use super::{CategoryName, FieldErrors, NewQuestion, Question, QuestionDraft, QuestionSize};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -130,7 +130,13 @@ pub fn validate(line: BulkQuestion) -> Result<ImportItem, String> {
         answers: line.answers.iter().map(|a| Ok(a.body.as_str())).collect(),
     };
     let question = match NewQuestion::parse(&draft) {
-        Ok(q) => Some(q),
+        Ok(q) => match QuestionSize::of(&q).check_growth(QuestionSize::default()) {
+            Ok(()) => Some(q),
+            Err(e) => {
+                errors.push("answers", e.to_string());
+                None
+            }
+        },
         Err(e) => {
             for f in e.into_vec() {
                 errors.push(f.field, f.message);
@@ -138,6 +144,20 @@ pub fn validate(line: BulkQuestion) -> Result<ImportItem, String> {
             None
         }
     };
+    // Timestamps kb stores are echoed back; keep them to years it writes with four digits.
+    let mut times: Vec<(String, Option<DateTime<Utc>>)> = vec![
+        ("created_at".into(), line.created_at),
+        ("updated_at".into(), line.updated_at),
+    ];
+    for (i, a) in line.answers.iter().enumerate() {
+        times.push((format!("answers[{i}].created_at"), a.created_at));
+        times.push((format!("answers[{i}].updated_at"), a.updated_at));
+    }
+    for (field, t) in times {
+        if t.is_some_and(|t| !(1970..=9999).contains(&t.year())) {
+            errors.push(field, "must be between the years 1970 and 9999");
+        }
+    }
     let (Some(question), Some(category_name), true) = (question, category_name, errors.is_empty())
     else {
         return Err(errors.to_string());

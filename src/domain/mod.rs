@@ -19,6 +19,11 @@ pub const BODY_MAX_CHARS: usize = 100_000;
 pub const TAGS_MAX: usize = 20;
 pub const SLUG_MAX_CHARS: usize = 50;
 pub const CATEGORY_NAME_MAX_CHARS: usize = 100;
+/// Answers one question may have.
+pub const ANSWERS_MAX: usize = 100;
+/// Characters of one question's title, body and answers together: what a write re-indexes and
+/// a read renders stays proportionate.
+pub const QUESTION_MAX_CHARS: usize = 500_000;
 
 /// The rules above as JSON Schema patterns, for the OpenAPI document: the same rules the
 /// parsers below enforce, so a schema-valid value is never refused and the other way round.
@@ -242,29 +247,83 @@ impl fmt::Display for Id {
     }
 }
 
-/// What an API key may do; each scope includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// What an API key may do. `admin` grants everything; `write` and `learners` each grant
+/// `read` and their own area (content, learners' reviews).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     Read,
     Write,
+    /// Acting for learners: any learner's reviews and due list, and learner tokens.
+    Learners,
     Admin,
 }
 
 impl Scope {
+    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Write, Scope::Learners, Scope::Admin];
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw {
             "read" => Ok(Self::Read),
             "write" => Ok(Self::Write),
+            "learners" => Ok(Self::Learners),
             "admin" => Ok(Self::Admin),
-            _ => Err("must be one of `read`, `write`, `admin`".into()),
+            _ => Err("must be one of `read`, `write`, `learners`, `admin`".into()),
         }
     }
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Read => "read",
             Self::Write => "write",
+            Self::Learners => "learners",
             Self::Admin => "admin",
         }
+    }
+    /// Whether a key of this scope may do what `needed` allows.
+    pub fn grants(self, needed: Scope) -> bool {
+        self == needed || self == Self::Admin || needed == Self::Read
+    }
+}
+
+/// A request quota: `units` of cost per `window_secs` seconds, refilled continuously.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub units: u32,
+    pub window_secs: u32,
+}
+
+impl Rate {
+    /// `600/min`, `100/s`, `36000/h`, or `600/60s`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let bad = || format!("`{raw}` is not a rate like `600/min`, `20/s` or `5000/h`");
+        let (units, per) = raw.trim().split_once('/').ok_or_else(bad)?;
+        let units: u32 = units
+            .trim()
+            .parse()
+            .ok()
+            .filter(|u| *u > 0)
+            .ok_or_else(bad)?;
+        let window_secs = match per.trim() {
+            "s" | "sec" | "second" => 1,
+            "min" | "m" | "minute" => 60,
+            "h" | "hour" => 3600,
+            other => other
+                .strip_suffix('s')
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(bad)?,
+        };
+        Ok(Self { units, window_secs })
+    }
+
+    /// Units per minute, as stored with a key.
+    pub fn per_minute(self) -> u32 {
+        ((u64::from(self.units) * 60).div_ceil(u64::from(self.window_secs))).max(1) as u32
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}s", self.units, self.window_secs)
     }
 }
 
@@ -292,6 +351,31 @@ impl LearnerId {
     }
 }
 
+/// How far ahead of the server's clock a client's review time may be (and then counts as now).
+pub const REVIEW_CLOCK_SKEW_SECS: i64 = 300;
+/// How old a synced review may be.
+pub const REVIEW_MAX_AGE_DAYS: i64 = 365;
+
+/// When a review happened, as a client reports it (RFC 3339): never in the future beyond a
+/// little clock skew (which counts as now), never more than a year old. So every time kb
+/// stores and emits has a four-digit year.
+pub fn parse_review_time(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let t = DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| "must be an RFC 3339 timestamp like 2026-01-31T12:00:00Z".to_string())?;
+    if t > now + chrono::Duration::seconds(REVIEW_CLOCK_SKEW_SECS) {
+        return Err(format!(
+            "must not be in the future (more than {REVIEW_CLOCK_SKEW_SECS} s ahead of the server's clock)"
+        ));
+    }
+    if t < now - chrono::Duration::days(REVIEW_MAX_AGE_DAYS) {
+        return Err(format!(
+            "must be within the last {REVIEW_MAX_AGE_DAYS} days"
+        ));
+    }
+    Ok(t.min(now))
+}
+
 /// A new question, fully validated.
 #[derive(Debug, Clone)]
 pub struct NewQuestion {
@@ -301,6 +385,57 @@ pub struct NewQuestion {
     pub tags: Tags,
     pub difficulty: Difficulty,
     pub answers: Vec<Markdown>,
+}
+
+/// A question too big to store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("a question may have at most {max} answers (this would make {count})")]
+    TooManyAnswers { count: usize, max: usize },
+    #[error(
+        "a question's title, body and answers may have at most {max} characters together (this would make {chars})"
+    )]
+    TooLarge { chars: usize, max: usize },
+}
+
+/// How big a question is: its answers, and the characters of its title, body and answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuestionSize {
+    pub answers: usize,
+    pub chars: usize,
+}
+
+impl QuestionSize {
+    pub fn of(q: &NewQuestion) -> Self {
+        Self {
+            answers: q.answers.len(),
+            chars: q.title.as_str().chars().count()
+                + q.body.as_ref().map_or(0, |b| b.as_str().chars().count())
+                + q.answers
+                    .iter()
+                    .map(|a| a.as_str().chars().count())
+                    .sum::<usize>(),
+        }
+    }
+
+    /// Whether a write may take a question from `before` to this size. A question already over
+    /// a limit (stored before the limits existed) keeps working: it may shrink or stay, but
+    /// not grow.
+    pub fn check_growth(self, before: QuestionSize) -> Result<(), SizeError> {
+        if self.answers > ANSWERS_MAX && self.answers > before.answers {
+            return Err(SizeError::TooManyAnswers {
+                count: self.answers,
+                max: ANSWERS_MAX,
+            });
+        }
+        if self.chars > QUESTION_MAX_CHARS && self.chars > before.chars {
+            return Err(SizeError::TooLarge {
+                chars: self.chars,
+                max: QUESTION_MAX_CHARS,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A validated merge patch of a question: `None` keeps the field as it is.
@@ -478,6 +613,48 @@ mod tests {
         assert!(Tags::parse(&many).is_err());
         let errs = Tags::parse(&["ok".into(), "not ok".into()]).unwrap_err();
         assert_eq!(errs[0].0, Some(1));
+    }
+
+    #[test]
+    fn scopes_grant_read_and_their_own_area_and_admin_grants_all() {
+        use Scope::*;
+        assert!(Write.grants(Read) && Learners.grants(Read) && Admin.grants(Learners));
+        assert!(!Write.grants(Learners) && !Learners.grants(Write) && !Read.grants(Write));
+        assert!(!Write.grants(Admin));
+    }
+
+    #[test]
+    fn rates_read_as_people_write_them() {
+        assert_eq!(
+            Rate::parse("600/min").unwrap(),
+            Rate {
+                units: 600,
+                window_secs: 60
+            }
+        );
+        assert_eq!(Rate::parse("20/s").unwrap().per_minute(), 1200);
+        assert_eq!(Rate::parse("90/30s").unwrap().window_secs, 30);
+        for bad in ["", "0/min", "10", "10/fortnight", "-1/s", "10/0s"] {
+            assert!(Rate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn review_times_are_bounded_by_the_clock() {
+        let now = Utc::now();
+        let ok = |raw: &str| parse_review_time(raw, now);
+        assert!(ok("0000-01-01T00:00:00+23:59").is_err());
+        assert!(ok("1500-01-01T00:00:00Z").is_err());
+        assert!(ok("2999-01-01T00:00:00Z").is_err());
+        assert!(ok("yesterday").is_err());
+        let a_minute_ahead = (now + chrono::Duration::seconds(60)).to_rfc3339();
+        assert_eq!(
+            ok(&a_minute_ahead).unwrap(),
+            now,
+            "small skew counts as now"
+        );
+        let an_hour_ago = now - chrono::Duration::hours(1);
+        assert_eq!(ok(&an_hour_ago.to_rfc3339()).unwrap(), an_hour_ago);
     }
 
     #[test]

@@ -1,25 +1,72 @@
-//! Who may call a route. Every API route is registered with an [`Access`] (in `http/mod.rs`),
-//! and that one declaration becomes both the route's check ([`guard`]) and its OpenAPI
-//! `security` with the 401/403 responses (`doc::document_route`).
+//! Who may call a route and what it costs them. Every API route is registered with an
+//! [`Access`] and a [`Cost`] (in `http/mod.rs`); that one declaration becomes the route's check
+//! ([`guard`]: credential, scope, quota, overload) and its OpenAPI security and error
+//! responses (`doc::document_route`).
 //!
-//! Keys are bearer tokens; scopes nest (`admin` ⊃ `write` ⊃ `read`). Health, readiness and
-//! the API document are registered without an access level and never need a key.
+//! Credentials are bearer tokens: API keys (scopes `read`, `write`, `learners`, `admin`) and
+//! learner tokens (one learner's reviews, plus reads). Health, readiness, metrics and the API
+//! document are registered without an access level and never need a key.
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
-use crate::domain::Scope;
-use axum::extract::Request;
+use super::quota::{Charge, Subject, client_ip};
+use crate::domain::{LearnerId, Scope};
+use crate::service::Principal;
+use axum::extract::{ConnectInfo, RawPathParams, Request};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Anyone, unless the server requires a key for reads (`--require-key-for-reads`).
     Public,
-    /// A key with at least this scope.
+    /// A key granting this scope (learner tokens grant `read`).
     Key(Scope),
+    /// The learner named in the path: a key with `learners` scope, or that learner's token.
+    Learner,
+}
+
+/// What a request to a route costs its caller's quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cost {
+    /// Cheap work: this many quota units.
+    Light(u32),
+    /// Expensive work: this many units, and it runs under the server's bound on concurrent
+    /// expensive work (503 `overloaded` when that is full).
+    Heavy(u32),
+    /// A quiz draw: light as flashcards, heavy as multiple choice (`mode=choice`).
+    Draw,
+}
+
+/// Units a draw costs in either mode, and a failed authentication costs the client address.
+pub const DRAW_UNITS: u32 = 2;
+pub const CHOICE_UNITS: u32 = 10;
+pub const FAILED_AUTH_UNITS: u32 = 50;
+
+impl Cost {
+    /// Units charged, and whether the work is expensive, for this request.
+    fn of(self, req: &Request) -> (u32, bool) {
+        match self {
+            Cost::Light(u) => (u, false),
+            Cost::Heavy(u) => (u, true),
+            Cost::Draw => {
+                let choice = req
+                    .uri()
+                    .query()
+                    .unwrap_or("")
+                    .split('&')
+                    .any(|kv| kv == "mode=choice");
+                if choice {
+                    (CHOICE_UNITS, true)
+                } else {
+                    (DRAW_UNITS, false)
+                }
+            }
+        }
+    }
 }
 
 fn bearer(req: &Request) -> Option<&str> {
@@ -31,39 +78,154 @@ fn bearer(req: &Request) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Lets the request through when the presented key grants what `access` needs; 401 or 403
-/// otherwise. The app state travels in the request's extensions (the router puts it there),
-/// because a route's own layers are built before the state exists.
-pub async fn guard(access: Access, req: Request, next: Next) -> Response {
+fn unauthorized(detail: &str) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, detail)
+}
+
+fn rate_limited(charge: &Charge) -> Response {
+    let wait = charge.retry_after.unwrap_or(1);
+    let mut response = ApiError::new(
+        ErrorCode::RateLimited,
+        format!("over quota; retry in {wait} s"),
+    )
+    .retry_after(wait)
+    .into_response();
+    charge.write_headers(response.headers_mut());
+    response
+}
+
+async fn path_learner(req: &mut Request) -> Result<LearnerId, ApiError> {
+    use axum::RequestPartsExt;
+    let (mut parts, body) = std::mem::take(req).into_parts();
+    let params = parts.extract::<RawPathParams>().await;
+    *req = Request::from_parts(parts, body);
+    let raw = params
+        .ok()
+        .and_then(|p| {
+            p.iter()
+                .find(|(k, _)| *k == "learner")
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap_or_default();
+    LearnerId::parse(&raw).map_err(|e| ApiError::new(ErrorCode::InvalidLearner, e))
+}
+
+/// Lets the request through when its credential grants what `access` needs and its caller
+/// has quota left for `cost`; otherwise 401, 403, 429 or 503. The app state travels in the
+/// request's extensions (the router puts it there), because a route's own layers are built
+/// before the state exists.
+pub async fn guard(access: Access, cost: Cost, mut req: Request, next: Next) -> Response {
     let Some(state) = req.extensions().get::<AppState>().cloned() else {
         return ApiError::internal(anyhow::anyhow!("the app state is not in the request"))
             .into_response();
     };
-    let needed = match access {
-        Access::Public if !state.require_key_for_reads => return next.run(req).await,
-        Access::Public => Scope::Read,
-        Access::Key(scope) => scope,
+    let quotas = &state.quotas;
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let ip = client_ip(peer, req.headers(), &state.trusted_proxies);
+    let principal: Option<Principal> = match bearer(&req) {
+        None => None,
+        Some(credential) => match state.service.authenticate(credential).await {
+            Ok(Some(p)) => Some(p),
+            Ok(None) => {
+                // Guessing keys is expensive for the guesser's address.
+                if quotas.enabled {
+                    let charge =
+                        quotas.charge(Subject::Ip(ip), quotas.anonymous, FAILED_AUTH_UNITS);
+                    if charge.retry_after.is_some() {
+                        return rate_limited(&charge);
+                    }
+                }
+                return unauthorized("the API key or token is unknown, revoked or expired")
+                    .into_response();
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        },
     };
-    let Some(key) = bearer(&req) else {
-        return ApiError::new(
-            ErrorCode::Unauthorized,
-            "send an API key as `Authorization: Bearer <key>`",
-        )
-        .into_response();
-    };
-    match state.service.authenticate(key).await {
-        Ok(Some(scope)) if scope >= needed => next.run(req).await,
-        Ok(Some(scope)) => ApiError::new(
-            ErrorCode::Forbidden,
-            format!(
-                "this key has scope `{}`; the request needs `{}`",
-                scope.as_str(),
-                needed.as_str()
-            ),
-        )
-        .into_response(),
-        Ok(None) => ApiError::new(ErrorCode::Unauthorized, "the API key is unknown or revoked")
-            .into_response(),
-        Err(e) => ApiError::from(e).into_response(),
+    let needs_key = || unauthorized("send an API key as `Authorization: Bearer <key>`");
+    match access {
+        Access::Public if !state.require_key_for_reads => {}
+        Access::Public => {
+            if principal.is_none() {
+                return needs_key().into_response();
+            }
+        }
+        Access::Key(needed) => match &principal {
+            None => return needs_key().into_response(),
+            Some(p) if !p.scope.grants(needed) => {
+                return ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "this credential has scope `{}`; the request needs `{}`",
+                        p.scope.as_str(),
+                        needed.as_str()
+                    ),
+                )
+                .into_response();
+            }
+            Some(_) => {}
+        },
+        Access::Learner => {
+            let Some(p) = &principal else {
+                return needs_key().into_response();
+            };
+            let learner = match path_learner(&mut req).await {
+                Ok(l) => l,
+                Err(e) => return e.into_response(),
+            };
+            if !p.acts_for(&learner) {
+                return ApiError::new(
+                    ErrorCode::Forbidden,
+                    "only a key with `learners` scope or this learner's own token may see or \
+                     change a learner's reviews",
+                )
+                .into_response();
+            }
+        }
     }
+    let (units, expensive) = cost.of(&req);
+    let charge = quotas.enabled.then(|| {
+        let (subject, rate) = match &principal {
+            Some(p) => (
+                Subject::Caller(p.id.clone()),
+                p.rate.unwrap_or(quotas.key_default),
+            ),
+            None => (Subject::Ip(ip), quotas.anonymous),
+        };
+        quotas.charge(subject, rate, units)
+    });
+    if let Some(charge) = &charge
+        && charge.retry_after.is_some()
+    {
+        return rate_limited(charge);
+    }
+    // Expensive work waits for nobody: when every slot is busy the client hears so at once,
+    // and cheap requests keep the runtime to themselves.
+    let permit = if expensive {
+        match state.expensive.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let mut response = ApiError::new(
+                    ErrorCode::Overloaded,
+                    "the server is busy with expensive requests; retry in a moment",
+                )
+                .retry_after(1)
+                .into_response();
+                if let Some(charge) = &charge {
+                    charge.write_headers(response.headers_mut());
+                }
+                return response;
+            }
+        }
+    } else {
+        None
+    };
+    let mut response = next.run(req).await;
+    drop(permit);
+    if let Some(charge) = &charge {
+        charge.write_headers(response.headers_mut());
+    }
+    response
 }

@@ -2,7 +2,7 @@
 //! registered: the bearer scheme, links from creates, text rules taken from the domain, and the
 //! responses that follow from how a route is registered (its access, its JSON body).
 
-use super::access::Access;
+use super::access::{Access, Cost};
 use crate::domain::{
     self, BODY_MAX_CHARS, CATEGORY_NAME_MAX_CHARS, SLUG_MAX_CHARS, Scope, TITLE_MAX_CHARS,
 };
@@ -165,33 +165,94 @@ fn needs(scope: Scope) -> &'static str {
     match scope {
         Scope::Read => "any valid API key",
         Scope::Write => "an API key with `write` scope",
+        Scope::Learners => "an API key with `learners` scope",
         Scope::Admin => "`admin`",
     }
+}
+
+fn with_headers(
+    response: RefOr<utoipa::openapi::Response>,
+    headers: &[(&str, &str)],
+) -> RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let RefOr::T(mut response) = response else {
+        return response;
+    };
+    for (name, description) in headers {
+        response.headers.insert(
+            (*name).to_string(),
+            RefOr::T(
+                HeaderBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .description(Some(*description))
+                    .build(),
+            ),
+        );
+    }
+    RefOr::T(response)
 }
 
 /// The responses and security that follow from how a route is registered and what it
 /// extracts: a key-guarded route declares the `bearer` scheme with its 401 and 403; a route
 /// with query or path parameters the extractors' 400; a route with a JSON body the body
 /// extractor's 400, 413, 415 and 422. A response the handler documents itself is kept.
-pub(super) fn document_route(paths: &mut Paths, access: Access) {
+pub(super) fn document_route(paths: &mut Paths, access: Access, cost: Cost) {
+    let bearer = || SecurityRequirement::new("bearer", Vec::<String>::new());
     for item in paths.paths.values_mut() {
         for op in operations_mut(item) {
             let responses = &mut op.responses.responses;
-            if let Access::Key(scope) = access {
-                op.security = Some(vec![SecurityRequirement::new(
-                    "bearer",
-                    Vec::<String>::new(),
-                )]);
+            let forbidden = match access {
+                Access::Public => {
+                    // A key is optional: it brings its own quota.
+                    op.security = Some(vec![SecurityRequirement::default(), bearer()]);
+                    responses.entry("401".into()).or_insert_with(|| {
+                        problem(
+                            "The key or token sent is unknown, revoked or expired, or the server \
+                             requires a key for reads and none was sent",
+                        )
+                    });
+                    None
+                }
+                Access::Key(scope) => {
+                    Some(format!("The key lacks the needed scope ({})", needs(scope)))
+                }
+                Access::Learner => {
+                    Some("Neither a key with `learners` scope nor this learner's token".to_string())
+                }
+            };
+            if let Some(forbidden) = forbidden {
+                op.security = Some(vec![bearer()]);
                 responses
                     .entry("401".into())
                     .or_insert_with(|| problem("No API key, or an unknown or revoked one"));
-                responses.entry("403".into()).or_insert_with(|| {
-                    problem(&format!(
-                        "The key lacks the needed scope ({})",
-                        needs(scope)
-                    ))
-                });
+                responses
+                    .entry("403".into())
+                    .or_insert_with(|| problem(&forbidden));
             }
+            responses.entry("429".into()).or_insert_with(|| {
+                with_headers(
+                    problem("Over quota (`rate_limited`): retry after `Retry-After` seconds"),
+                    &[
+                        ("Retry-After", "Whole seconds to wait, at least 1"),
+                        (
+                            "RateLimit-Policy",
+                            "The caller's quota, e.g. `\"key\";q=6000;w=60`",
+                        ),
+                        ("RateLimit", "What is left of it, e.g. `\"key\";r=0;t=12`"),
+                    ],
+                )
+            });
+            let overload = match cost {
+                Cost::Light(_) => "The request took too long and was cancelled (`request_timeout`)",
+                Cost::Heavy(_) | Cost::Draw => {
+                    "Too many expensive requests at once (`overloaded`, with `Retry-After`), or \
+                     the request took too long (`request_timeout`)"
+                }
+            };
+            responses
+                .entry("503".into())
+                .or_insert_with(|| problem(overload));
             let has_query = op
                 .parameters
                 .iter()

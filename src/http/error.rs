@@ -51,6 +51,11 @@ error_codes! {
     UnsupportedMediaType => ("unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "The request body has an unsupported content type"),
     PayloadTooLarge => ("payload_too_large", PAYLOAD_TOO_LARGE, "The request body is too large"),
     Unauthorized => ("unauthorized", UNAUTHORIZED, "A valid API key is required"),
+    RateLimited => ("rate_limited", TOO_MANY_REQUESTS, "Too many requests: over quota"),
+    Overloaded => ("overloaded", SERVICE_UNAVAILABLE, "The server is overloaded"),
+    TooManyAnswers => ("too_many_answers", UNPROCESSABLE_ENTITY, "A question may have at most 100 answers"),
+    QuestionTooLarge => ("question_too_large", UNPROCESSABLE_ENTITY, "The question's text would exceed its size limit"),
+    ReviewOutOfOrder => ("review_out_of_order", CONFLICT, "The review is older than the learner's latest review of the question"),
     Forbidden => ("forbidden", FORBIDDEN, "The API key lacks the scope this request needs"),
     NotFound => ("not_found", NOT_FOUND, "No such resource"),
     QuestionNotFound => ("question_not_found", NOT_FOUND, "Question not found"),
@@ -102,6 +107,8 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// Logged, never sent: the cause of an internal error.
     source: Option<anyhow::Error>,
+    /// Seconds to send as `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -113,7 +120,14 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             source: None,
+            retry_after: None,
         }
+    }
+
+    /// Tells the client when to try again (whole seconds, at least 1).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
     }
 
     pub fn validation(errors: Vec<FieldError>) -> Self {
@@ -126,6 +140,7 @@ impl ApiError {
             detail,
             errors,
             source: None,
+            retry_after: None,
         }
     }
 
@@ -139,6 +154,7 @@ impl ApiError {
             detail: "an unexpected error occurred; it has been logged".into(),
             errors: Vec::new(),
             source: Some(source.into()),
+            retry_after: None,
         }
     }
 
@@ -195,6 +211,9 @@ impl From<service::Error> for ApiError {
             E::InvalidTicket => ErrorCode::InvalidTicket,
             E::ChoiceNotFound => ErrorCode::ChoiceNotFound,
             E::KeyNotFound(_) => ErrorCode::NotFound,
+            E::TooManyAnswers { .. } => ErrorCode::TooManyAnswers,
+            E::QuestionTooLarge { .. } => ErrorCode::QuestionTooLarge,
+            E::ReviewOutOfOrder => ErrorCode::ReviewOutOfOrder,
         };
         ApiError::new(code, detail)
     }
@@ -216,6 +235,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"kb\""),
             );
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

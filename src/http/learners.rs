@@ -4,8 +4,9 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, Query};
 use super::shared::{QuestionSummary, parse_limit};
-use crate::domain::{FieldErrors, Id, LearnerId};
+use crate::domain::{FieldErrors, Id, LearnerId, parse_review_time};
 use crate::quiz::Rating;
+use crate::service::keys::{LEARNER_TOKEN_DAYS, LEARNER_TOKEN_MAX_DAYS};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
@@ -39,7 +40,8 @@ pub struct ReviewRequest {
     #[schema(value_type = Rating, required = true)]
     pub rating: Option<String>,
     /// When the review happened, for reviews made offline and synced later (RFC 3339); defaults
-    /// to now, and a time in the future (a client clock running ahead) counts as now.
+    /// to now. Up to 5 minutes ahead of the server's clock counts as now; further ahead, more
+    /// than 365 days ago, or before this learner's latest review of the question is refused.
     #[schema(value_type = Option<DateTime<Utc>>, required = false)]
     pub reviewed_at: Option<String>,
 }
@@ -101,13 +103,7 @@ pub async fn record_review(
     let now = Utc::now();
     let reviewed_at = match body.reviewed_at.as_deref() {
         None => Some(now),
-        Some(raw) => e.check(
-            "reviewed_at",
-            DateTime::parse_from_rfc3339(raw.trim())
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| "must be an RFC 3339 timestamp".to_string())
-                .map(|t| t.min(now)),
-        ),
+        Some(raw) => e.check("reviewed_at", parse_review_time(raw, now)),
     };
     e.finish()?;
     let (Some(question_id), Some(rating), Some(reviewed_at)) = (question_id, rating, reviewed_at)
@@ -183,4 +179,62 @@ pub async fn due(
             })
             .collect(),
     }))
+}
+
+/// Body of `POST /api/v1/learners/{learner}/tokens`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"expires_in_days": 30}))]
+pub struct CreateLearnerToken {
+    /// Days until the token expires, 1–365 (default 30).
+    #[schema(value_type = Option<u32>, required = false, minimum = 1, maximum = 365)]
+    pub expires_in_days: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LearnerTokenOut {
+    /// Send as `Authorization: Bearer <token>`: it reads, and it sees and records this
+    /// learner's reviews; nothing else.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Issue a learner token
+///
+/// A signed token that acts for one learner (their reviews and due list) and reads, for a
+/// server-side app to hand to that learner's device. It cannot write content, act for another
+/// learner, or be used after it expires.
+#[utoipa::path(
+    post, path = "/api/v1/learners/{learner}/tokens", tag = "learners",
+    params(("learner" = String, Path, description = "Client-chosen learner id, 1–64 of [A-Za-z0-9_-]", format = "kb:learner")),
+    request_body(content = CreateLearnerToken, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The token", body = LearnerTokenOut),
+        (status = 400, description = "Malformed JSON or learner id", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_token(
+    State(state): State<AppState>,
+    Learner(learner): Learner,
+    Json(body): Json<CreateLearnerToken>,
+) -> ApiResult<(axum::http::StatusCode, axum::Json<LearnerTokenOut>)> {
+    let mut e = FieldErrors::new();
+    let days = match &body.expires_in_days {
+        None => Some(LEARNER_TOKEN_DAYS),
+        Some(v) => e.check(
+            "expires_in_days",
+            v.as_i64()
+                .filter(|d| (1..=LEARNER_TOKEN_MAX_DAYS).contains(d))
+                .ok_or_else(|| format!("must be an integer from 1 to {LEARNER_TOKEN_MAX_DAYS}")),
+        ),
+    };
+    e.finish()?;
+    let (token, expires_at) = state
+        .service
+        .issue_learner_token(&learner, days.unwrap_or(LEARNER_TOKEN_DAYS))
+        .await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        axum::Json(LearnerTokenOut { token, expires_at }),
+    ))
 }

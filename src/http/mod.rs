@@ -12,6 +12,7 @@ pub mod learners;
 pub mod ops;
 pub mod questions;
 pub mod quiz;
+pub mod quota;
 pub mod search;
 pub mod serve;
 pub mod shared;
@@ -19,15 +20,18 @@ pub mod shared;
 use crate::config::{Config, Origins};
 use crate::domain::Scope;
 use crate::service::Service;
-use access::Access;
+use access::{Access, Cost};
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::{Extension, Router};
 use error::{ApiError, ErrorCode, PROBLEM_JSON};
+use quota::Quotas;
 use serde::{Deserialize, Deserializer};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -49,12 +53,32 @@ const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 
      img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
 
-/// What every handler can reach.
+/// What every handler and route guard can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub service: Service,
     /// Reads need a key too (`--require-key-for-reads`).
     pub require_key_for_reads: bool,
+    pub quotas: Arc<Quotas>,
+    pub trusted_proxies: Arc<Vec<quota::Net>>,
+    /// Slots for expensive requests; none free means 503 `overloaded`.
+    pub expensive: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(service: Service, config: &Config) -> Self {
+        Self {
+            service,
+            require_key_for_reads: config.require_key_for_reads,
+            quotas: Arc::new(Quotas::new(
+                config.quotas.enabled,
+                config.quotas.anonymous,
+                config.quotas.key_default,
+            )),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            expensive: Arc::new(Semaphore::new(config.max_expensive.max(1))),
+        }
+    }
 }
 
 /// How much a route may take in: time and body.
@@ -73,13 +97,14 @@ enum Deadline {
 fn op(
     (schemas, mut paths, method_router): UtoipaMethodRouter<AppState>,
     access: Access,
+    cost: Cost,
     deadline: Deadline,
     timeout: Duration,
 ) -> UtoipaMethodRouter<AppState> {
-    doc::document_route(&mut paths, access);
+    doc::document_route(&mut paths, access, cost);
     let mut method_router = method_router.route_layer(axum::middleware::from_fn(
         move |req: axum::extract::Request, next: axum::middleware::Next| {
-            access::guard(access, req, next)
+            access::guard(access, cost, req, next)
         },
     ));
     if deadline == Deadline::Bounded {
@@ -95,41 +120,50 @@ fn op(
     (schemas, paths, method_router)
 }
 
-/// Every route, registered once for both the router and the OpenAPI document, each with its
-/// access level. `timeout` is the request timeout of bounded routes.
+/// Every route, registered once for both the router and the OpenAPI document, each with who
+/// may call it and what it costs. `timeout` is the request timeout of bounded routes.
 fn api_routes(timeout: Duration) -> OpenApiRouter<AppState> {
-    use Access::{Key, Public};
+    use Access::{Key, Learner, Public};
+    use Cost::{Draw, Heavy, Light};
     use Deadline::{Bounded, Unbounded};
     let read = Key(Scope::Read);
     let write = Key(Scope::Write);
+    let learners = Key(Scope::Learners);
     let admin = Key(Scope::Admin);
-    let r = |routes, access, deadline| op(routes, access, deadline, timeout);
+    let r = |routes, access, cost| op(routes, access, cost, Bounded, timeout);
     OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
-        .routes(r(routes!(questions::list_questions), Public, Bounded))
-        .routes(r(routes!(questions::create_question), write, Bounded))
-        .routes(r(routes!(questions::get_question), Public, Bounded))
-        .routes(r(routes!(questions::patch_question), write, Bounded))
-        .routes(r(routes!(questions::delete_question), write, Bounded))
-        .routes(r(routes!(answers::list_answers), Public, Bounded))
-        .routes(r(routes!(answers::add_answer), write, Bounded))
-        .routes(r(routes!(answers::get_answer), Public, Bounded))
-        .routes(r(routes!(answers::patch_answer), write, Bounded))
-        .routes(r(routes!(answers::delete_answer), write, Bounded))
-        .routes(r(routes!(categories::list_categories), Public, Bounded))
-        .routes(r(routes!(categories::create_category), write, Bounded))
-        .routes(r(routes!(categories::get_category), Public, Bounded))
-        .routes(r(routes!(categories::list_tags), Public, Bounded))
-        .routes(r(routes!(search::search_questions), Public, Bounded))
-        .routes(r(routes!(search::suggest), Public, Bounded))
-        .routes(r(routes!(search::similar_questions), Public, Bounded))
-        .routes(r(routes!(quiz::draw_quiz), Public, Bounded))
-        .routes(r(routes!(quiz::create_session), read, Bounded))
-        .routes(r(routes!(quiz::end_session), read, Bounded))
-        .routes(r(routes!(quiz::grade), read, Bounded))
-        .routes(r(routes!(learners::record_review), read, Bounded))
-        .routes(r(routes!(learners::due), Public, Bounded))
-        .routes(r(routes!(bulk::import), admin, Unbounded))
-        .routes(r(routes!(bulk::export), admin, Bounded))
+        .routes(r(routes!(questions::list_questions), Public, Light(2)))
+        .routes(r(routes!(questions::create_question), write, Light(2)))
+        .routes(r(routes!(questions::get_question), Public, Light(1)))
+        .routes(r(routes!(questions::patch_question), write, Light(2)))
+        .routes(r(routes!(questions::delete_question), write, Light(2)))
+        .routes(r(routes!(answers::list_answers), Public, Light(1)))
+        .routes(r(routes!(answers::add_answer), write, Light(2)))
+        .routes(r(routes!(answers::get_answer), Public, Light(1)))
+        .routes(r(routes!(answers::patch_answer), write, Light(2)))
+        .routes(r(routes!(answers::delete_answer), write, Light(2)))
+        .routes(r(routes!(categories::list_categories), Public, Light(1)))
+        .routes(r(routes!(categories::create_category), write, Light(2)))
+        .routes(r(routes!(categories::get_category), Public, Light(1)))
+        .routes(r(routes!(categories::list_tags), Public, Light(1)))
+        .routes(r(routes!(search::search_questions), Public, Heavy(5)))
+        .routes(r(routes!(search::suggest), Public, Heavy(2)))
+        .routes(r(routes!(search::similar_questions), Public, Heavy(5)))
+        .routes(r(routes!(quiz::draw_quiz), Public, Draw))
+        .routes(r(routes!(quiz::create_session), read, Light(2)))
+        .routes(r(routes!(quiz::end_session), read, Light(1)))
+        .routes(r(routes!(quiz::grade), read, Light(2)))
+        .routes(r(routes!(learners::record_review), Learner, Light(2)))
+        .routes(r(routes!(learners::due), Learner, Light(2)))
+        .routes(r(routes!(learners::create_token), learners, Light(2)))
+        .routes(op(
+            routes!(bulk::import),
+            admin,
+            Heavy(100),
+            Unbounded,
+            timeout,
+        ))
+        .routes(r(routes!(bulk::export), admin, Heavy(50)))
         // Probes answer without a key, ever: load balancers do not hold one.
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
@@ -164,6 +198,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
     );
     api.merge(docs)
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            quota_for_unrouted,
+        ))
         // Route guards find the state here: their layers exist before the state does.
         .layer(Extension(state.clone()))
         .with_state(state)
@@ -208,6 +246,38 @@ fn cors(origins: &Origins) -> CorsLayer {
             base.allow_origin(AllowOrigin::list(list))
         }
     }
+}
+
+/// API requests that no route guard saw (an unknown path, a wrong method) still count against
+/// the caller's address and carry the quota headers, like every other `/api/` response.
+async fn quota_for_unrouted(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    let api = req.uri().path().starts_with("/api/");
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let ip = quota::client_ip(peer, req.headers(), &state.trusted_proxies);
+    let mut response = next.run(req).await;
+    if !api || !state.quotas.enabled || response.headers().contains_key(&quota::RATELIMIT) {
+        return response;
+    }
+    let charge = state
+        .quotas
+        .charge(quota::Subject::Ip(ip), state.quotas.anonymous, 1);
+    if let Some(wait) = charge.retry_after {
+        response = ApiError::new(
+            ErrorCode::RateLimited,
+            format!("over quota; retry in {wait} s"),
+        )
+        .retry_after(wait)
+        .into_response();
+    }
+    charge.write_headers(response.headers_mut());
+    response
 }
 
 /// A body declared larger than [`BODY_LIMIT`] is refused at once: waiting for bytes that will be

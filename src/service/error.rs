@@ -2,7 +2,7 @@
 //! variant to a status and a stable code once (`http/error.rs`); the command line prints the
 //! message and its causes.
 
-use crate::domain::FieldErrors;
+use crate::domain::{FieldErrors, SizeError};
 use crate::store::StoreError;
 
 /// Why a service operation did not happen.
@@ -46,6 +46,14 @@ pub enum Error {
     ChoiceNotFound,
     #[error("no live key with id {0}")]
     KeyNotFound(i64),
+    #[error("a question may have at most {max} answers; this write would make {count}")]
+    TooManyAnswers { count: usize, max: usize },
+    #[error(
+        "a question's text (title, body and answers) may be at most {max} characters; this write would make {chars}"
+    )]
+    QuestionTooLarge { chars: usize, max: usize },
+    #[error("the review is dated before this learner's latest review of the question")]
+    ReviewOutOfOrder,
     /// A bug or an unavailable dependency: not the caller's fault.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -62,6 +70,13 @@ impl From<StoreError> for Error {
             StoreError::UnknownTag(slug) => Self::TagNotFound(slug),
             StoreError::CategoryExists(slug) => Self::CategoryExists(slug),
             StoreError::VersionMismatch { current } => Self::VersionMismatch { current },
+            StoreError::TooLarge(SizeError::TooManyAnswers { count, max }) => {
+                Self::TooManyAnswers { count, max }
+            }
+            StoreError::TooLarge(SizeError::TooLarge { chars, max }) => {
+                Self::QuestionTooLarge { chars, max }
+            }
+            StoreError::ReviewOutOfOrder => Self::ReviewOutOfOrder,
             StoreError::Db(e) => Self::Internal(anyhow::Error::new(e).context("database error")),
         }
     }
@@ -76,5 +91,14 @@ impl From<FieldErrors> for Error {
 impl From<tokio::task::JoinError> for Error {
     fn from(e: tokio::task::JoinError) -> Self {
         Self::Internal(anyhow::Error::new(e).context("a background task failed"))
+    }
+}
+
+impl From<SizeError> for Error {
+    fn from(e: SizeError) -> Self {
+        match e {
+            SizeError::TooManyAnswers { count, max } => Self::TooManyAnswers { count, max },
+            SizeError::TooLarge { chars, max } => Self::QuestionTooLarge { chars, max },
+        }
     }
 }

@@ -1,21 +1,71 @@
-//! API keys: creation (the key is returned once), listing, revocation, and authentication.
+//! Who is calling: API keys (created once, stored as hashes, revocable), the `KB_ADMIN_KEY`,
+//! and signed learner tokens that act for one learner.
 
 use super::{Error, Result, Service};
-use crate::domain::{FieldErrors, Scope};
+use crate::domain::{FieldErrors, LearnerId, Rate, Scope};
 use crate::secret::{random_token, sha256, sha256_hex};
 use crate::store::{ApiKey, Store};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+/// Learner tokens start with this, API keys with `kb_`.
+const LEARNER_TOKEN_PREFIX: &str = "kbl_";
+/// How long a learner token lives unless asked otherwise, and at most.
+pub const LEARNER_TOKEN_DAYS: i64 = 30;
+pub const LEARNER_TOKEN_MAX_DAYS: i64 = 365;
+
+/// Who a request's credential names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CallerId {
+    AdminKey,
+    Key(i64),
+    Learner(String),
+}
+
+/// What a presented credential grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub id: CallerId,
+    pub scope: Scope,
+    /// The caller's own quota, when it has one.
+    pub rate: Option<Rate>,
+    /// For a learner token: the one learner it acts for.
+    pub learner: Option<LearnerId>,
+}
+
+impl Principal {
+    /// Whether this caller may read and write `learner`'s reviews.
+    pub fn acts_for(&self, learner: &LearnerId) -> bool {
+        self.scope.grants(Scope::Learners) || self.learner.as_ref() == Some(learner)
+    }
+}
 
 /// Creates a key; the returned string is the only time the key exists outside its holder.
 /// Works on the store alone, so `kb keys` can run while a server holds the search index.
-pub async fn create_key(store: &Store, name: &str, scope: Scope) -> Result<(String, ApiKey)> {
+pub async fn create_key(
+    store: &Store,
+    name: &str,
+    scope: Scope,
+    rate: Option<Rate>,
+) -> Result<(String, ApiKey)> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(FieldErrors::one("name", "must be 1 to 100 characters").into());
     }
     let key = format!("kb_{}", random_token());
     let stored = store
-        .create_key(name, scope, &sha256_hex(&key), &key[..10])
+        .create_key(
+            name,
+            scope,
+            rate.map(Rate::per_minute),
+            &sha256_hex(&key),
+            &key[..10],
+        )
         .await?;
     Ok((key, stored))
 }
@@ -29,6 +79,19 @@ pub async fn revoke_key(store: &Store, id: i64) -> Result<()> {
     }
 }
 
+#[derive(Serialize, Deserialize)]
+struct LearnerClaims {
+    #[serde(rename = "l")]
+    learner: String,
+    /// Expiry, seconds since the epoch.
+    #[serde(rename = "e")]
+    expires: i64,
+}
+
+fn mac(key: &[u8]) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length")
+}
+
 impl Service {
     /// Accepts `key` with admin scope (from `KB_ADMIN_KEY`) in addition to stored keys.
     pub fn with_admin_key(mut self, key: Option<&str>) -> Self {
@@ -36,15 +99,97 @@ impl Service {
         self
     }
 
-    /// The scope a presented key grants, or `None` for a key that is unknown or revoked.
-    pub async fn authenticate(&self, presented: &str) -> Result<Option<Scope>> {
+    async fn learner_token_key(&self) -> Result<Vec<u8>> {
+        let key = self
+            .learner_token_key
+            .get_or_try_init(|| async { self.store.secret("learner-token").await })
+            .await?;
+        Ok(key.clone())
+    }
+
+    /// A token that acts for `learner` (and reads) until it expires, in `days` days.
+    #[tracing::instrument(skip(self, learner), fields(learner = learner.as_str()))]
+    pub async fn issue_learner_token(
+        &self,
+        learner: &LearnerId,
+        days: i64,
+    ) -> Result<(String, DateTime<Utc>)> {
+        let expires_at = Utc::now() + Duration::days(days.clamp(1, LEARNER_TOKEN_MAX_DAYS));
+        let claims = LearnerClaims {
+            learner: learner.as_str().to_string(),
+            expires: expires_at.timestamp(),
+        };
+        let payload =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"));
+        let mut m = mac(&self.learner_token_key().await?);
+        m.update(payload.as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
+        Ok((format!("{LEARNER_TOKEN_PREFIX}{payload}.{sig}"), expires_at))
+    }
+
+    /// The learner a token acts for, if it was signed here, unaltered, and not expired.
+    async fn verify_learner_token(&self, token: &str) -> Result<Option<LearnerId>> {
+        let Some((payload, sig)) = token
+            .strip_prefix(LEARNER_TOKEN_PREFIX)
+            .and_then(|t| t.split_once('.'))
+        else {
+            return Ok(None);
+        };
+        let Ok(sig) = URL_SAFE_NO_PAD.decode(sig) else {
+            return Ok(None);
+        };
+        let mut m = mac(&self.learner_token_key().await?);
+        m.update(payload.as_bytes());
+        if m.verify_slice(&sig).is_err() {
+            return Ok(None);
+        }
+        let claims: Option<LearnerClaims> = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        Ok(claims
+            .filter(|c| c.expires > Utc::now().timestamp())
+            .and_then(|c| LearnerId::parse(&c.learner).ok()))
+    }
+
+    /// What a presented credential grants, or `None` for one that is unknown, revoked,
+    /// expired or altered.
+    pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>> {
+        if presented.starts_with(LEARNER_TOKEN_PREFIX) {
+            return Ok(self
+                .verify_learner_token(presented)
+                .await?
+                .map(|learner| Principal {
+                    id: CallerId::Learner(learner.as_str().to_string()),
+                    scope: Scope::Read,
+                    rate: None,
+                    learner: Some(learner),
+                }));
+        }
         let hash = sha256(presented);
         if let Some(admin) = &self.admin_key_hash
             && bool::from(hash.ct_eq(admin))
         {
-            return Ok(Some(Scope::Admin));
+            return Ok(Some(Principal {
+                id: CallerId::AdminKey,
+                scope: Scope::Admin,
+                rate: None,
+                learner: None,
+            }));
         }
         // Looking a key up by its SHA-256 reveals nothing about the key through timing.
-        Ok(self.store.key_scope(&hex::encode(hash)).await?)
+        Ok(self
+            .store
+            .key_grant(&hex::encode(hash))
+            .await?
+            .map(|k| Principal {
+                id: CallerId::Key(k.id),
+                scope: k.scope,
+                rate: k.rate_per_minute.map(|units| Rate {
+                    units,
+                    window_secs: 60,
+                }),
+                learner: None,
+            }))
     }
 }

@@ -12,7 +12,7 @@ mod seed;
 
 use crate::domain::{
     Answer, Category, CategoryName, Markdown, NewQuestion, Precondition, Question, QuestionFilter,
-    QuestionPatch, Slug, TagCount,
+    QuestionPatch, QuestionSize, Slug, TagCount,
 };
 use crate::store::{ListPage, Store};
 use indexing::Indexing;
@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 pub use error::{Error, Result};
 pub use import::{ImportReport, Importer, LineError, MAX_REPORTED_ERRORS, export_page};
+pub use keys::{CallerId, Principal};
 pub use quiz::{Choice, DrawRequest, Graded, NewSession, QuizItem, QuizMode};
 pub use search::{SearchHit, SearchPage};
 pub use seed::SeedReport;
@@ -32,6 +33,8 @@ pub struct Service {
     indexing: Arc<Indexing>,
     /// Signs multiple-choice tickets; loaded from the database on first use.
     ticket_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
+    /// Signs learner tokens; loaded from the database on first use.
+    learner_token_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// SHA-256 of `KB_ADMIN_KEY`, when set.
     admin_key_hash: Option<[u8; 32]>,
 }
@@ -44,6 +47,7 @@ impl Service {
             store,
             indexing,
             ticket_key: Arc::default(),
+            learner_token_key: Arc::default(),
             admin_key_hash: None,
         })
     }
@@ -96,6 +100,7 @@ impl Service {
 
     #[tracing::instrument(skip_all, fields(id, seq))]
     pub async fn create_question(&self, new: &NewQuestion) -> Result<Question> {
+        QuestionSize::of(new).check_growth(QuestionSize::default())?;
         let w = self.store.create_question(new).await?;
         written(w.value.id, w.seq);
         self.indexing.wait_for(w.seq).await;

@@ -392,6 +392,9 @@ impl Service {
         now: DateTime<Utc>,
     ) -> Result<Scheduled> {
         let previous = self.store.card(learner.as_str(), question_id).await?;
+        if previous.is_some_and(|c| now < c.last_review) {
+            return Err(Error::ReviewOutOfOrder);
+        }
         let s = schedule(
             previous.map(|c| (c.stability, c.difficulty, c.last_review)),
             rating,

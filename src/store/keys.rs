@@ -1,6 +1,6 @@
 //! API keys: stored as SHA-256 hashes, looked up by hash.
 
-use super::{Store, StoreResult, from_micros, now_micros};
+use super::{Store, StoreResult, decode_error, from_micros, now_micros};
 use crate::domain::Scope;
 use chrono::{DateTime, Utc};
 
@@ -12,21 +12,36 @@ pub struct ApiKey {
     pub scope: Scope,
     /// The first characters of the key, to tell keys apart.
     pub prefix: String,
+    /// Request units per minute; `None`: the server's default for keys.
+    pub rate_per_minute: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-type KeyRow = (i64, String, String, String, i64, Option<i64>);
+/// A live key as a request presents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyGrant {
+    pub id: i64,
+    pub scope: Scope,
+    pub rate_per_minute: Option<u32>,
+}
 
-fn key((id, name, scope, prefix, created_at, revoked_at): KeyRow) -> ApiKey {
-    ApiKey {
+type KeyRow = (i64, String, String, String, Option<i64>, i64, Option<i64>);
+
+fn scope(raw: &str) -> sqlx::Result<Scope> {
+    Scope::parse(raw).map_err(decode_error)
+}
+
+fn key((id, name, s, prefix, rate, created_at, revoked_at): KeyRow) -> sqlx::Result<ApiKey> {
+    Ok(ApiKey {
         id,
         name,
-        scope: Scope::parse(&scope).unwrap_or(Scope::Read),
+        scope: scope(&s)?,
         prefix,
+        rate_per_minute: rate.map(|r| r as u32),
         created_at: from_micros(created_at),
         revoked_at: revoked_at.map(from_micros),
-    }
+    })
 }
 
 impl Store {
@@ -34,19 +49,21 @@ impl Store {
         &self,
         name: &str,
         scope: Scope,
+        rate_per_minute: Option<u32>,
         hash: &str,
         prefix: &str,
     ) -> StoreResult<ApiKey> {
         let now = now_micros();
         let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO api_keys (name, scope, key_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)
-             RETURNING id",
+            "INSERT INTO api_keys (name, scope, key_hash, prefix, created_at, rate)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(name)
         .bind(scope.as_str())
         .bind(hash)
         .bind(prefix)
         .bind(now)
+        .bind(rate_per_minute.map(i64::from))
         .fetch_one(&self.write)
         .await?;
         Ok(ApiKey {
@@ -54,6 +71,7 @@ impl Store {
             name: name.to_string(),
             scope,
             prefix: prefix.to_string(),
+            rate_per_minute,
             created_at: from_micros(now),
             revoked_at: None,
         })
@@ -61,11 +79,11 @@ impl Store {
 
     pub async fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
         let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT id, name, scope, prefix, created_at, revoked_at FROM api_keys ORDER BY id",
+            "SELECT id, name, scope, prefix, rate, created_at, revoked_at FROM api_keys ORDER BY id",
         )
         .fetch_all(&self.read)
         .await?;
-        Ok(rows.into_iter().map(key).collect())
+        Ok(rows.into_iter().map(key).collect::<Result<_, _>>()?)
     }
 
     /// Marks a key revoked; false if there is no such key or it was already revoked.
@@ -79,13 +97,21 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The scope of the live (not revoked) key with this hash.
-    pub async fn key_scope(&self, hash: &str) -> StoreResult<Option<Scope>> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT scope FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL")
-                .bind(hash)
-                .fetch_optional(&self.read)
-                .await?;
-        Ok(row.and_then(|(s,)| Scope::parse(&s).ok()))
+    /// The live (not revoked) key with this hash.
+    pub async fn key_grant(&self, hash: &str) -> StoreResult<Option<KeyGrant>> {
+        let row: Option<(i64, String, Option<i64>)> = sqlx::query_as(
+            "SELECT id, scope, rate FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(hash)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(match row {
+            Some((id, s, rate)) => Some(KeyGrant {
+                id,
+                scope: scope(&s)?,
+                rate_per_minute: rate.map(|r| r as u32),
+            }),
+            None => None,
+        })
     }
 }

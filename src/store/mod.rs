@@ -24,7 +24,7 @@ use std::time::Duration;
 
 pub use changes::{Change, IndexRow};
 pub use import::BatchOutcome;
-pub use keys::ApiKey;
+pub use keys::{ApiKey, KeyGrant};
 pub use questions::{ListPage, Written};
 pub use quiz::{Card, Eligibility, Pool, SessionRow};
 
@@ -44,6 +44,12 @@ pub enum StoreError {
     /// `If-Match` named a version that is no longer current.
     #[error("version mismatch: current version is {current}")]
     VersionMismatch { current: i64 },
+    /// The write would take the question over its size limits.
+    #[error(transparent)]
+    TooLarge(#[from] crate::domain::SizeError),
+    /// A review dated before the learner's latest review of the same question.
+    #[error("review out of order")]
+    ReviewOutOfOrder,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }

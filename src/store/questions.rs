@@ -3,7 +3,8 @@
 
 use super::quiz::sync_pools;
 use super::rows::{
-    NewRows, apply_patch, category_id, insert_answer, insert_new, record_change, touch_question,
+    NewRows, apply_patch, category_id, insert_answer, insert_new, question_size, record_change,
+    touch_question,
 };
 use super::{Store, StoreError, StoreResult, decode_error, from_micros, now_micros};
 use crate::domain::{
@@ -284,8 +285,12 @@ impl Store {
     ) -> StoreResult<Written<Answer>> {
         let mut tx = self.begin_write().await?;
         question_version(&mut tx, question_id).await?;
+        let before = question_size(&mut tx, question_id).await?;
         let now = now_micros();
         let id = insert_answer(&mut tx, question_id, body, now).await?;
+        question_size(&mut tx, question_id)
+            .await?
+            .check_growth(before)?;
         touch_question(&mut tx, question_id, now).await?;
         let seq = record_change(&mut tx, question_id, now).await?;
         let value = fetch_answer(&mut tx, id).await?;
@@ -302,6 +307,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let before = fetch_answer(&mut tx, id).await?;
         check_version(before.version, expected)?;
+        let size_before = question_size(&mut tx, before.question_id).await?;
         let now = now_micros();
         sqlx::query(
             "UPDATE answers SET body = ?, updated_at = ?, version = version + 1 WHERE id = ?",
@@ -311,6 +317,9 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        question_size(&mut tx, before.question_id)
+            .await?
+            .check_growth(size_before)?;
         touch_question(&mut tx, before.question_id, now).await?;
         let seq = record_change(&mut tx, before.question_id, now).await?;
         let value = fetch_answer(&mut tx, id).await?;

@@ -411,6 +411,18 @@ impl Store {
         if exists.is_none() {
             return Err(StoreError::QuestionNotFound(question_id));
         }
+        // Checked in the write transaction: of two clients syncing reviews, the older one
+        // cannot land after the newer.
+        let latest: Option<(i64,)> = sqlx::query_as(
+            "SELECT last_review FROM review_cards WHERE learner = ? AND question_id = ?",
+        )
+        .bind(learner)
+        .bind(question_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if latest.is_some_and(|(t,)| t > card.last_review.timestamp_micros()) {
+            return Err(StoreError::ReviewOutOfOrder);
+        }
         sqlx::query(
             "INSERT INTO review_cards (learner, question_id, stability, difficulty, due, last_review, reps)
              VALUES (?, ?, ?, ?, ?, ?, ?)

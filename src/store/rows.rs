@@ -4,7 +4,7 @@
 
 use super::quiz::{Pool, sync_pools};
 use super::{StoreError, StoreResult};
-use crate::domain::{Markdown, NewQuestion, QuestionPatch, Tags};
+use crate::domain::{Markdown, NewQuestion, QuestionPatch, QuestionSize, Tags};
 use serde_json::json;
 use sqlx::SqliteConnection;
 use std::collections::HashMap;
@@ -130,6 +130,29 @@ pub(super) async fn touch_question(
     Ok(())
 }
 
+/// The stored size of a question (zero when it does not exist).
+pub(super) async fn question_size(
+    conn: &mut SqliteConnection,
+    id: i64,
+) -> sqlx::Result<QuestionSize> {
+    // length() counts characters of TEXT, as the domain does.
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM answers WHERE question_id = ?1),
+                length(title) + coalesce(length(body), 0)
+                  + coalesce((SELECT sum(length(body)) FROM answers WHERE question_id = ?1), 0)
+         FROM questions WHERE id = ?1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(
+        row.map_or(QuestionSize::default(), |(answers, chars)| QuestionSize {
+            answers: answers as usize,
+            chars: chars as usize,
+        }),
+    )
+}
+
 /// Applies a non-empty merge patch to an existing question, bumps its version and logs the
 /// change; returns the change's sequence.
 pub(super) async fn apply_patch(
@@ -138,6 +161,7 @@ pub(super) async fn apply_patch(
     patch: &QuestionPatch,
     now: i64,
 ) -> StoreResult<i64> {
+    let before = question_size(conn, id).await?;
     let category = match &patch.category {
         Some(slug) => Some(category_id(conn, slug.as_str()).await?),
         None => None,
@@ -178,6 +202,7 @@ pub(super) async fn apply_patch(
             insert_answer(conn, id, a, now).await?;
         }
     }
+    question_size(conn, id).await?.check_growth(before)?;
     sync_pools(conn, id).await?;
     Ok(record_change(conn, id, now).await?)
 }

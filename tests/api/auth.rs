@@ -87,14 +87,17 @@ async fn writes_need_a_key_with_write_scope() {
         "KB_ADMIN_KEY is admin"
     );
 
-    // Reads stay public by default, for every key and none.
-    for key in [None, Some(read.as_str()), Some("garbage")] {
+    // Reads stay public by default, with a key or none; a key that is wrong is still wrong.
+    for key in [None, Some(read.as_str())] {
         assert_eq!(get_with(&app, "/api/v1/questions/1", key).await.status, 200);
     }
+    get_with(&app, "/api/v1/questions/1", Some("garbage"))
+        .await
+        .assert_problem(401, "unauthorized");
 }
 
 #[tokio::test]
-async fn learner_actions_need_any_valid_key() {
+async fn learner_data_needs_a_learners_key_and_quiz_actions_any_valid_key() {
     let app = TestApp::seeded().await;
     let read = create_key(app.dir.path(), "read");
     let body = br#"{"question_id": 1, "rating": "good"}"#.to_vec();
@@ -117,7 +120,11 @@ async fn learner_actions_need_any_valid_key() {
         }
     };
     review(None).await.assert_problem(401, "unauthorized");
-    assert_eq!(review(Some(read.clone())).await.status, 201);
+    review(Some(read.clone()))
+        .await
+        .assert_problem(403, "forbidden");
+    let learners = create_key(app.dir.path(), "learners");
+    assert_eq!(review(Some(learners)).await.status, 201);
     let session = app
         .anonymous(
             Method::POST,

@@ -3,6 +3,7 @@
 
 mod helpers;
 mod hygiene;
+mod limits;
 
 mod answers;
 mod auth;

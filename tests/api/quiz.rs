@@ -466,15 +466,39 @@ async fn bad_review_input_is_a_clear_4xx() {
     let r = review(&app, "dave", json!({"question_id": 2.0, "rating": "good"})).await;
     assert_eq!(r.status, 201);
     assert_eq!(r.json()["question_id"], 2);
-    // A client clock running ahead counts as now, not as an error.
+    // Far in the future or absurdly old is refused, and nothing is stored.
+    for when in [
+        "2999-01-01T00:00:00Z",
+        "0000-01-01T00:00:00+23:59",
+        "1500-06-01T00:00:00Z",
+    ] {
+        review(
+            &app,
+            "dave",
+            json!({"question_id": 3, "rating": "good", "reviewed_at": when}),
+        )
+        .await
+        .assert_problem(422, "validation_failed");
+    }
+    // A client clock running a little ahead counts as now.
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339();
     let r = review(
         &app,
         "dave",
-        json!({"question_id": 1, "rating": "good", "reviewed_at": "2999-01-01T00:00:00Z"}),
+        json!({"question_id": 1, "rating": "good", "reviewed_at": soon}),
     )
     .await;
     assert_eq!(r.status, 201);
     assert!(r.json()["due"].as_str().unwrap() < "2100");
+    // A review dated before the learner's latest one of the same question is a conflict.
+    let earlier = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    review(
+        &app,
+        "dave",
+        json!({"question_id": 1, "rating": "again", "reviewed_at": earlier}),
+    )
+    .await
+    .assert_problem(409, "review_out_of_order");
     app.get("/api/v1/learners/dave/due?limit=0")
         .await
         .assert_problem(422, "validation_failed");
