@@ -149,6 +149,9 @@ pub struct ServeArgs {
     /// Open connections at most; beyond it a new connection gets 503 and is closed.
     #[arg(long, env = "KB_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, global = true)]
     pub max_connections: usize,
+    /// Also serve `/metrics`, without a key, on this address (keep it private).
+    #[arg(long, env = "KB_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<SocketAddr>,
     /// Quotas per API key and per client address: `on` or `off` (benchmarks, trusted private
     /// deployments).
     #[arg(long, env = "KB_QUOTAS", default_value = "on", value_parser = ["on", "off"], global = true)]
@@ -237,6 +240,8 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::http::quota::Net>,
     /// Expensive requests at most at once.
     pub max_expensive: usize,
+    /// Where `/metrics` is also served without a key.
+    pub metrics_bind: Option<SocketAddr>,
     pub mmap_mb: u64,
 }
 
@@ -263,6 +268,7 @@ impl Config {
             },
             trusted_proxies: Vec::new(),
             max_expensive: cores(),
+            metrics_bind: None,
             mmap_mb: crate::store::DEFAULT_MMAP_MB,
         }
     }
@@ -364,6 +370,7 @@ impl Cli {
             } else {
                 serve.max_expensive
             },
+            metrics_bind: serve.metrics_bind,
             mmap_mb: serve.mmap_mb,
         };
         Ok((self.command, config, logging))

@@ -32,6 +32,8 @@ pub struct App {
     service: Service,
     router: Router,
     limits: http::serve::ConnectionLimits,
+    state: AppState,
+    metrics_bind: Option<std::net::SocketAddr>,
 }
 
 impl App {
@@ -44,11 +46,14 @@ impl App {
             let report = service.load_seed().await.context("cannot load the seed")?;
             tracing::info!(?report, "seed");
         }
-        let router = http::router(AppState::new(service.clone(), config), config);
+        let state = AppState::new(service.clone(), config);
+        let router = http::router(state.clone(), config);
         Ok(Self {
             service,
             router,
             limits: config.connections,
+            state,
+            metrics_bind: config.metrics_bind,
         })
     }
 
@@ -67,11 +72,23 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        if let Some(addr) = self.metrics_bind {
+            let metrics = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+            tracing::info!(address = %metrics.local_addr()?, "metrics are served without a key");
+            let router = http::metrics_router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(metrics, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         http::serve::serve(
             listener,
             self.router,
             self.limits,
-            http::serve::OpenConnections::default(),
+            self.state.open_connections.clone(),
             shutdown,
         )
         .await?;

@@ -83,6 +83,7 @@ fn unauthorized(detail: &str) -> ApiError {
 }
 
 fn rate_limited(charge: &Charge) -> Response {
+    super::metrics::rejected("rate_limited");
     let wait = charge.retry_after.unwrap_or(1);
     let mut response = ApiError::new(
         ErrorCode::RateLimited,
@@ -207,6 +208,7 @@ pub async fn guard(access: Access, cost: Cost, mut req: Request, next: Next) -> 
         match state.expensive.clone().try_acquire_owned() {
             Ok(permit) => Some(permit),
             Err(_) => {
+                super::metrics::rejected("overloaded");
                 let mut response = ApiError::new(
                     ErrorCode::Overloaded,
                     "the server is busy with expensive requests; retry in a moment",

@@ -9,6 +9,7 @@ mod doc;
 pub mod error;
 pub mod extract;
 pub mod learners;
+pub mod metrics;
 pub mod ops;
 pub mod questions;
 pub mod quiz;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<quota::Net>>,
     /// Slots for expensive requests; none free means 503 `overloaded`.
     pub expensive: Arc<Semaphore>,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub open_connections: serve::OpenConnections,
 }
 
 impl AppState {
@@ -77,6 +80,8 @@ impl AppState {
             )),
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             expensive: Arc::new(Semaphore::new(config.max_expensive.max(1))),
+            metrics: metrics::recorder(),
+            open_connections: serve::OpenConnections::default(),
         }
     }
 }
@@ -164,6 +169,7 @@ fn api_routes(timeout: Duration) -> OpenApiRouter<AppState> {
             timeout,
         ))
         .routes(r(routes!(bulk::export), admin, Heavy(50)))
+        .routes(r(routes!(metrics::metrics), admin, Light(1)))
         // Probes answer without a key, ever: load balancers do not hold one.
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
@@ -202,6 +208,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
             state.clone(),
             quota_for_unrouted,
         ))
+        .layer(axum::middleware::from_fn(metrics::track))
         // Route guards find the state here: their layers exist before the state does.
         .layer(Extension(state.clone()))
         .with_state(state)
@@ -227,6 +234,20 @@ pub fn router(state: AppState, config: &Config) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// `/metrics` alone, without a key, for `--metrics-bind` (an address only a scraper reaches).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(
+                |axum::extract::State(state): axum::extract::State<AppState>| async move {
+                    metrics::metrics(axum::extract::State(state)).await
+                },
+            ),
+        )
+        .with_state(state)
 }
 
 fn cors(origins: &Origins) -> CorsLayer {

@@ -85,6 +85,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
+            super::metrics::rejected("too_many_connections");
             tokio::spawn(refuse(stream));
             continue;
         };

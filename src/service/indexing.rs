@@ -166,6 +166,11 @@ impl Indexing {
         })
     }
 
+    /// The last change-log sequence that is searchable.
+    pub fn applied(&self) -> i64 {
+        *self.applied.borrow()
+    }
+
     /// False while a rebuild runs.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)

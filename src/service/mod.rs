@@ -77,6 +77,17 @@ impl Service {
         Ok(())
     }
 
+    /// Changes written to the database but not yet searchable.
+    pub async fn index_lag(&self) -> Result<i64> {
+        let written = self.store.last_change_seq().await?;
+        Ok((written - self.indexing.applied()).max(0))
+    }
+
+    /// Questions in the search index.
+    pub fn indexed_documents(&self) -> u64 {
+        self.indexing.index.num_docs()
+    }
+
     /// Stops the indexer (applying what is pending) and closes the database.
     pub async fn shutdown(&self) {
         self.indexing.shutdown().await;

@@ -114,3 +114,26 @@ fn a_declared_oversized_body_is_refused_before_it_is_sent() {
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(text.contains("payload_too_large"), "{text}");
 }
+
+#[test]
+fn metrics_can_be_served_without_a_key_on_an_address_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("KB_METRICS_BIND", "127.0.0.1:0")]);
+    let addr = loop {
+        let line = server
+            .logs
+            .recv_timeout(Duration::from_secs(30))
+            .expect("kb logs where metrics are served");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["fields"]["message"] == "metrics are served without a key" {
+            break v["fields"]["address"].as_str().unwrap().to_string();
+        }
+    };
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: kb\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("kb_index_documents"), "{text}");
+}

@@ -359,3 +359,26 @@ async fn a_question_stored_over_the_limits_before_they_existed_keeps_working() {
         204
     );
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_need_an_admin_key() {
+    let app = TestApp::seeded().await;
+    assert_eq!(app.get("/api/v1/questions/16").await.status, 200);
+    app.anonymous(Method::GET, "/metrics", &[], None)
+        .await
+        .assert_problem(401, "unauthorized");
+    let r = app.get("/metrics").await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").starts_with("text/plain"));
+    let text = String::from_utf8(r.body).unwrap();
+    for series in [
+        "http_requests_total{method=\"GET\",route=\"/api/v1/questions/{id}\",status=\"200\"}",
+        "http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/questions/{id}\"",
+        "kb_index_lag ",
+        "kb_index_documents ",
+        "kb_open_connections ",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(text.contains(series), "no {series} in:\n{text}");
+    }
+}

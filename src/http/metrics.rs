@@ -1,0 +1,106 @@
+//! `GET /metrics` in the Prometheus text format: requests and latency by route and status,
+//! rejections by reason, the search index's lag and size, open connections, process memory.
+//!
+//! Series (all names are part of the operator's contract):
+//! - `http_requests_total{method, route, status}` counter
+//! - `http_request_duration_seconds{method, route}` histogram
+//! - `kb_rejections_total{reason}` counter: `rate_limited`, `overloaded`, `too_many_connections`
+//! - `kb_index_lag` gauge: changes written to the database but not yet searchable
+//! - `kb_index_documents` gauge: questions in the search index
+//! - `kb_open_connections` gauge
+//! - `process_resident_memory_bytes` gauge
+
+use super::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process-wide recorder (the `metrics` facade has one per process; every app built in this
+/// process, e.g. by tests, shares it).
+pub fn recorder() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .expect("the buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (a library user's): then ours only
+            // renders what it was given, which is nothing, and /metrics says so.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// A rejection the edge made on its own (not a handler's error).
+pub fn rejected(reason: &'static str) {
+    metrics::counter!("kb_rejections_total", "reason" => reason).increment(1);
+}
+
+/// Counts and times every request by its route template (never the raw path: ids would make
+/// every request a new series).
+pub async fn track(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
+}
+
+/// The current values of the gauges, then everything rendered.
+pub async fn render(state: &AppState) -> String {
+    if let Ok(lag) = state.service.index_lag().await {
+        metrics::gauge!("kb_index_lag").set(lag as f64);
+    }
+    metrics::gauge!("kb_index_documents").set(state.service.indexed_documents() as f64);
+    metrics::gauge!("kb_open_connections").set(state.open_connections.get() as f64);
+    if let Some(rss) = resident_memory_bytes() {
+        metrics::gauge!("process_resident_memory_bytes").set(rss as f64);
+    }
+    state.metrics.render()
+}
+
+/// Metrics
+///
+/// The server's metrics in the Prometheus text format (series listed in the README). Needs an
+/// `admin` key here; `--metrics-bind` also serves them, without a key, on an address of their
+/// own (for a scraper on a private network).
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let body = render(&state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        body,
+    )
+        .into_response()
+}
