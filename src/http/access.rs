@@ -16,7 +16,7 @@ use axum::extract::{ConnectInfo, RawPathParams, Request};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,82 +111,113 @@ async fn path_learner(req: &mut Request) -> Result<LearnerId, ApiError> {
     LearnerId::parse(&raw).map_err(|e| ApiError::new(ErrorCode::InvalidLearner, e))
 }
 
+/// Marks a response that a route guard produced or let through, so the router's catch-all quota
+/// layer leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub struct Guarded;
+
 /// Lets the request through when its credential grants what `access` needs and its caller
 /// has quota left for `cost`; otherwise 401, 403, 429 or 503. The app state travels in the
 /// request's extensions (the router puts it there), because a route's own layers are built
 /// before the state exists.
-pub async fn guard(access: Access, cost: Cost, mut req: Request, next: Next) -> Response {
+pub async fn guard(access: Access, cost: Cost, req: Request, next: Next) -> Response {
+    let mut response = check(access, cost, req, next).await;
+    response.extensions_mut().insert(Guarded);
+    response
+}
+
+/// A refusal made before the caller's own quota applies: charged to the client address
+/// (`units`; 0 only reads the bucket), so it carries the quota headers too, and becomes a 429
+/// when that address is over quota.
+fn refuse(state: &AppState, ip: IpAddr, units: u32, err: ApiError) -> Response {
+    let quotas = &state.quotas;
+    if !quotas.enabled {
+        return err.into_response();
+    }
+    let charge = quotas.charge(Subject::Ip(ip), quotas.anonymous, units);
+    if charge.retry_after.is_some() {
+        return rate_limited(&charge);
+    }
+    let mut response = err.into_response();
+    charge.write_headers(response.headers_mut());
+    response
+}
+
+async fn check(access: Access, cost: Cost, mut req: Request, next: Next) -> Response {
     let Some(state) = req.extensions().get::<AppState>().cloned() else {
         return ApiError::internal(anyhow::anyhow!("the app state is not in the request"))
             .into_response();
     };
-    let quotas = &state.quotas;
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let ip = client_ip(peer, req.headers(), &state.trusted_proxies);
+    // Expensive work waits for nobody: when every slot is busy the client hears so at once,
+    // before anything else is spent on it (not even a key lookup), and cheap requests keep the
+    // runtime to themselves.
+    let (units, expensive) = cost.of(&req);
+    let permit = if expensive {
+        match state.expensive.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                super::metrics::rejected("overloaded");
+                let busy = ApiError::new(
+                    ErrorCode::Overloaded,
+                    "the server is busy with expensive requests; retry in a moment",
+                )
+                .retry_after(1);
+                return refuse(&state, ip, 0, busy);
+            }
+        }
+    } else {
+        None
+    };
+    let quotas = &state.quotas;
     let principal: Option<Principal> = match bearer(&req) {
         None => None,
         Some(credential) => match state.service.authenticate(credential).await {
             Ok(Some(p)) => Some(p),
             Ok(None) => {
                 // Guessing keys is expensive for the guesser's address.
-                if quotas.enabled {
-                    let charge =
-                        quotas.charge(Subject::Ip(ip), quotas.anonymous, FAILED_AUTH_UNITS);
-                    if charge.retry_after.is_some() {
-                        return rate_limited(&charge);
-                    }
-                }
-                return unauthorized("the API key or token is unknown, revoked or expired")
-                    .into_response();
+                let bad = unauthorized("the API key or token is unknown, revoked or expired");
+                return refuse(&state, ip, FAILED_AUTH_UNITS, bad);
             }
             Err(e) => return ApiError::from(e).into_response(),
         },
     };
     let needs_key = || unauthorized("send an API key as `Authorization: Bearer <key>`");
-    match access {
-        Access::Public if !state.require_key_for_reads => {}
-        Access::Public => {
-            if principal.is_none() {
-                return needs_key().into_response();
-            }
-        }
+    let refusal = match access {
+        Access::Public if !state.require_key_for_reads => None,
+        Access::Public => principal.is_none().then(needs_key),
         Access::Key(needed) => match &principal {
-            None => return needs_key().into_response(),
-            Some(p) if !p.scope.grants(needed) => {
-                return ApiError::new(
-                    ErrorCode::Forbidden,
-                    format!(
-                        "this credential has scope `{}`; the request needs `{}`",
-                        p.scope.as_str(),
-                        needed.as_str()
-                    ),
-                )
-                .into_response();
-            }
-            Some(_) => {}
+            None => Some(needs_key()),
+            Some(p) if !p.scope.grants(needed) => Some(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "this credential has scope `{}`; the request needs `{}`",
+                    p.scope.as_str(),
+                    needed.as_str()
+                ),
+            )),
+            Some(_) => None,
         },
-        Access::Learner => {
-            let Some(p) = &principal else {
-                return needs_key().into_response();
-            };
-            let learner = match path_learner(&mut req).await {
-                Ok(l) => l,
-                Err(e) => return e.into_response(),
-            };
-            if !p.acts_for(&learner) {
-                return ApiError::new(
+        Access::Learner => match &principal {
+            None => Some(needs_key()),
+            Some(p) => match path_learner(&mut req).await {
+                Err(e) => Some(e),
+                Ok(learner) if !p.acts_for(&learner) => Some(ApiError::new(
                     ErrorCode::Forbidden,
                     "only a key with `learners` scope or this learner's own token may see or \
                      change a learner's reviews",
-                )
-                .into_response();
-            }
-        }
+                )),
+                Ok(_) => None,
+            },
+        },
+    };
+    if let Some(err) = refusal {
+        return refuse(&state, ip, 1, err);
     }
-    let (units, expensive) = cost.of(&req);
     let charge = quotas.enabled.then(|| {
         let (subject, rate) = match &principal {
             Some(p) => (
@@ -202,28 +233,6 @@ pub async fn guard(access: Access, cost: Cost, mut req: Request, next: Next) -> 
     {
         return rate_limited(charge);
     }
-    // Expensive work waits for nobody: when every slot is busy the client hears so at once,
-    // and cheap requests keep the runtime to themselves.
-    let permit = if expensive {
-        match state.expensive.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                super::metrics::rejected("overloaded");
-                let mut response = ApiError::new(
-                    ErrorCode::Overloaded,
-                    "the server is busy with expensive requests; retry in a moment",
-                )
-                .retry_after(1)
-                .into_response();
-                if let Some(charge) = &charge {
-                    charge.write_headers(response.headers_mut());
-                }
-                return response;
-            }
-        }
-    } else {
-        None
-    };
     let mut response = next.run(req).await;
     drop(permit);
     if let Some(charge) = &charge {

@@ -283,7 +283,7 @@ async fn quota_for_unrouted(
         .map(|c| c.0);
     let ip = quota::client_ip(peer, req.headers(), &state.trusted_proxies);
     let mut response = next.run(req).await;
-    if !api || !state.quotas.enabled || response.headers().contains_key(&quota::RATELIMIT) {
+    if !api || !state.quotas.enabled || response.extensions().get::<access::Guarded>().is_some() {
         return response;
     }
     let charge = state

@@ -6,6 +6,7 @@ mod error;
 mod import;
 mod indexing;
 pub mod keys;
+mod pool;
 mod quiz;
 mod search;
 mod seed;

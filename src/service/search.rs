@@ -27,11 +27,12 @@ pub struct SearchPage {
     pub facets: Facets,
 }
 
-/// Index work is CPU-bound and blocking: it runs on the blocking pool, never on the runtime.
+/// Index work is CPU-bound and blocking: it runs on the low-priority expensive-work threads,
+/// never on the runtime.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T> {
-    Ok(tokio::task::spawn_blocking(f).await??)
+    Ok(super::pool::expensive(f).await??)
 }
 
 impl Service {

@@ -137,3 +137,61 @@ fn metrics_can_be_served_without_a_key_on_an_address_of_their_own() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("kb_index_documents"), "{text}");
 }
+
+/// One GET over its own connection, with extra header lines; the status and the raw head.
+fn get_with_headers(addr: &str, path: &str, extra: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: kb\r\nConnection: close\r\n{extra}\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text[9..12].parse().unwrap();
+    (status, text)
+}
+
+#[test]
+fn anonymous_quotas_follow_the_socket_peer_and_forwarded_addresses_only_from_trusted_proxies() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("KB_ANONYMOUS_RATE", "3/min"),
+            ("KB_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    );
+    // Behind the trusted proxy (the loopback peer), each forwarded client has its own bucket.
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        let xff = format!("X-Forwarded-For: {client}\r\n");
+        for _ in 0..3 {
+            let (status, head) = get_with_headers(&server.addr, "/api/v1/questions/1", &xff);
+            assert_eq!(status, 200, "{head}");
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("ratelimit-policy: \"anonymous\";q=3;w=60")
+            );
+        }
+        let (status, head) = get_with_headers(&server.addr, "/api/v1/questions/1", &xff);
+        assert_eq!(status, 429, "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("retry-after: "),
+            "{head}"
+        );
+    }
+}
+
+#[test]
+fn forwarded_addresses_from_an_untrusted_peer_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("KB_ANONYMOUS_RATE", "3/min")]);
+    // Every request claims another address; the peer is what counts.
+    let statuses: Vec<u16> = (0..4)
+        .map(|i| {
+            let xff = format!("X-Forwarded-For: 198.51.100.{i}\r\n");
+            get_with_headers(&server.addr, "/api/v1/questions/1", &xff).0
+        })
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+}

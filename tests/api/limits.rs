@@ -382,3 +382,31 @@ async fn metrics_count_requests_by_route_and_need_an_admin_key() {
         assert!(text.contains(series), "no {series} in:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_refusal_by_a_route_guard_is_charged_once_to_the_address_and_says_so() {
+    let app = TestApp::with(|c| {
+        c.quotas.enabled = true;
+        c.quotas.anonymous = rate(3);
+    })
+    .await;
+    let post = || {
+        app.anonymous(
+            Method::POST,
+            "/api/v1/questions",
+            &[("content-type", "application/json")],
+            Some(b"{}".to_vec()),
+        )
+    };
+    for left in [2, 1, 0] {
+        let r = post().await;
+        r.assert_problem(401, "unauthorized");
+        assert!(
+            r.header("ratelimit")
+                .starts_with(&format!("\"anonymous\";r={left};")),
+            "{}",
+            r.header("ratelimit")
+        );
+    }
+    post().await.assert_problem(429, "rate_limited");
+}
