@@ -56,6 +56,7 @@ error_codes! {
     TooManyAnswers => ("too_many_answers", UNPROCESSABLE_ENTITY, "A question may have at most 100 answers"),
     QuestionTooLarge => ("question_too_large", UNPROCESSABLE_ENTITY, "The question's text would exceed its size limit"),
     ReviewOutOfOrder => ("review_out_of_order", CONFLICT, "The review is older than the learner's latest review of the question"),
+    ReviewTimeOutOfRange => ("review_time_out_of_range", CONFLICT, "The review's time is too far in the future or the past"),
     Forbidden => ("forbidden", FORBIDDEN, "The API key lacks the scope this request needs"),
     NotFound => ("not_found", NOT_FOUND, "No such resource"),
     QuestionNotFound => ("question_not_found", NOT_FOUND, "Question not found"),
@@ -214,6 +215,7 @@ impl From<service::Error> for ApiError {
             E::TooManyAnswers { .. } => ErrorCode::TooManyAnswers,
             E::QuestionTooLarge { .. } => ErrorCode::QuestionTooLarge,
             E::ReviewOutOfOrder => ErrorCode::ReviewOutOfOrder,
+            E::ReviewTimeOutOfRange(_) => ErrorCode::ReviewTimeOutOfRange,
         };
         ApiError::new(code, detail)
     }

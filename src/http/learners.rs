@@ -4,7 +4,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, Query};
 use super::shared::{QuestionSummary, parse_limit};
-use crate::domain::{FieldErrors, Id, LearnerId, parse_review_time};
+use crate::domain::{FieldErrors, Id, LearnerId};
 use crate::quiz::Rating;
 use crate::service::keys::{LEARNER_TOKEN_DAYS, LEARNER_TOKEN_MAX_DAYS};
 use axum::extract::{FromRequestParts, Path, State};
@@ -40,8 +40,9 @@ pub struct ReviewRequest {
     #[schema(value_type = Rating, required = true)]
     pub rating: Option<String>,
     /// When the review happened, for reviews made offline and synced later (RFC 3339); defaults
-    /// to now. Up to 5 minutes ahead of the server's clock counts as now; further ahead, more
-    /// than 365 days ago, or before this learner's latest review of the question is refused.
+    /// to now. Up to 5 minutes ahead of the server's clock counts as now; further ahead or more
+    /// than 365 days ago is 409 `review_time_out_of_range`, before this learner's latest review
+    /// of the question 409 `review_out_of_order`.
     #[schema(value_type = Option<DateTime<Utc>>, required = false)]
     pub reviewed_at: Option<String>,
 }
@@ -70,6 +71,7 @@ pub struct ReviewOut {
         (status = 201, description = "The new schedule", body = ReviewOut),
         (status = 400, description = "Malformed JSON or learner id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`reviewed_at` is out of range (`review_time_out_of_range`) or before this learner's latest review of the question (`review_out_of_order`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -100,10 +102,14 @@ pub async fn record_review(
         }
     };
     let rating = e.required("rating", body.rating.as_deref(), Rating::parse);
-    let now = Utc::now();
     let reviewed_at = match body.reviewed_at.as_deref() {
-        None => Some(now),
-        Some(raw) => e.check("reviewed_at", parse_review_time(raw, now)),
+        None => Some(None),
+        Some(raw) => e.check(
+            "reviewed_at",
+            DateTime::parse_from_rfc3339(raw.trim())
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .map_err(|_| "must be an RFC 3339 timestamp like 2026-01-31T12:00:00Z".to_string()),
+        ),
     };
     e.finish()?;
     let (Some(question_id), Some(rating), Some(reviewed_at)) = (question_id, rating, reviewed_at)
@@ -223,7 +229,9 @@ pub async fn create_token(
         None => Some(LEARNER_TOKEN_DAYS),
         Some(v) => e.check(
             "expires_in_days",
+            // `48.0` is the integer 48 to a JSON Schema validator, so it is to us too.
             v.as_i64()
+                .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
                 .filter(|d| (1..=LEARNER_TOKEN_MAX_DAYS).contains(d))
                 .ok_or_else(|| format!("must be an integer from 1 to {LEARNER_TOKEN_MAX_DAYS}")),
         ),

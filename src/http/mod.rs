@@ -17,6 +17,7 @@ pub mod quota;
 pub mod search;
 pub mod serve;
 pub mod shared;
+pub mod web;
 
 use crate::config::{Config, Origins};
 use crate::domain::Scope;
@@ -131,7 +132,6 @@ fn api_routes(timeout: Duration) -> OpenApiRouter<AppState> {
     use Access::{Key, Learner, Public};
     use Cost::{Draw, Heavy, Light};
     use Deadline::{Bounded, Unbounded};
-    let read = Key(Scope::Read);
     let write = Key(Scope::Write);
     let learners = Key(Scope::Learners);
     let admin = Key(Scope::Admin);
@@ -155,9 +155,11 @@ fn api_routes(timeout: Duration) -> OpenApiRouter<AppState> {
         .routes(r(routes!(search::suggest), Public, Heavy(2)))
         .routes(r(routes!(search::similar_questions), Public, Heavy(5)))
         .routes(r(routes!(quiz::draw_quiz), Public, Draw))
-        .routes(r(routes!(quiz::create_session), read, Light(2)))
-        .routes(r(routes!(quiz::end_session), read, Light(1)))
-        .routes(r(routes!(quiz::grade), read, Light(2)))
+        // Studying needs no account: a session or a graded answer is open to anyone (and
+        // charged to their quota); what a learner keeps across devices is under Learner.
+        .routes(r(routes!(quiz::create_session), Public, Light(2)))
+        .routes(r(routes!(quiz::end_session), Public, Light(1)))
+        .routes(r(routes!(quiz::grade), Public, Light(2)))
         .routes(r(routes!(learners::record_review), Learner, Light(2)))
         .routes(r(routes!(learners::due), Learner, Light(2)))
         .routes(r(routes!(learners::create_token), learners, Light(2)))
@@ -202,7 +204,12 @@ pub fn router(state: AppState, config: &Config) -> Router {
             HeaderValue::from_static(DOCS_CSP),
         ),
     );
+    // The study page is a client like any other: static files, no endpoint of its own.
+    let page = Router::new()
+        .route("/", axum::routing::get(web::index))
+        .route("/static/{name}", axum::routing::get(web::asset));
     api.merge(docs)
+        .merge(page)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -380,8 +387,17 @@ mod tests {
 
     #[test]
     fn every_operation_that_changes_something_declares_its_key() {
+        // Studying is open to anyone by design (quota-bound); nothing else that writes is.
+        let open_by_design = [
+            "/api/v1/quiz/sessions",
+            "/api/v1/quiz/sessions/{token}",
+            "/api/v1/quiz/answers",
+        ];
         let doc = openapi();
         for (path, item) in doc.paths.paths {
+            if open_by_design.contains(&path.as_str()) {
+                continue;
+            }
             let mut item = item;
             let writes = [
                 ("post", item.post.take()),

@@ -54,6 +54,9 @@ pub enum Error {
     QuestionTooLarge { chars: usize, max: usize },
     #[error("the review is dated before this learner's latest review of the question")]
     ReviewOutOfOrder,
+    /// The review's time is too far ahead of the server's clock, or too long ago.
+    #[error("{0}")]
+    ReviewTimeOutOfRange(String),
     /// A bug or an unavailable dependency: not the caller's fault.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

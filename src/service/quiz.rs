@@ -6,7 +6,7 @@
 //! candidates are rejected it falls back to listing the eligible members of that pool.
 
 use super::{Error, Result, Service};
-use crate::domain::{LearnerId, Question, QuizFilter};
+use crate::domain::{LearnerId, Question, QuizFilter, check_review_time};
 use crate::quiz::{Rating, Scheduled, Ticket, correct_choice_id, excerpt, sample_slots, schedule};
 use crate::secret::{new_token, random_hex, sha256_hex};
 use crate::store::{Card, Eligibility, Pool, StoreError};
@@ -381,16 +381,20 @@ impl Service {
         }
     }
 
-    /// Records a review made at `now` (the server's clock, or the client's for synced offline
-    /// reviews) and schedules the next one.
+    /// Records a review made at `reviewed_at` (a client's time, for reviews made offline and
+    /// synced later; else now) and schedules the next one.
     #[tracing::instrument(skip(self, learner), fields(learner = learner.as_str()))]
     pub async fn review(
         &self,
         learner: &LearnerId,
         question_id: i64,
         rating: Rating,
-        now: DateTime<Utc>,
+        reviewed_at: Option<DateTime<Utc>>,
     ) -> Result<Scheduled> {
+        let now = match reviewed_at {
+            Some(t) => check_review_time(t, Utc::now()).map_err(Error::ReviewTimeOutOfRange)?,
+            None => Utc::now(),
+        };
         let previous = self.store.card(learner.as_str(), question_id).await?;
         if previous.is_some_and(|c| now < c.last_review) {
             return Err(Error::ReviewOutOfOrder);

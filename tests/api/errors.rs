@@ -127,7 +127,10 @@ async fn unknown_ids_and_routes_are_404_and_bad_ids_are_400() {
     app.get("/api/v1/nothing-here")
         .await
         .assert_problem(404, "not_found");
-    app.get("/").await.assert_problem(404, "not_found");
+    app.get("/nowhere").await.assert_problem(404, "not_found");
+    app.get("/static/nothing.js")
+        .await
+        .assert_problem(404, "not_found");
     for bad in [
         "0",
         "-1",

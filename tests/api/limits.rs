@@ -410,3 +410,68 @@ async fn a_refusal_by_a_route_guard_is_charged_once_to_the_address_and_says_so()
     }
     post().await.assert_problem(429, "rate_limited");
 }
+
+#[tokio::test]
+async fn when_every_expensive_slot_is_busy_expensive_requests_get_503_at_once_and_cheap_ones_pass()
+{
+    use axum::body::{Body, Bytes};
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let app = TestApp::with(|c| c.max_expensive = 1).await;
+    // An import whose body keeps streaming holds the one slot.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    let body = Body::from_stream(tokio_stream_from(rx));
+    let import = Request::builder()
+        .method("POST")
+        .uri("/api/v1/import")
+        .header(
+            "authorization",
+            format!("Bearer {}", crate::helpers::ADMIN_KEY),
+        )
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .unwrap();
+    let router = app.router.clone();
+    let importing = tokio::spawn(async move { router.oneshot(import).await.unwrap() });
+    // The channel holds one chunk: when the second send completes, the handler has taken the
+    // first, so the import is running and holds the slot.
+    for line in [
+        &b"{\"title\":\"\xe6\xb5\x81 1\",\"category\":\"golang\"}\n"[..],
+        &b"{\"title\":\"\xe6\xb5\x81 2\",\"category\":\"golang\"}\n"[..],
+    ] {
+        tx.send(Ok(Bytes::from_static(line))).await.unwrap();
+    }
+    // The search is refused at once while the import streams; a read by id is not held up.
+    let mut refused = None;
+    for _ in 0..200 {
+        let r = app.get("/api/v1/search?q=GMP").await;
+        if r.status == 503 {
+            refused = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    if refused.is_none() && importing.is_finished() {
+        let res = importing.await.unwrap();
+        panic!("the import ended early: {}", res.status());
+    }
+    let r = refused.expect("the import holds the slot");
+    r.assert_problem(503, "overloaded");
+    assert_eq!(r.header("retry-after"), "1");
+    assert_eq!(app.get("/api/v1/questions/16").await.status, 200);
+    drop(tx);
+    let report = importing.await.unwrap();
+    assert_eq!(report.status(), 200);
+    assert_eq!(
+        app.get("/api/v1/search?q=GMP").await.status,
+        200,
+        "the slot is free again"
+    );
+}
+
+/// A receiver as a stream of body chunks.
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

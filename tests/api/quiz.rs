@@ -478,8 +478,17 @@ async fn bad_review_input_is_a_clear_4xx() {
             json!({"question_id": 3, "rating": "good", "reviewed_at": when}),
         )
         .await
-        .assert_problem(422, "validation_failed");
+        .assert_problem(409, "review_time_out_of_range");
     }
+    let due = app.get("/api/v1/learners/dave/due?limit=100").await.json();
+    assert!(
+        due["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["question"]["id"] == 3 && i["due"].is_null()),
+        "question 3 was never reviewed"
+    );
     // A client clock running a little ahead counts as now.
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339();
     let r = review(
