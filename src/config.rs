@@ -19,6 +19,7 @@ const DEFAULT_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 const DEFAULT_ANONYMOUS_RATE: &str = "600/min";
+const DEFAULT_CACHE_MB: u64 = 64;
 const DEFAULT_KEY_RATE: &str = "6000/min";
 /// The shortest `KB_ADMIN_KEY` accepted.
 pub const ADMIN_KEY_MIN_CHARS: usize = 32;
@@ -171,6 +172,9 @@ pub struct ServeArgs {
     /// at most this many at once; more get 503 `overloaded` at once. 0: the number of cores.
     #[arg(long, env = "KB_MAX_EXPENSIVE", default_value_t = 0, global = true)]
     pub max_expensive: usize,
+    /// MiB of rendered questions kept in memory for reads by id (0: none).
+    #[arg(long, env = "KB_CACHE_MB", default_value_t = DEFAULT_CACHE_MB, global = true)]
+    pub cache_mb: u64,
     /// MiB of the database each SQLite connection may read through a memory map (0: plain
     /// reads). Mapped pages count in the process's RSS once per connection, though they are
     /// the same page-cache pages.
@@ -242,6 +246,8 @@ pub struct Config {
     pub max_expensive: usize,
     /// Where `/metrics` is also served without a key.
     pub metrics_bind: Option<SocketAddr>,
+    /// Bytes of rendered questions kept in memory.
+    pub cache_bytes: u64,
     pub mmap_mb: u64,
 }
 
@@ -269,6 +275,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             max_expensive: cores(),
             metrics_bind: None,
+            cache_bytes: DEFAULT_CACHE_MB * 1024 * 1024,
             mmap_mb: crate::store::DEFAULT_MMAP_MB,
         }
     }
@@ -371,6 +378,7 @@ impl Cli {
                 serve.max_expensive
             },
             metrics_bind: serve.metrics_bind,
+            cache_bytes: serve.cache_mb * 1024 * 1024,
             mmap_mb: serve.mmap_mb,
         };
         Ok((self.command, config, logging))

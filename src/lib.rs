@@ -39,7 +39,7 @@ pub struct App {
 impl App {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let store = open_store(config).await?;
-        let service = Service::start(store, &config.index_dir())
+        let service = Service::start_with_cache(store, &config.index_dir(), config.cache_bytes)
             .await?
             .with_admin_key(config.admin_key.as_ref().map(|k| k.expose_secret()));
         if config.seed {

@@ -13,7 +13,7 @@ use super::quota::{Charge, Subject, client_ip};
 use crate::domain::{LearnerId, Scope};
 use crate::service::Principal;
 use axum::extract::{ConnectInfo, RawPathParams, Request};
-use axum::http::header;
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
@@ -233,10 +233,23 @@ async fn check(access: Access, cost: Cost, mut req: Request, next: Next) -> Resp
     {
         return rate_limited(charge);
     }
+    let reading = matches!(*req.method(), Method::GET | Method::HEAD);
     let mut response = next.run(req).await;
     drop(permit);
     if let Some(charge) = &charge {
         charge.write_headers(response.headers_mut());
+    }
+    // What a client (or a cache between) may keep: a learner's data nowhere, everything else
+    // only while its ETag still matches.
+    if reading && !response.headers().contains_key(header::CACHE_CONTROL) {
+        let policy = if access == Access::Learner {
+            "private, no-store"
+        } else {
+            "no-cache"
+        };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     }
     response
 }

@@ -3,10 +3,10 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, PathText, Query};
-use super::shared::parse_limit;
+use super::shared::{json_etagged, parse_limit};
 use crate::domain::{Category, CategoryName, FieldErrors, Slug, TagCount};
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -76,15 +76,18 @@ pub struct TagParams {
 /// Every category with its number of questions, by slug.
 #[utoipa::path(
     get, path = "/api/v1/categories", tag = "categories",
-    responses((status = 200, description = "All categories", body = Vec<CategoryOut>))
+    responses(
+        (status = 200, description = "All categories", body = Vec<CategoryOut>, headers(("ETag" = String))),
+        (status = 304, description = "Not modified"),
+    )
 )]
 pub async fn list_categories(
     State(state): State<AppState>,
-) -> ApiResult<axum::Json<Vec<CategoryOut>>> {
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let cats = state.service.list_categories().await?;
-    Ok(axum::Json(
-        cats.into_iter().map(CategoryOut::from).collect(),
-    ))
+    let out: Vec<CategoryOut> = cats.into_iter().map(CategoryOut::from).collect();
+    Ok(json_etagged(&headers, &out))
 }
 
 /// Create a category
@@ -124,21 +127,24 @@ pub async fn create_category(
     get, path = "/api/v1/categories/{slug}", tag = "categories",
     params(("slug" = String, Path, description = "Category slug")),
     responses(
-        (status = 200, description = "The category", body = CategoryOut),
+        (status = 200, description = "The category", body = CategoryOut, headers(("ETag" = String))),
+        (status = 304, description = "Not modified"),
         (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_category(
     State(state): State<AppState>,
+    headers: HeaderMap,
     PathText(slug): PathText,
-) -> ApiResult<axum::Json<CategoryOut>> {
+) -> ApiResult<Response> {
     let slug = Slug::parse(&slug).map_err(|_| {
         ApiError::new(
             ErrorCode::CategoryNotFound,
             format!("no category `{}`", slug.escape_debug()),
         )
     })?;
-    Ok(axum::Json(state.service.get_category(&slug).await?.into()))
+    let c: CategoryOut = state.service.get_category(&slug).await?.into();
+    Ok(json_etagged(&headers, &c))
 }
 
 /// List tags
@@ -148,17 +154,20 @@ pub async fn get_category(
     get, path = "/api/v1/tags", tag = "categories",
     params(TagParams),
     responses(
-        (status = 200, description = "Tags in use", body = Vec<TagOut>),
+        (status = 200, description = "Tags in use", body = Vec<TagOut>, headers(("ETag" = String))),
+        (status = 304, description = "Not modified"),
         (status = 422, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_tags(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(params): Query<TagParams>,
-) -> ApiResult<axum::Json<Vec<TagOut>>> {
+) -> ApiResult<Response> {
     let mut e = FieldErrors::new();
     let limit = e.check("limit", parse_limit(params.limit.as_deref(), 100, 1000));
     e.finish()?;
     let tags = state.service.list_tags(limit.unwrap_or(100)).await?;
-    Ok(axum::Json(tags.into_iter().map(TagOut::from).collect()))
+    let out: Vec<TagOut> = tags.into_iter().map(TagOut::from).collect();
+    Ok(json_etagged(&headers, &out))
 }

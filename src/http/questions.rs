@@ -3,14 +3,14 @@
 use super::answers::AnswerInput;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, PathId, Query, etag, if_match, if_none_match};
-use super::shared::{AnswerOut, CategoryRefOut, TagSlug, parse_limit};
+use super::shared::{AnswerOut, CategoryRefOut, TagSlug, json_etagged, parse_limit};
 use super::{AppState, double_option};
 use crate::domain::{
     Difficulty, FieldErrors, Markdown, NewQuestion, Question, QuestionDraft, QuestionFilter,
     QuestionPatch, QuestionTitle, Slug, parse_answers, parse_tags,
 };
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -281,21 +281,26 @@ fn question_response(status: StatusCode, q: Question, location: bool) -> Respons
     get, path = "/api/v1/questions", tag = "questions",
     params(ListParams),
     responses(
-        (status = 200, description = "One page of questions", body = QuestionPage),
+        (status = 200, description = "One page of questions", body = QuestionPage, headers(("ETag" = String))),
+        (status = 304, description = "Not modified"),
         (status = 400, description = "Malformed query string or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A filter or the limit is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_questions(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(params): Query<ListParams>,
-) -> ApiResult<axum::Json<QuestionPage>> {
+) -> ApiResult<Response> {
     let (filter, after, limit) = params.parse()?;
     let page = state.service.list_questions(&filter, after, limit).await?;
-    Ok(axum::Json(QuestionPage {
-        items: page.items.into_iter().map(QuestionOut::from).collect(),
-        next_cursor: page.next_after.map(encode_cursor),
-    }))
+    Ok(json_etagged(
+        &headers,
+        &QuestionPage {
+            items: page.items.into_iter().map(QuestionOut::from).collect(),
+            next_cursor: page.next_after.map(encode_cursor),
+        },
+    ))
 }
 
 /// Create a question
@@ -343,12 +348,29 @@ pub async fn get_question(
     PathId(id): PathId,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let q = state.service.get_question(id).await?;
-    let tag = etag('q', q.id, q.version);
+    let rendered = state
+        .service
+        .get_question_rendered(id, |q| {
+            serde_json::to_vec(&QuestionOut::from(q))
+                .expect("a question serializes")
+                .into()
+        })
+        .await?;
+    let tag = etag('q', id, rendered.version);
     if if_none_match(&headers, &tag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
-    Ok(question_response(StatusCode::OK, q, false))
+    Ok((
+        [
+            (header::ETAG, tag),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        rendered.body.clone(),
+    )
+        .into_response())
 }
 
 /// Update a question

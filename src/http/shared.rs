@@ -87,3 +87,31 @@ pub fn parse_limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, Str
         },
     }
 }
+
+/// A JSON response with a strong ETag made from its bytes, or 304 when the client's
+/// `If-None-Match` already names them: a client re-syncing a list or the categories pays a
+/// header exchange, not the body.
+pub fn json_etagged(
+    request_headers: &axum::http::HeaderMap,
+    value: &impl Serialize,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    let body = serde_json::to_vec(value).expect("a response serializes");
+    let digest = crate::secret::sha256_hex(&String::from_utf8_lossy(&body));
+    let tag = HeaderValue::from_str(&format!("\"h{}\"", &digest[..20])).expect("hex is a header");
+    if super::extract::if_none_match(request_headers, &tag) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response();
+    }
+    (
+        [
+            (header::ETAG, tag),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}

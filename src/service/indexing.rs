@@ -74,6 +74,7 @@ pub(crate) async fn rebuild(store: &Store, index: &Arc<SearchIndex>) -> anyhow::
 /// Applies every logged change after `seq`; returns the new applied sequence.
 async fn catch_up(
     store: &Store,
+    cache: &super::cache::RenderCache,
     index: &Arc<SearchIndex>,
     mut seq: i64,
     applied: &watch::Sender<i64>,
@@ -84,6 +85,9 @@ async fn catch_up(
             return Ok(seq);
         };
         apply_batch(store, index, &changes, seq + 1, last).await?;
+        // Whatever changed, also by another process, is re-read on its next request; this
+        // happens before the change counts as applied, so before any write waiting on it answers.
+        cache.invalidate(changes.iter().map(|c| c.question_id));
         seq = last;
         applied.send_replace(seq);
         if let Err(e) = store.prune_changes(seq).await {
@@ -132,7 +136,11 @@ pub(crate) struct Indexing {
 impl Indexing {
     /// Opens (or recreates) the index under `dir` and starts the indexer. A rebuild, when one
     /// is needed, runs in the background while the service already answers.
-    pub async fn start(store: Store, dir: &Path) -> anyhow::Result<Self> {
+    pub async fn start(
+        store: Store,
+        dir: &Path,
+        cache: Arc<super::cache::RenderCache>,
+    ) -> anyhow::Result<Self> {
         let dir = dir.to_path_buf();
         let (index, opened) = blocking(move || SearchIndex::open(&dir)).await?;
         let index = Arc::new(index);
@@ -147,15 +155,15 @@ impl Indexing {
         let wake = Arc::new(Notify::new());
         let (applied_tx, applied) = watch::channel(start_seq);
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(
+        let follower = Follower {
             store,
-            index.clone(),
-            opened,
-            wake.clone(),
-            applied_tx,
-            ready.clone(),
-            stop_rx,
-        ));
+            cache,
+            index: index.clone(),
+            wake: wake.clone(),
+            applied: applied_tx,
+            ready: ready.clone(),
+        };
+        let task = tokio::spawn(run(follower, opened, stop_rx));
         Ok(Self {
             index,
             wake,
@@ -214,15 +222,26 @@ impl Indexing {
     }
 }
 
-async fn run(
+/// What the indexer task reads from and writes to.
+struct Follower {
     store: Store,
+    /// Rendered questions to invalidate as their changes are applied.
+    cache: Arc<super::cache::RenderCache>,
     index: Arc<SearchIndex>,
-    opened: Opened,
     wake: Arc<Notify>,
     applied: watch::Sender<i64>,
     ready: Arc<AtomicBool>,
-    mut stop: watch::Receiver<bool>,
-) {
+}
+
+async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>) {
+    let Follower {
+        store,
+        cache,
+        index,
+        wake,
+        applied,
+        ready,
+    } = follower;
     let mut seq = match opened {
         Opened::Current { seq } => seq,
         Opened::NeedsRebuild { .. } => loop {
@@ -241,7 +260,7 @@ async fn run(
     applied.send_replace(seq);
     ready.store(true, Ordering::Release);
     loop {
-        match catch_up(&store, &index, seq, &applied).await {
+        match catch_up(&store, &cache, &index, seq, &applied).await {
             Ok(s) => seq = s,
             Err(e) => tracing::error!(error = ?e, "applying changes to the index failed; retrying"),
         }
@@ -249,7 +268,7 @@ async fn run(
             () = wake.notified() => {}
             () = tokio::time::sleep(POLL) => {}
             _ = stop.changed() => {
-                if let Err(e) = catch_up(&store, &index, seq, &applied).await {
+                if let Err(e) = catch_up(&store, &cache, &index, seq, &applied).await {
                     tracing::warn!(error = ?e, "index not fully caught up at shutdown; it will replay on start");
                 }
                 return;

@@ -2,6 +2,7 @@
 //! the rules that span more than one table. It speaks domain types and its own [`Error`];
 //! nothing here knows about HTTP.
 
+mod cache;
 mod error;
 mod import;
 mod indexing;
@@ -20,6 +21,7 @@ use indexing::Indexing;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use cache::Rendered;
 pub use error::{Error, Result};
 pub use import::{ImportReport, Importer, LineError, MAX_REPORTED_ERRORS, export_page};
 pub use keys::{CallerId, Principal};
@@ -38,14 +40,30 @@ pub struct Service {
     learner_token_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// SHA-256 of `KB_ADMIN_KEY`, when set.
     admin_key_hash: Option<[u8; 32]>,
+    /// Questions as the API renders them, for reads by id.
+    cache: Arc<cache::RenderCache>,
 }
+
+/// Bytes of rendered questions kept in memory unless configured otherwise.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Service {
     /// Opens the search index under `index_dir` and starts keeping it in step with `store`.
     pub async fn start(store: Store, index_dir: &Path) -> anyhow::Result<Self> {
-        let indexing = Arc::new(Indexing::start(store.clone(), index_dir).await?);
+        Self::start_with_cache(store, index_dir, DEFAULT_CACHE_BYTES).await
+    }
+
+    /// As [`Service::start`], keeping up to `cache_bytes` of rendered questions in memory.
+    pub async fn start_with_cache(
+        store: Store,
+        index_dir: &Path,
+        cache_bytes: u64,
+    ) -> anyhow::Result<Self> {
+        let cache = Arc::new(cache::RenderCache::new(cache_bytes));
+        let indexing = Arc::new(Indexing::start(store.clone(), index_dir, cache.clone()).await?);
         Ok(Self {
             store,
+            cache,
             indexing,
             ticket_key: Arc::default(),
             learner_token_key: Arc::default(),
@@ -95,6 +113,32 @@ impl Service {
         self.store.close().await;
     }
 
+    /// A question as `render` turns it into a response body, from memory when it was rendered
+    /// before and has not changed since.
+    #[tracing::instrument(level = "debug", skip(self, render))]
+    pub async fn get_question_rendered(
+        &self,
+        id: i64,
+        render: impl FnOnce(Question) -> bytes::Bytes,
+    ) -> Result<Arc<Rendered>> {
+        if let Some(hit) = self.cache.get(id) {
+            return Ok(hit);
+        }
+        let epoch = self.cache.epoch();
+        let q = self.store.get_question(id).await?;
+        let rendered = Arc::new(Rendered {
+            version: q.version,
+            body: render(q),
+        });
+        self.cache.insert(id, epoch, rendered.clone());
+        Ok(rendered)
+    }
+
+    /// Bytes of rendered questions held in memory.
+    pub fn cached_bytes(&self) -> u64 {
+        self.cache.weighted_size()
+    }
+
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn get_question(&self, id: i64) -> Result<Question> {
         Ok(self.store.get_question(id).await?)
@@ -127,6 +171,7 @@ impl Service {
         expected: &Precondition,
     ) -> Result<Question> {
         let w = self.store.patch_question(id, patch, expected).await?;
+        self.cache.invalidate([id]);
         written(id, w.seq);
         if w.seq > 0 {
             self.indexing.wait_for(w.seq).await;
@@ -137,6 +182,7 @@ impl Service {
     #[tracing::instrument(skip(self, expected), fields(seq))]
     pub async fn delete_question(&self, id: i64, expected: &Precondition) -> Result<()> {
         let seq = self.store.delete_question(id, expected).await?;
+        self.cache.invalidate([id]);
         written(id, seq);
         self.indexing.wait_for(seq).await;
         Ok(())
@@ -155,6 +201,7 @@ impl Service {
     #[tracing::instrument(skip(self, body), fields(id, seq))]
     pub async fn add_answer(&self, question_id: i64, body: &Markdown) -> Result<Answer> {
         let w = self.store.add_answer(question_id, body).await?;
+        self.cache.invalidate([question_id]);
         written(w.value.id, w.seq);
         self.indexing.wait_for(w.seq).await;
         Ok(w.value)
@@ -176,6 +223,7 @@ impl Service {
             return Ok(a);
         };
         let w = self.store.update_answer(id, body, expected).await?;
+        self.cache.invalidate([w.value.question_id]);
         written(id, w.seq);
         self.indexing.wait_for(w.seq).await;
         Ok(w.value)
@@ -183,7 +231,8 @@ impl Service {
 
     #[tracing::instrument(skip(self, expected), fields(seq))]
     pub async fn delete_answer(&self, id: i64, expected: &Precondition) -> Result<()> {
-        let seq = self.store.delete_answer(id, expected).await?;
+        let (seq, question_id) = self.store.delete_answer(id, expected).await?;
+        self.cache.invalidate([question_id]);
         written(id, seq);
         self.indexing.wait_for(seq).await;
         Ok(())

@@ -327,7 +327,8 @@ impl Store {
         Ok(Written { value, seq })
     }
 
-    pub async fn delete_answer(&self, id: i64, expected: &Precondition) -> StoreResult<i64> {
+    /// Deletes an answer; returns the change's sequence and the answer's question.
+    pub async fn delete_answer(&self, id: i64, expected: &Precondition) -> StoreResult<(i64, i64)> {
         let mut tx = self.begin_write().await?;
         let before = fetch_answer(&mut tx, id).await?;
         check_version(before.version, expected)?;
@@ -339,7 +340,7 @@ impl Store {
         touch_question(&mut tx, before.question_id, now).await?;
         let seq = record_change(&mut tx, before.question_id, now).await?;
         tx.commit().await?;
-        Ok(seq)
+        Ok((seq, before.question_id))
     }
 }
 

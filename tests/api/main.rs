@@ -8,6 +8,7 @@ mod limits;
 mod answers;
 mod auth;
 mod bulk;
+mod caching;
 mod categories;
 mod concurrency;
 mod errors;
