@@ -169,7 +169,7 @@ pub struct ServeArgs {
     #[arg(long, env = "KB_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
     pub trusted_proxies: Vec<String>,
     /// Expensive requests (search, suggest, similar, multiple-choice draws, import, export) run
-    /// at most this many at once; more get 503 `overloaded` at once. 0: the number of cores.
+    /// at most this many at once; more get 503 `overloaded` at once. 0: four per core.
     #[arg(long, env = "KB_MAX_EXPENSIVE", default_value_t = 0, global = true)]
     pub max_expensive: usize,
     /// MiB of rendered questions kept in memory for reads by id (0: none).
@@ -273,7 +273,7 @@ impl Config {
                 key_default: Rate::parse(DEFAULT_KEY_RATE).expect("the default rate parses"),
             },
             trusted_proxies: Vec::new(),
-            max_expensive: cores(),
+            max_expensive: default_max_expensive(),
             metrics_bind: None,
             cache_bytes: DEFAULT_CACHE_MB * 1024 * 1024,
             mmap_mb: crate::store::DEFAULT_MMAP_MB,
@@ -297,8 +297,10 @@ pub struct QuotaConfig {
     pub key_default: Rate,
 }
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+/// The default bound on expensive requests: enough to keep every core busy while some wait on
+/// the database, few enough that a flood is refused rather than queued.
+fn default_max_expensive() -> usize {
+    4 * std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// How to log, validated.
@@ -373,7 +375,7 @@ impl Cli {
             quotas,
             trusted_proxies,
             max_expensive: if serve.max_expensive == 0 {
-                cores()
+                default_max_expensive()
             } else {
                 serve.max_expensive
             },

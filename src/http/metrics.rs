@@ -37,6 +37,18 @@ pub fn recorder() -> PrometheusHandle {
             // Another recorder may already be installed (a library user's): then ours only
             // renders what it was given, which is nothing, and /metrics says so.
             let _ = metrics::set_global_recorder(recorder);
+            // Histogram samples wait in a queue until upkeep folds them into buckets; without
+            // a scraper that queue would grow with every request. A thread of its own, so it
+            // runs whatever runtime (or none) is around.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("kb-metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                });
             handle
         })
         .clone()
