@@ -19,7 +19,7 @@ const DEFAULT_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 const DEFAULT_ANONYMOUS_RATE: &str = "600/min";
-const DEFAULT_CACHE_MB: u64 = 64;
+const DEFAULT_CACHE_MB: u64 = 32;
 const DEFAULT_KEY_RATE: &str = "6000/min";
 /// The shortest `KB_ADMIN_KEY` accepted.
 pub const ADMIN_KEY_MIN_CHARS: usize = 32;

@@ -45,7 +45,7 @@ pub struct Service {
 }
 
 /// Bytes of rendered questions kept in memory unless configured otherwise.
-pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 impl Service {
     /// Opens the search index under `index_dir` and starts keeping it in step with `store`.
