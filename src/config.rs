@@ -18,6 +18,7 @@ const DEFAULT_BIND: &str = "127.0.0.1:8080";
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+const DEFAULT_MAX_PER_CLIENT: usize = 128;
 const DEFAULT_ANONYMOUS_RATE: &str = "600/min";
 const DEFAULT_CACHE_MB: u64 = 32;
 const DEFAULT_KEY_RATE: &str = "6000/min";
@@ -150,6 +151,10 @@ pub struct ServeArgs {
     /// Open connections at most; beyond it a new connection gets 503 and is closed.
     #[arg(long, env = "KB_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, global = true)]
     pub max_connections: usize,
+    /// Open connections from one client address at most (IPv6: per /64); loopback and trusted
+    /// proxies are not limited.
+    #[arg(long, env = "KB_MAX_CONNECTIONS_PER_CLIENT", default_value_t = DEFAULT_MAX_PER_CLIENT, global = true)]
+    pub max_connections_per_client: usize,
     /// Also serve `/metrics`, without a key, on this address (keep it private).
     #[arg(long, env = "KB_METRICS_BIND", global = true)]
     pub metrics_bind: Option<SocketAddr>,
@@ -265,6 +270,7 @@ impl Config {
             connections: crate::http::serve::ConnectionLimits {
                 header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
                 max_connections: DEFAULT_MAX_CONNECTIONS,
+                max_per_client: DEFAULT_MAX_PER_CLIENT,
                 shutdown_grace: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
             },
             quotas: QuotaConfig {
@@ -369,6 +375,7 @@ impl Cli {
             connections: crate::http::serve::ConnectionLimits {
                 header_timeout: Duration::from_secs(serve.header_timeout_secs),
                 max_connections: serve.max_connections,
+                max_per_client: serve.max_connections_per_client.max(1),
                 // In-flight requests get as long to finish as any request may take.
                 shutdown_grace: Duration::from_secs(serve.request_timeout_secs),
             },

@@ -88,6 +88,7 @@ impl App {
             listener,
             self.router,
             self.limits,
+            self.state.trusted_proxies.as_ref().clone(),
             self.state.open_connections.clone(),
             shutdown,
         )

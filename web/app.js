@@ -440,11 +440,24 @@ async function viewEdit(id) {
 // ---------- settings ----------
 
 function viewSettings(params) {
-  // A token handed over in the link (#/settings?token=…) is kept and taken out of the URL.
+  // A token handed over in a link (#/settings?token=…) leaves the URL at once, and is kept
+  // only when the person says so: a link must not silently make someone study as another
+  // learner.
   const handed = params.get("token");
   if (handed) {
-    store.token = handed;
     history.replaceState(null, "", "#/settings");
+    const who = tokenLearner(handed);
+    if (who) {
+      show(h("h1", {}, t("set.title")), h("div", { class: "notice", id: "handover" },
+        h("p", {}, t("set.handover", who.learner)),
+        h("div", { class: "row" },
+          h("button", { class: "primary", type: "button", id: "accept-token", onclick: () => {
+            store.token = handed;
+            viewSettings(new URLSearchParams());
+          } }, t("set.accept")),
+          h("button", { type: "button", onclick: () => viewSettings(new URLSearchParams()) }, t("set.decline")))));
+      return;
+    }
   }
   const saved = h("div", { "aria-live": "polite" });
   const token = h("input", { id: "token", value: store.token, autocomplete: "off", spellcheck: "false" });

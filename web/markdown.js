@@ -20,7 +20,8 @@ function safeHref(href) {
 // Inline: `code`, **strong**, *em* / _em_, [text](url). Everything else is text.
 function inline(text) {
   const out = [];
-  const re = /(`+)([\s\S]*?)\1|\*\*([\s\S]+?)\*\*|\*([^*\s][^*]*?)\*|\[([^\]]+)\]\(([^)\s]+)\)/g;
+  // Code spans of at most 10 backticks: a longer run is text (and the pattern stays linear).
+  const re = /(`{1,10})([^`][\s\S]*?|)\1|\*\*([\s\S]+?)\*\*|\*([^*\s][^*]*?)\*|\[([^\]]+)\]\(([^)\s]+)\)/g;
   let at = 0;
   for (const m of text.matchAll(re)) {
     if (m.index > at) out.push(text.slice(at, m.index));
@@ -38,8 +39,8 @@ function inline(text) {
   return out;
 }
 
-/** Renders Markdown into a new element of class `md`. */
-export function renderMarkdown(source) {
+/** Renders Markdown into a new element of class `md`; quotes nest at most 8 deep. */
+export function renderMarkdown(source, depth = 0) {
   const root = el("div", [], { class: "md" });
   const lines = String(source).replace(/\r\n?/g, "\n").split("\n");
   let i = 0;
@@ -81,11 +82,11 @@ export function renderMarkdown(source) {
       root.append(list);
       continue;
     }
-    if (/^\s*>/.test(line)) {
+    if (/^\s*>/.test(line) && depth < 8) {
       flush();
       const quoted = [];
       while (i < lines.length && /^\s*>/.test(lines[i])) quoted.push(lines[i++].replace(/^\s*>\s?/, ""));
-      root.append(el("blockquote", [renderMarkdown(quoted.join("\n"))]));
+      root.append(el("blockquote", [renderMarkdown(quoted.join("\n"), depth + 1)]));
       continue;
     }
     if (/^( {4}|\t)/.test(line) && !para.length) {

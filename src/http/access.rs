@@ -9,7 +9,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
-use super::quota::{Charge, Subject, client_ip};
+use super::quota::{Charge, Subject, anonymous_subject, client_ip};
 use crate::domain::{LearnerId, Scope};
 use crate::service::Principal;
 use axum::extract::{ConnectInfo, RawPathParams, Request};
@@ -53,12 +53,10 @@ impl Cost {
             Cost::Light(u) => (u, false),
             Cost::Heavy(u) => (u, true),
             Cost::Draw => {
-                let choice = req
-                    .uri()
-                    .query()
-                    .unwrap_or("")
-                    .split('&')
-                    .any(|kv| kv == "mode=choice");
+                // Decoded as the handler decodes it: `mode=%63hoice` is multiple choice too.
+                let pairs: Vec<(String, String)> =
+                    serde_html_form::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
+                let choice = pairs.iter().any(|(k, v)| k == "mode" && v == "choice");
                 if choice {
                     (CHOICE_UNITS, true)
                 } else {
@@ -134,7 +132,7 @@ fn refuse(state: &AppState, ip: IpAddr, units: u32, err: ApiError) -> Response {
     if !quotas.enabled {
         return err.into_response();
     }
-    let charge = quotas.charge(Subject::Ip(ip), quotas.anonymous, units);
+    let charge = quotas.charge(anonymous_subject(ip), quotas.anonymous, units);
     if charge.retry_after.is_some() {
         return rate_limited(&charge);
     }
@@ -224,7 +222,7 @@ async fn check(access: Access, cost: Cost, mut req: Request, next: Next) -> Resp
                 Subject::Caller(p.id.clone()),
                 p.rate.unwrap_or(quotas.key_default),
             ),
-            None => (Subject::Ip(ip), quotas.anonymous),
+            None => (anonymous_subject(ip), quotas.anonymous),
         };
         quotas.charge(subject, rate, units)
     });
@@ -234,6 +232,10 @@ async fn check(access: Access, cost: Cost, mut req: Request, next: Next) -> Resp
         return rate_limited(charge);
     }
     let reading = matches!(*req.method(), Method::GET | Method::HEAD);
+    if let Some(p) = principal {
+        // Handlers that act on the caller's behalf (issuing learner tokens) read it here.
+        req.extensions_mut().insert(p);
+    }
     let mut response = next.run(req).await;
     drop(permit);
     if let Some(charge) = &charge {

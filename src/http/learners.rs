@@ -6,6 +6,7 @@ use super::extract::{Json, Query};
 use super::shared::{QuestionSummary, parse_limit};
 use crate::domain::{FieldErrors, Id, LearnerId};
 use crate::quiz::Rating;
+use crate::service::Principal;
 use crate::service::keys::{LEARNER_TOKEN_DAYS, LEARNER_TOKEN_MAX_DAYS};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -209,7 +210,8 @@ pub struct LearnerTokenOut {
 ///
 /// A signed token that acts for one learner (their reviews and due list) and reads, for a
 /// server-side app to hand to that learner's device. It cannot write content, act for another
-/// learner, or be used after it expires.
+/// learner, or be used after it expires or after the key that issued it is revoked; its
+/// requests count against that key's quota.
 #[utoipa::path(
     post, path = "/api/v1/learners/{learner}/tokens", tag = "learners",
     params(("learner" = String, Path, description = "Client-chosen learner id, 1–64 of [A-Za-z0-9_-]", format = "kb:learner")),
@@ -221,9 +223,17 @@ pub struct LearnerTokenOut {
 )]
 pub async fn create_token(
     State(state): State<AppState>,
+    issuer: Option<axum::Extension<Principal>>,
     Learner(learner): Learner,
     Json(body): Json<CreateLearnerToken>,
 ) -> ApiResult<(axum::http::StatusCode, axum::Json<LearnerTokenOut>)> {
+    // The route guard put the caller here; without one there is nobody to issue for.
+    let Some(axum::Extension(issuer)) = issuer else {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "send an API key with `learners` scope",
+        ));
+    };
     let mut e = FieldErrors::new();
     let days = match &body.expires_in_days {
         None => Some(LEARNER_TOKEN_DAYS),
@@ -239,7 +249,7 @@ pub async fn create_token(
     e.finish()?;
     let (token, expires_at) = state
         .service
-        .issue_learner_token(&learner, days.unwrap_or(LEARNER_TOKEN_DAYS))
+        .issue_learner_token(&learner, days.unwrap_or(LEARNER_TOKEN_DAYS), &issuer)
         .await?;
     Ok((
         axum::http::StatusCode::CREATED,

@@ -295,7 +295,7 @@ async fn quota_for_unrouted(
     }
     let charge = state
         .quotas
-        .charge(quota::Subject::Ip(ip), state.quotas.anonymous, 1);
+        .charge(quota::anonymous_subject(ip), state.quotas.anonymous, 1);
     if let Some(wait) = charge.retry_after {
         response = ApiError::new(
             ErrorCode::RateLimited,

@@ -194,7 +194,7 @@ impl Net {
             Some((a, p)) => (a, Some(p)),
             None => (raw, None),
         };
-        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        let addr: IpAddr = addr.parse::<IpAddr>().map_err(|_| bad())?.to_canonical();
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
@@ -204,6 +204,7 @@ impl Net {
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         fn bits(ip: IpAddr) -> u128 {
             match ip {
                 IpAddr::V4(v4) => u128::from(u32::from(v4)) << 96,
@@ -223,29 +224,52 @@ impl Net {
 }
 
 /// The client's address: the socket peer, or, when the peer is a trusted proxy, the nearest
-/// address in `X-Forwarded-For` that is not itself a trusted proxy.
+/// address in `X-Forwarded-For` that is not itself a trusted proxy. Walking from the right, an
+/// entry that does not parse ends the walk: what stands left of it was written by whoever
+/// talked to the proxy and proves nothing. IPv4 addresses seen through an IPv6 socket count as
+/// IPv4.
 pub fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[Net]) -> IpAddr {
-    let Some(peer) = peer.map(|p| p.ip()) else {
+    let Some(peer) = peer.map(|p| p.ip().to_canonical()) else {
         return IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     };
     let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(peer) {
         return peer;
     }
-    let forwarded: Vec<IpAddr> = headers
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse().ok())
+        .map(str::trim)
         .collect();
-    forwarded
-        .iter()
-        .rev()
-        .copied()
-        .find(|ip| !is_trusted(*ip))
-        .or(forwarded.first().copied())
-        .unwrap_or(peer)
+    let mut client = peer;
+    for entry in entries.iter().rev() {
+        let parsed = entry
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()));
+        let Some(ip) = parsed.map(|ip| ip.to_canonical()) else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// The bucket an anonymous client is charged to: its address, or for IPv6 its /64 (one
+/// subscriber's network: rotating addresses inside it buys nothing).
+pub fn anonymous_subject(ip: IpAddr) -> Subject {
+    match ip {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & (u128::MAX << 64);
+            Subject::Ip(IpAddr::V6(prefix.into()))
+        }
+        v4 => Subject::Ip(v4),
+    }
 }
 
 #[cfg(test)]
@@ -316,5 +340,31 @@ mod tests {
                 .contains("11.0.0.1".parse().unwrap())
         );
         assert!(Net::parse("10.0.0.0/33").is_err());
+        // IPv4 through a dual-stack socket is still IPv4.
+        let mapped: SocketAddr = "[::ffff:10.0.0.5]:5000".parse().unwrap();
+        assert_eq!(
+            client_ip(Some(mapped), &h, &trusted).to_string(),
+            "203.0.113.9"
+        );
+        // An entry that does not parse ends the walk; an ip:port entry is an address.
+        let mut odd = HeaderMap::new();
+        odd.insert(
+            "x-forwarded-for",
+            "6.6.6.6, unknown, 203.0.113.9:4321".parse().unwrap(),
+        );
+        assert_eq!(
+            client_ip(Some(proxy), &odd, &trusted).to_string(),
+            "203.0.113.9"
+        );
+        let mut forged = HeaderMap::new();
+        forged.insert("x-forwarded-for", "6.6.6.6, garbage".parse().unwrap());
+        assert_eq!(
+            client_ip(Some(proxy), &forged, &trusted).to_string(),
+            "10.0.0.1"
+        );
+        // An IPv6 client is charged by its /64.
+        let a = anonymous_subject("2001:db8::1".parse().unwrap());
+        let b = anonymous_subject("2001:db8::ffff:2".parse().unwrap());
+        assert_eq!(a, b);
     }
 }

@@ -10,9 +10,11 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -28,6 +30,9 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// Open connections at most; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Open connections from one client address at most (an IPv6 client: its /64), so one
+    /// host cannot take every slot. Loopback and trusted proxies are not limited.
+    pub max_per_client: usize,
     /// How long shutdown waits for in-flight requests before closing their connections.
     pub shutdown_grace: Duration,
 }
@@ -53,16 +58,51 @@ fn refusal() -> Vec<u8> {
     .into_bytes()
 }
 
+/// Connections per client address, for the per-client cap.
+#[derive(Default)]
+struct PerClient(Mutex<HashMap<IpAddr, usize>>);
+
+impl PerClient {
+    /// Counts a new connection from `ip` unless it already has `max`.
+    fn enter(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot(self.clone(), ip))
+    }
+}
+
+/// Held for as long as a connection is open.
+struct ClientSlot(Arc<PerClient>, IpAddr);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut map = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.1);
+            }
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish (up to the grace period).
+/// finish (up to the grace period). Connections from `exempt` addresses (trusted proxies) are
+/// not subject to the per-client cap.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    exempt: Vec<super::quota::Net>,
     open: OpenConnections,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client = Arc::new(PerClient::default());
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -89,6 +129,23 @@ pub async fn serve(
             tokio::spawn(refuse(stream));
             continue;
         };
+        let ip = peer.ip().to_canonical();
+        let client_slot = if ip.is_loopback() || exempt.iter().any(|n| n.contains(ip)) {
+            None
+        } else {
+            let key = match super::quota::anonymous_subject(ip) {
+                super::quota::Subject::Ip(key) => key,
+                super::quota::Subject::Caller(_) => ip,
+            };
+            match per_client.enter(key, limits.max_per_client) {
+                Some(s) => Some(s),
+                None => {
+                    super::metrics::rejected("too_many_connections");
+                    tokio::spawn(refuse(stream));
+                    continue;
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
         let service =
             router
@@ -108,6 +165,7 @@ pub async fn serve(
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             open.0.fetch_sub(1, Ordering::Relaxed);
+            drop(client_slot);
             drop(slot);
         });
     }
@@ -137,5 +195,28 @@ mod tests {
         assert!(head.contains(&format!("content-length: {}", body.len())));
         let problem: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(problem["code"], "overloaded");
+    }
+}
+
+#[cfg(test)]
+mod per_client_tests {
+    use super::*;
+
+    #[test]
+    fn one_address_holds_at_most_its_share_and_frees_it_on_close() {
+        let per = Arc::new(PerClient::default());
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let a = per.enter(ip, 2).unwrap();
+        let _b = per.enter(ip, 2).unwrap();
+        assert!(per.enter(ip, 2).is_none(), "a third connection is refused");
+        assert!(
+            per.enter("192.0.2.8".parse().unwrap(), 2).is_some(),
+            "others are not"
+        );
+        drop(a);
+        assert!(
+            per.enter(ip, 2).is_some(),
+            "a closed connection frees its place"
+        );
     }
 }

@@ -86,6 +86,10 @@ struct LearnerClaims {
     /// Expiry, seconds since the epoch.
     #[serde(rename = "e")]
     expires: i64,
+    /// The key that issued the token; absent for `KB_ADMIN_KEY`. A token lives only as long
+    /// as its issuer does, and spends its issuer's quota.
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    issuer: Option<i64>,
 }
 
 fn mac(key: &[u8]) -> Hmac<Sha256> {
@@ -107,17 +111,29 @@ impl Service {
         Ok(key.clone())
     }
 
-    /// A token that acts for `learner` (and reads) until it expires, in `days` days.
-    #[tracing::instrument(skip(self, learner), fields(learner = learner.as_str()))]
+    /// A token that acts for `learner` (and reads) until it expires, in `days` days, or until
+    /// the key that issued it is revoked.
+    #[tracing::instrument(skip(self, learner, issuer), fields(learner = learner.as_str()))]
     pub async fn issue_learner_token(
         &self,
         learner: &LearnerId,
         days: i64,
+        issuer: &Principal,
     ) -> Result<(String, DateTime<Utc>)> {
+        let issuer = match &issuer.id {
+            CallerId::Key(id) => Some(*id),
+            CallerId::AdminKey => None,
+            CallerId::Learner(_) => {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "a learner token cannot issue tokens"
+                )));
+            }
+        };
         let expires_at = Utc::now() + Duration::days(days.clamp(1, LEARNER_TOKEN_MAX_DAYS));
         let claims = LearnerClaims {
             learner: learner.as_str().to_string(),
             expires: expires_at.timestamp(),
+            issuer,
         };
         let payload =
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"));
@@ -127,8 +143,9 @@ impl Service {
         Ok((format!("{LEARNER_TOKEN_PREFIX}{payload}.{sig}"), expires_at))
     }
 
-    /// The learner a token acts for, if it was signed here, unaltered, and not expired.
-    async fn verify_learner_token(&self, token: &str) -> Result<Option<LearnerId>> {
+    /// The learner a token acts for and its issuer, if it was signed here, is unaltered and
+    /// unexpired, and its issuer still holds the `learners` scope.
+    async fn verify_learner_token(&self, token: &str) -> Result<Option<(LearnerId, Principal)>> {
         let Some((payload, sig)) = token
             .strip_prefix(LEARNER_TOKEN_PREFIX)
             .and_then(|t| t.split_once('.'))
@@ -147,22 +164,49 @@ impl Service {
             .decode(payload)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        Ok(claims
-            .filter(|c| c.expires > Utc::now().timestamp())
-            .and_then(|c| LearnerId::parse(&c.learner).ok()))
+        let Some(claims) = claims.filter(|c| c.expires > Utc::now().timestamp()) else {
+            return Ok(None);
+        };
+        let Ok(learner) = LearnerId::parse(&claims.learner) else {
+            return Ok(None);
+        };
+        let issuer = match claims.issuer {
+            None if self.admin_key_hash.is_some() => Principal {
+                id: CallerId::AdminKey,
+                scope: Scope::Admin,
+                rate: None,
+                learner: None,
+            },
+            None => return Ok(None),
+            Some(id) => match self.store.live_key(id).await? {
+                Some(k) if k.scope.grants(Scope::Learners) => Principal {
+                    id: CallerId::Key(k.id),
+                    scope: k.scope,
+                    rate: k.rate_per_minute.map(|units| Rate {
+                        units,
+                        window_secs: 60,
+                    }),
+                    learner: None,
+                },
+                _ => return Ok(None),
+            },
+        };
+        Ok(Some((learner, issuer)))
     }
 
     /// What a presented credential grants, or `None` for one that is unknown, revoked,
     /// expired or altered.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>> {
         if presented.starts_with(LEARNER_TOKEN_PREFIX) {
+            // The token reads and acts for its learner; its requests count against its
+            // issuer's quota, so an app's users share the app's limit.
             return Ok(self
                 .verify_learner_token(presented)
                 .await?
-                .map(|learner| Principal {
-                    id: CallerId::Learner(learner.as_str().to_string()),
+                .map(|(learner, issuer)| Principal {
+                    id: issuer.id,
                     scope: Scope::Read,
-                    rate: None,
+                    rate: issuer.rate,
                     learner: Some(learner),
                 }));
         }

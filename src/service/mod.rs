@@ -170,6 +170,9 @@ impl Service {
         patch: &QuestionPatch,
         expected: &Precondition,
     ) -> Result<Question> {
+        // Before as well as after: a write cut off while committing must not leave the old
+        // rendering behind (the epoch keeps a racing read from restoring it).
+        self.cache.invalidate([id]);
         let w = self.store.patch_question(id, patch, expected).await?;
         self.cache.invalidate([id]);
         written(id, w.seq);
@@ -181,6 +184,7 @@ impl Service {
 
     #[tracing::instrument(skip(self, expected), fields(seq))]
     pub async fn delete_question(&self, id: i64, expected: &Precondition) -> Result<()> {
+        self.cache.invalidate([id]);
         let seq = self.store.delete_question(id, expected).await?;
         self.cache.invalidate([id]);
         written(id, seq);
@@ -200,6 +204,7 @@ impl Service {
 
     #[tracing::instrument(skip(self, body), fields(id, seq))]
     pub async fn add_answer(&self, question_id: i64, body: &Markdown) -> Result<Answer> {
+        self.cache.invalidate([question_id]);
         let w = self.store.add_answer(question_id, body).await?;
         self.cache.invalidate([question_id]);
         written(w.value.id, w.seq);

@@ -97,6 +97,23 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The live (not revoked) key with this id.
+    pub async fn live_key(&self, id: i64) -> StoreResult<Option<KeyGrant>> {
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT scope, rate FROM api_keys WHERE id = ? AND revoked_at IS NULL")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(match row {
+            Some((s, rate)) => Some(KeyGrant {
+                id,
+                scope: scope(&s)?,
+                rate_per_minute: rate.map(|r| r as u32),
+            }),
+            None => None,
+        })
+    }
+
     /// The live (not revoked) key with this hash.
     pub async fn key_grant(&self, hash: &str) -> StoreResult<Option<KeyGrant>> {
         let row: Option<(i64, String, Option<i64>)> = sqlx::query_as(

@@ -254,6 +254,17 @@ async fn a_learners_data_is_open_only_to_learners_keys_and_that_learners_token()
     )
     .await
     .assert_problem(422, "validation_failed");
+    // A token lives only as long as the key that issued it.
+    let id = kb_command(app.dir.path(), &[], &["keys", "list"])
+        .lines()
+        .find(|l| l.contains("learners"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    kb_command(app.dir.path(), &[], &["keys", "revoke", &id]);
+    with_key(&app, Method::GET, due, &token, None)
+        .await
+        .assert_problem(401, "unauthorized");
 }
 
 #[tokio::test]

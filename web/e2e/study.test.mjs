@@ -174,8 +174,12 @@ test("a learner token handed over in the link syncs reviews to the server", asyn
   assert.equal(issued.status, 201);
   const p = await page();
   await p.goto(base + "/#/settings?token=" + issued.body.token);
-  await p.waitForSelector("#token");
+  await p.waitForSelector("#handover");
   assert.ok(!(await p.evaluate(() => location.hash)).includes("kbl_"), "the token leaves the URL");
+  assert.ok((await p.locator("#handover").textContent()).includes("alice"));
+  assert.equal(await p.evaluate(() => localStorage.getItem("kb.token")), null, "not kept unasked");
+  await p.click("#accept-token");
+  await p.waitForSelector("#token");
   await p.goto(base + "/#/study");
   await p.waitForSelector("#start");
   assert.ok((await p.locator("main").textContent()).includes("alice"));
