@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark: builds the release binary, generates and imports 1k, 100k and 1M questions,
-# and measures import throughput, cold start, RSS, and requests/s with p50/p99 for GET by id,
+# and measures import throughput, cold start, RSS, and requests/s with p50/p99 for GET by id
+# (uniform ids, and a hot set: 90 % of requests to 1 % of the ids),
 # list, search, suggest and quiz at concurrency 1, 16 and 64, a mixed 90/10 read/write run, and
 # a bare axum JSON endpoint (the ceiling) in the same run. Prints a Markdown table and writes
 # it to benches/results/load-<date>.md. Not part of CI (it takes 15–25 minutes). Quotas are off
@@ -107,7 +108,7 @@ for N in $SIZES; do
   cold_ms=$(( (end - start) / 1000000 ))
   rss_start=$(rss_mb $pid)
 
-  for scenario in get_by_id list search suggest quiz; do
+  for scenario in get_by_id get_hot list search suggest quiz; do
     for c in $CONCURRENCY; do
       echo "== $N: $scenario c=$c" >&2
       rows+=("$(run_wrk "$scenario" "$scenario" "$c" "$PORT")")

@@ -80,7 +80,8 @@ fn unauthorized(detail: &str) -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, detail)
 }
 
-fn rate_limited(charge: &Charge) -> Response {
+/// 429 `rate_limited` with `Retry-After` and the quota headers.
+pub(super) fn rate_limited(charge: &Charge) -> Response {
     super::metrics::rejected("rate_limited");
     let wait = charge.retry_after.unwrap_or(1);
     let mut response = ApiError::new(

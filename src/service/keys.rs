@@ -4,7 +4,7 @@
 use super::{Error, Result, Service};
 use crate::domain::{FieldErrors, LearnerId, Rate, Scope};
 use crate::secret::{random_token, sha256, sha256_hex};
-use crate::store::{ApiKey, Store};
+use crate::store::{ApiKey, KeyGrant, Store};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
@@ -36,6 +36,20 @@ pub struct Principal {
     pub rate: Option<Rate>,
     /// For a learner token: the one learner it acts for.
     pub learner: Option<LearnerId>,
+}
+
+impl From<KeyGrant> for Principal {
+    fn from(k: KeyGrant) -> Self {
+        Principal {
+            id: CallerId::Key(k.id),
+            scope: k.scope,
+            rate: k.rate_per_minute.map(|units| Rate {
+                units,
+                window_secs: 60,
+            }),
+            learner: None,
+        }
+    }
 }
 
 impl Principal {
@@ -179,15 +193,7 @@ impl Service {
             },
             None => return Ok(None),
             Some(id) => match self.store.live_key(id).await? {
-                Some(k) if k.scope.grants(Scope::Learners) => Principal {
-                    id: CallerId::Key(k.id),
-                    scope: k.scope,
-                    rate: k.rate_per_minute.map(|units| Rate {
-                        units,
-                        window_secs: 60,
-                    }),
-                    learner: None,
-                },
+                Some(k) if k.scope.grants(Scope::Learners) => Principal::from(k),
                 _ => return Ok(None),
             },
         };
@@ -226,14 +232,6 @@ impl Service {
             .store
             .key_grant(&hex::encode(hash))
             .await?
-            .map(|k| Principal {
-                id: CallerId::Key(k.id),
-                scope: k.scope,
-                rate: k.rate_per_minute.map(|units| Rate {
-                    units,
-                    window_secs: 60,
-                }),
-                learner: None,
-            }))
+            .map(Principal::from))
     }
 }
