@@ -9,7 +9,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     if matches!(cli.command, None | Some(Command::Serve)) {
-        limit_malloc_arenas(cores);
+        limit_malloc_arenas(cores * 2);
     }
     // Searches and index commits run on blocking threads; they are CPU-bound, so more threads
     // than a few per core only add stacks and allocator arenas (memory that stays resident),
@@ -22,10 +22,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// glibc gives threads their own malloc arenas (up to eight per core) and keeps freed memory in
-/// each: after bursts of searches on many threads, RSS stayed far above what was live. One arena
-/// per core cut RSS serving 100k questions from about 300 MB to 180 MB, with no throughput
-/// change measurable by `benches/load.sh`. Only for serving: a bulk import, which allocates
-/// from several busy threads at once, was 25 % slower with it. Called before any thread starts.
+/// each: after bursts of searches on many threads, RSS stayed far above what was live. A few
+/// arenas per core keep RSS serving 100k questions near 200 MB instead of 300 MB. One per core
+/// was tried first, but with the threads the server now runs (runtime, blocking pool, the
+/// database's and the low-priority search threads) `perf` showed a third of the CPU in malloc
+/// lock waits and their wake-ups; two per core took cached reads from 18k to 25k requests a
+/// second. Only for serving: a bulk import, which allocates from several busy threads at once,
+/// was 25 % slower with a limit. Called before any thread starts.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas(arenas: usize) {
     // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.

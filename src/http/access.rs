@@ -143,7 +143,7 @@ fn refuse(state: &AppState, ip: IpAddr, units: u32, err: ApiError) -> Response {
 }
 
 async fn check(access: Access, cost: Cost, mut req: Request, next: Next) -> Response {
-    let Some(state) = req.extensions().get::<AppState>().cloned() else {
+    let Some(state) = req.extensions().get::<std::sync::Arc<AppState>>().cloned() else {
         return ApiError::internal(anyhow::anyhow!("the app state is not in the request"))
             .into_response();
     };

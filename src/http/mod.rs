@@ -217,7 +217,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
         ))
         .layer(axum::middleware::from_fn(metrics::track))
         // Route guards find the state here: their layers exist before the state does.
-        .layer(Extension(state.clone()))
+        // Behind an Arc: the layer clones it into every request, and cloning the state itself
+        // would touch a dozen shared counters per request.
+        .layer(Extension(Arc::new(state.clone())))
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors(&config.cors_origins))
