@@ -42,14 +42,8 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 400); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.05; done
 
-# wrk's latency figure in ms.
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.2f", v / 1000 }
-    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.2f", v }
-    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.2f", v * 1000 }
-    else { printf "%s", v } }'
-}
+# to_ms: wrk's latency figure in milliseconds.
+. benches/common.sh
 # wrk_run SCRIPT CONC SECONDS -> the wrk output (with the STATUS line)
 wrk_run() {
   KB_N=$N KB_APP_KEY=$APP_KEY wrk -t2 -c"$2" -d"$3s" --latency -s "benches/abuse/$1.lua" \

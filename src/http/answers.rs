@@ -99,6 +99,7 @@ pub async fn list_answers(
     params(("id" = i64, Path, description = "Question id", minimum = 1)),
     request_body(content = AnswerInput, content_type = "application/json"),
     responses(
+        (status = 422, description = "Invalid or unknown fields, more than 100 answers (`too_many_answers`), or more than 500,000 characters of title, body and answers together (`question_too_large`)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Created", body = AnswerOut, headers(
             ("Location" = String, description = "URL of the new answer"),
             ("ETag" = String),
@@ -156,6 +157,7 @@ pub async fn get_answer(
         (PatchAnswer = "application/json"),
     )),
     responses(
+        (status = 422, description = "Invalid or unknown fields, more than 100 answers (`too_many_answers`), or more than 500,000 characters of title, body and answers together (`question_too_large`)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The updated answer", body = AnswerOut, headers(("ETag" = String))),
         (status = 400, description = "Malformed JSON, id or header", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such answer", body = Problem, content_type = "application/problem+json"),

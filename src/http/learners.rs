@@ -3,7 +3,7 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, Query};
-use super::shared::{QuestionSummary, parse_limit};
+use super::shared::{QuestionSummary, json_integer, parse_limit};
 use crate::domain::{FieldErrors, Id, LearnerId};
 use crate::quiz::Rating;
 use crate::service::Principal;
@@ -85,14 +85,7 @@ pub async fn record_review(
     let question_id = match &body.question_id {
         Some(v) => e.check(
             "question_id",
-            // JSON has one number type: `16.0` is the integer 16 to a JSON Schema validator,
-            // so it is to us too.
-            v.as_i64()
-                .or_else(|| {
-                    v.as_f64()
-                        .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_991.0)
-                        .map(|f| f as i64)
-                })
+            json_integer(v)
                 .and_then(Id::new)
                 .map(Id::get)
                 .ok_or_else(|| "must be a positive integer id".to_string()),
@@ -239,9 +232,7 @@ pub async fn create_token(
         None => Some(LEARNER_TOKEN_DAYS),
         Some(v) => e.check(
             "expires_in_days",
-            // `48.0` is the integer 48 to a JSON Schema validator, so it is to us too.
-            v.as_i64()
-                .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            json_integer(v)
                 .filter(|d| (1..=LEARNER_TOKEN_MAX_DAYS).contains(d))
                 .ok_or_else(|| format!("must be an integer from 1 to {LEARNER_TOKEN_MAX_DAYS}")),
         ),

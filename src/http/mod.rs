@@ -285,26 +285,27 @@ async fn quota_for_unrouted(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response<Body> {
-    let api = req.uri().path().starts_with("/api/");
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
-    let ip = quota::client_ip(peer, req.headers(), &state.trusted_proxies);
+    // The address is only worked out when this layer may have to charge it: quotas on, an API
+    // path (routed requests are charged by their guard and pass straight through below).
+    let ip = (state.quotas.enabled && req.uri().path().starts_with("/api/")).then(|| {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        quota::client_ip(peer, req.headers(), &state.trusted_proxies)
+    });
     let mut response = next.run(req).await;
-    if !api || !state.quotas.enabled || response.extensions().get::<access::Guarded>().is_some() {
+    let Some(ip) = ip else {
+        return response;
+    };
+    if response.extensions().get::<access::Guarded>().is_some() {
         return response;
     }
     let charge = state
         .quotas
         .charge(quota::anonymous_subject(ip), state.quotas.anonymous, 1);
-    if let Some(wait) = charge.retry_after {
-        response = ApiError::new(
-            ErrorCode::RateLimited,
-            format!("over quota; retry in {wait} s"),
-        )
-        .retry_after(wait)
-        .into_response();
+    if charge.retry_after.is_some() {
+        return access::rate_limited(&charge);
     }
     charge.write_headers(response.headers_mut());
     response

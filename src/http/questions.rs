@@ -311,6 +311,7 @@ pub async fn list_questions(
     post, path = "/api/v1/questions", tag = "questions",
     request_body(content = CreateQuestion, content_type = "application/json"),
     responses(
+        (status = 422, description = "Invalid or unknown fields, more than 100 answers (`too_many_answers`), or more than 500,000 characters of title, body and answers together (`question_too_large`)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Created", body = QuestionOut, headers(
             ("Location" = String, description = "URL of the new question"),
             ("ETag" = String, description = "Strong ETag of the new question"),
@@ -388,6 +389,7 @@ pub async fn get_question(
         (PatchQuestion = "application/json"),
     )),
     responses(
+        (status = 422, description = "Invalid or unknown fields, more than 100 answers (`too_many_answers`), or more than 500,000 characters of title, body and answers together (`question_too_large`)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The updated question", body = QuestionOut, headers(("ETag" = String))),
         (status = 400, description = "Malformed JSON, id or header", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such question", body = Problem, content_type = "application/problem+json"),

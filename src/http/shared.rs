@@ -115,3 +115,13 @@ pub fn json_etagged(
     )
         .into_response()
 }
+
+/// A JSON number as an integer: `16.0` is the integer 16 to a JSON Schema validator, so it is
+/// to us too (within the range a double holds exactly).
+pub fn json_integer(v: &serde_json::Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_991.0)
+            .map(|f| f as i64)
+    })
+}
