@@ -108,13 +108,14 @@ async function viewSearch(params) {
     h("h2", {}, h("a", { href: "#/q/" + hit.question.id }, renderHighlight(hit.highlights.title))),
     h("p", {}, renderHighlight(hit.highlights.answer)),
     meta(hit.question))));
-  const pages = Math.ceil(body.total / PAGE);
+  // The API pages no further than offset 10,000, and beyond 10,000 matches totals are estimates.
+  const pages = Math.min(Math.ceil(body.total / PAGE), Math.floor(10000 / PAGE) + 1);
   const pager = pages > 1 ? h("nav", { class: "pager", "aria-label": t("page.n", page) },
     h("button", { type: "button", disabled: page <= 1, onclick: () => go("/", { q, ...filters, page: page - 1 }) }, t("page.prev")),
     h("span", { class: "progress" }, `${t("page.n", page)} / ${pages}`),
     h("button", { type: "button", disabled: page >= pages, onclick: () => go("/", { q, ...filters, page: page + 1 }) }, t("page.next"))) : null;
   results.replaceChildren(
-    h("p", { class: "muted", id: "total" }, t("search.results", body.total)),
+    h("p", { class: "muted", id: "total" }, t(body.total_exact === false ? "search.about" : "search.results", body.total)),
     h("div", { class: "layout" },
       h("aside", { class: "facets", "aria-label": "filters" },
         facet("category", body.facets.category, t("search.categories")),

@@ -48,11 +48,16 @@ pub struct FacetsOut {
 pub struct SearchResponse {
     /// The query as received.
     pub query: String,
-    /// Number of matching questions.
+    /// Number of matching questions: exact up to 10,000, estimated beyond (see `total_exact`).
     pub total: u64,
+    /// False when `total` is an estimate (more than 10,000 matches).
+    pub total_exact: bool,
     pub took_ms: u64,
     pub hits: Vec<SearchHitOut>,
+    /// Counts per value over the matches, exact or estimated like `total`.
     pub facets: FacetsOut,
+    /// False when the facet counts are estimates (more than 10,000 matches).
+    pub facets_exact: bool,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -155,6 +160,8 @@ pub async fn search_questions(
     Ok(axum::Json(SearchResponse {
         query,
         total: page.total as u64,
+        total_exact: page.total_exact,
+        facets_exact: page.total_exact,
         took_ms: page.took_ms,
         hits: page
             .hits

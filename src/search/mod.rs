@@ -7,6 +7,7 @@
 pub mod analyzer;
 mod coord;
 mod indexer;
+mod maxscore;
 mod query;
 pub mod schema;
 

@@ -7,20 +7,23 @@
 use super::SearchIndex;
 use super::analyzer::{QueryUnit, analyze, analyze_query};
 use super::coord::CoordQuery;
+use super::maxscore::{MaxScoreQuery, Part};
 use super::schema::Fields;
 use crate::domain::SearchQuery;
 use anyhow::anyhow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Range;
-use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::collector::{Collector, SegmentCollector, TopDocs};
 use tantivy::columnar::StrColumn;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery, MoreLikeThisQuery,
-    Occur, PhraseQuery, Query, RegexQuery, TermQuery,
+    Bm25Weight, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, EnableScoring,
+    FuzzyTermQuery, MoreLikeThisQuery, Occur, PhraseQuery, Query, RegexQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, OwnedValue};
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
+use tantivy::{
+    DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader, TERMINATED, Term,
+};
 
 /// More distinct terms than this are ignored: it bounds the cost of a pasted paragraph.
 const MAX_TERMS: usize = 48;
@@ -29,9 +32,17 @@ const MAX_TERMS: usize = 48;
 const COORDINATION: f32 = 1000.0;
 /// The same for a term matched only within the typo distance.
 const FUZZY_COORDINATION: f32 = 400.0;
+/// Index words a typo is expanded to, per field.
+const MAX_EXPANSIONS: usize = 16;
 const TITLE_BOOST: f32 = 3.0;
 const TAGS_BOOST: f32 = 2.0;
+const PHRASE_BOOST: f32 = 2.0;
+/// Matches counted one by one; beyond this `total` and the facets are estimated.
+pub const EXACT_COUNT: usize = 10_000;
 const ANSWER_SNIPPET_CHARS: usize = 160;
+/// Bytes of answer text segmented for a snippet, before and after the first match.
+const ANSWER_WINDOW_BEFORE: usize = 240;
+const ANSWER_WINDOW_AFTER: usize = 1024;
 /// A unit in more than this share of a large index is "common" and is left out, as a stop
 /// word would be, when the query has rarer units: otherwise every document containing `什么`
 /// or `原理` becomes a match to score and count, for almost no gain in ranking.
@@ -51,6 +62,8 @@ pub struct Facets {
 /// The ids of one page of hits, best first, with what is needed to highlight them.
 pub struct SearchHits {
     pub total: usize,
+    /// False when `total` and the facets are estimates (more than `EXACT_COUNT` matches).
+    pub total_exact: bool,
     pub hits: Vec<(i64, f32)>,
     pub facets: Facets,
     pub highlighter: Highlighter,
@@ -60,10 +73,36 @@ pub struct SearchHits {
 pub struct Highlighter {
     title: Option<SnippetGenerator>,
     answers: Option<SnippetGenerator>,
+    /// The query's terms in the answers field, to find where the first match is.
+    answer_terms: Vec<String>,
 }
 
 fn is_latin_word(t: &str) -> bool {
     t.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Restricted Damerau-Levenshtein distance (a swap of neighbours is one edit), in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    rows[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 /// Typo tolerance for Latin terms: one edit from 5 characters, two from 9.
@@ -125,13 +164,69 @@ impl SearchIndex {
             .unwrap_or(0)
     }
 
-    /// The scoring part of a search, built from the analyzed units of `text`.
-    fn text_query(&self, searcher: &Searcher, text: &str) -> Option<Box<dyn Query>> {
+    /// The words of the index within typo distance `d` of `w` (not `w` itself), per field,
+    /// with the field's boost discounted by the edit distance: a typo match scores like the
+    /// word it matched (BM25), less for each edit, as Lucene rewrites a fuzzy query. At most
+    /// `MAX_EXPANSIONS` per field, nearest and most frequent first, ties by the word itself,
+    /// so the choice never depends on how the index happens to be segmented.
+    fn fuzzy_variants(&self, searcher: &Searcher, w: &str, d: u8) -> Vec<(Field, String, f32)> {
+        let f = &self.fields;
+        let Ok(automaton) =
+            FuzzyTermQuery::new(Term::from_field_text(f.title, w), d, true).automaton()
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (field, boost) in [
+            (f.title, TITLE_BOOST),
+            (f.tags_text, TAGS_BOOST),
+            (f.answers, 1.0),
+        ] {
+            let mut found: BTreeSet<String> = BTreeSet::new();
+            for reader in searcher.segment_readers() {
+                let Ok(index) = reader.inverted_index(field) else {
+                    continue;
+                };
+                let Ok(mut stream) = index.terms().search(&automaton).into_stream() else {
+                    continue;
+                };
+                while stream.advance() {
+                    if let Ok(text) = std::str::from_utf8(stream.key())
+                        && text != w
+                    {
+                        found.insert(text.to_string());
+                    }
+                }
+            }
+            let mut ranked: Vec<(usize, u64, String)> = found
+                .into_iter()
+                .map(|t| {
+                    let df = searcher
+                        .doc_freq(&Term::from_field_text(field, &t))
+                        .unwrap_or(0);
+                    (edit_distance(w, &t), df, t)
+                })
+                .filter(|(_, df, _)| *df > 0)
+                .collect();
+            ranked.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+            out.extend(
+                ranked
+                    .into_iter()
+                    .take(MAX_EXPANSIONS)
+                    .map(|(dist, _, t)| (field, t, boost / (1.0 + dist as f32))),
+            );
+        }
+        out
+    }
+
+    /// The scoring parts of a search, built from the analyzed units of `text`, each with an
+    /// upper bound of its score (for pruning, see `maxscore`).
+    fn text_parts(&self, searcher: &Searcher, text: &str) -> Vec<Part> {
         let f = &self.fields;
         let analyzed = analyze_query(text);
         let units: Vec<&QueryUnit> = analyzed.units.iter().take(MAX_TERMS).collect();
         if units.is_empty() {
-            return None;
+            return Vec::new();
         }
         let num_docs = searcher.num_docs();
         let common_limit = if num_docs >= COMMON_MIN_DOCS {
@@ -145,49 +240,72 @@ impl SearchIndex {
             .collect();
         // When every unit is common there is nothing rarer to lean on: all of them match.
         let all_common = is_common.iter().all(|c| *c);
-        let word_scoring = |w: &str| {
-            should(vec![
-                term_query(f.title, w, TITLE_BOOST),
-                term_query(f.tags_text, w, TAGS_BOOST),
-                term_query(f.answers, w, 1.0),
+        let bound = |terms: &[(Field, &str, f32)]| -> Score {
+            terms
+                .iter()
+                .map(|(field, text, boost)| {
+                    let term = Term::from_field_text(*field, text);
+                    Bm25Weight::for_terms(searcher, std::slice::from_ref(&term))
+                        .map_or(COORDINATION, |w| w.max_score() * boost)
+                })
+                .sum()
+        };
+        let scoring = |terms: &[(Field, &str, f32)]| Part {
+            query: should(
+                terms
+                    .iter()
+                    .map(|(field, text, boost)| term_query(*field, text, *boost))
+                    .collect(),
+            ),
+            bound: bound(terms),
+        };
+        let word = |w: &str| -> Part {
+            scoring(&[
+                (f.title, w, TITLE_BOOST),
+                (f.tags_text, w, TAGS_BOOST),
+                (f.answers, w, 1.0),
             ])
         };
         let is_rare_word =
             |w: &str| self.unit_doc_freq(searcher, &QueryUnit::Word(w.to_string())) <= common_limit;
-        let mut clauses: Vec<Box<dyn Query>> = Vec::new();
+        let mut parts: Vec<Part> = Vec::new();
         for (u, common) in units.into_iter().zip(is_common) {
             if common && !all_common {
                 continue;
             }
-            let scoring = match u {
+            let unit = match u {
                 QueryUnit::Word(w) => {
                     // Typos are looked for only where they can matter: a common word was
                     // evidently typed right, and its neighbours would only cost time.
                     if !common && let Some(d) = fuzzy_distance(w) {
-                        let fuzzy = |field| -> Box<dyn Query> {
-                            Box::new(FuzzyTermQuery::new(
-                                Term::from_field_text(field, w),
-                                d,
-                                true,
-                            ))
-                        };
-                        clauses.push(Box::new(ConstScoreQuery::new(
-                            should(vec![fuzzy(f.title), fuzzy(f.tags_text), fuzzy(f.answers)]),
-                            FUZZY_COORDINATION,
-                        )));
+                        let variants = self.fuzzy_variants(searcher, w, d);
+                        if !variants.is_empty() {
+                            let terms: Vec<(Field, &str, f32)> = variants
+                                .iter()
+                                .map(|(field, text, boost)| (*field, text.as_str(), *boost))
+                                .collect();
+                            let typo = scoring(&terms);
+                            parts.push(Part {
+                                query: Box::new(CoordQuery::new(typo.query, FUZZY_COORDINATION)),
+                                bound: typo.bound + FUZZY_COORDINATION,
+                            });
+                        }
                     }
-                    word_scoring(w)
+                    word(w)
                 }
-                QueryUnit::Bigram(b) => should(vec![
-                    term_query(f.title_bigrams, b, TITLE_BOOST),
-                    term_query(f.answers_bigrams, b, 1.0),
+                QueryUnit::Bigram(b) => scoring(&[
+                    (f.title_bigrams, b, TITLE_BOOST),
+                    (f.answers_bigrams, b, 1.0),
                 ]),
             };
-            clauses.push(Box::new(CoordQuery::new(scoring, COORDINATION)));
+            parts.push(Part {
+                query: Box::new(CoordQuery::new(unit.query, COORDINATION)),
+                bound: unit.bound + COORDINATION,
+            });
         }
         for w in analyzed.cjk_words.iter().take(MAX_TERMS) {
             if all_common || is_rare_word(w) {
-                clauses.push(word_scoring(w));
+                parts.push(word(w));
             }
         }
         // Words typed next to each other score higher when they stand together in the title.
@@ -198,19 +316,23 @@ impl SearchIndex {
             {
                 continue;
             }
-            let phrase = PhraseQuery::new_with_offset_and_slop(
-                vec![
-                    (0, Term::from_field_text(f.title, pair[0])),
-                    (1, Term::from_field_text(f.title, pair[1])),
-                ],
-                1,
-            );
-            clauses.push(Box::new(BoostQuery::new(Box::new(phrase), 2.0)));
+            let terms = [
+                Term::from_field_text(f.title, pair[0]),
+                Term::from_field_text(f.title, pair[1]),
+            ];
+            let phrase_bound = Bm25Weight::for_terms(searcher, &terms)
+                .map_or(COORDINATION, |w| w.max_score() * PHRASE_BOOST);
+            let [a, b] = terms;
+            let phrase = PhraseQuery::new_with_offset_and_slop(vec![(0, a), (1, b)], 1);
+            parts.push(Part {
+                query: Box::new(BoostQuery::new(Box::new(phrase), PHRASE_BOOST)),
+                bound: phrase_bound,
+            });
         }
-        Some(should(clauses))
+        parts
     }
 
-    fn filters(&self, req: &SearchQuery) -> Vec<(Occur, Box<dyn Query>)> {
+    fn filters(&self, req: &SearchQuery) -> Vec<Box<dyn Query>> {
         let f = &self.fields;
         [
             (f.category, req.category.as_ref().map(|c| c.as_str())),
@@ -223,45 +345,45 @@ impl SearchIndex {
                 Term::from_field_text(field, value?),
                 IndexRecordOption::Basic,
             );
-            Some((
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(q), 0.0)) as Box<dyn Query>,
-            ))
+            Some(Box::new(ConstScoreQuery::new(Box::new(q), 0.0)) as Box<dyn Query>)
         })
         .collect()
     }
 
-    /// Runs a search: one page of ids, the total, and facets over every match.
+    /// Runs a search: one page of ids, the total, and facets over the matches (exact up to
+    /// `EXACT_COUNT` matches, estimated beyond).
     pub fn search(&self, req: &SearchQuery) -> anyhow::Result<SearchHits> {
         let searcher = self.reader.searcher();
-        let Some(text_query) = self.text_query(&searcher, &req.text) else {
+        let parts = self.text_parts(&searcher, &req.text);
+        if parts.is_empty() {
             return Ok(SearchHits {
                 total: 0,
+                total_exact: true,
                 hits: Vec::new(),
                 facets: Facets::default(),
                 highlighter: Highlighter {
                     title: None,
                     answers: None,
+                    answer_terms: Vec::new(),
                 },
             });
-        };
-        let highlighter = Highlighter::new(&searcher, text_query.as_ref(), &self.fields)?;
-        let mut clauses = vec![(Occur::Must, text_query)];
-        clauses.extend(self.filters(req));
-        let query = BooleanQuery::new(clauses);
-
+        }
+        let query = MaxScoreQuery::new(parts, self.filters(req));
+        let highlighter = Highlighter::new(&searcher, &query, &self.fields)?;
         let top = TopDocs::with_limit(req.limit.max(1))
             .and_offset(req.offset)
             .order_by_score();
-        let (top, total, facets) = searcher.search(&query, &(top, Count, FacetCollector))?;
+        let top = searcher.search(&query, &top)?;
         let hits = top
             .into_iter()
             .map(|(score, addr)| Ok((self.id_of(&searcher, addr)?, score)))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let counted = count_matches(&searcher, &query, EXACT_COUNT)?;
         Ok(SearchHits {
-            total,
+            total: counted.total,
+            total_exact: counted.exact,
             hits: if req.limit == 0 { Vec::new() } else { hits },
-            facets,
+            facets: counted.facets,
             highlighter,
         })
     }
@@ -358,6 +480,76 @@ fn regex_escape(s: &str) -> String {
     out
 }
 
+/// How many documents a query matches, and their facets.
+struct Counted {
+    total: usize,
+    exact: bool,
+    facets: Facets,
+}
+
+/// Counts matches without scoring, and stops after `limit`: the rest is estimated from the
+/// share of the document space walked so far, as ids are in no relation to content. This
+/// bounds the cost of a common term at a million questions to that of `limit` matches.
+fn count_matches(searcher: &Searcher, query: &dyn Query, limit: usize) -> anyhow::Result<Counted> {
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let space: u64 = searcher
+        .segment_readers()
+        .iter()
+        .map(|r| u64::from(r.max_doc()))
+        .sum();
+    let mut walked: u64 = 0;
+    let mut total: usize = 0;
+    let mut fruits = Vec::new();
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let mut facets = FacetCollector.for_segment(ord as SegmentOrdinal, reader)?;
+        let mut scorer = weight.scorer(reader, 1.0)?;
+        let alive = reader.alive_bitset();
+        let mut doc = scorer.doc();
+        while doc != TERMINATED && total <= limit {
+            if alive.is_none_or(|a| a.is_alive(doc)) {
+                total += 1;
+                facets.collect(doc, 0.0);
+            }
+            doc = scorer.advance();
+        }
+        fruits.push(facets.harvest());
+        if total > limit {
+            // `doc` is the first document not looked at.
+            walked += u64::from(doc.min(reader.max_doc()));
+            let facets = FacetCollector.merge_fruits(fruits)?;
+            let scale = space as f64 / walked.max(1) as f64;
+            let estimate = |n: u64| (n as f64 * scale).round() as u64;
+            return Ok(Counted {
+                total: estimate(total as u64) as usize,
+                exact: false,
+                facets: Facets {
+                    category: facets
+                        .category
+                        .into_iter()
+                        .map(|(k, n)| (k, estimate(n)))
+                        .collect(),
+                    tag: facets
+                        .tag
+                        .into_iter()
+                        .map(|(k, n)| (k, estimate(n)))
+                        .collect(),
+                    difficulty: facets
+                        .difficulty
+                        .into_iter()
+                        .map(|(k, n)| (k, estimate(n)))
+                        .collect(),
+                },
+            });
+        }
+        walked += u64::from(reader.max_doc());
+    }
+    Ok(Counted {
+        total,
+        exact: true,
+        facets: FacetCollector.merge_fruits(fruits)?,
+    })
+}
+
 /// Counts category, tag and difficulty values over every matching document, straight from
 /// the fast-field columns (term ordinals, resolved to strings once per segment).
 struct FacetCollector;
@@ -445,10 +637,35 @@ impl Highlighter {
         title.set_max_num_chars(10_000);
         let mut answers = SnippetGenerator::create(searcher, query, fields.answers)?;
         answers.set_max_num_chars(ANSWER_SNIPPET_CHARS);
+        let mut answer_terms = Vec::new();
+        query.query_terms(&mut |term, _| {
+            if term.field() == fields.answers
+                && let Some(text) = term.value().as_str()
+            {
+                answer_terms.push(text.to_string());
+            }
+        });
         Ok(Self {
             title: Some(title),
             answers: Some(answers),
+            answer_terms,
         })
+    }
+
+    /// The part of `text` worth segmenting for a snippet: from just before the first match of
+    /// a query term, a few fragments long. Segmenting a whole answer (up to 500,000
+    /// characters) per hit would make a search's cost depend on the answers' length.
+    fn answer_window(&self, text: &str) -> Range<usize> {
+        let lower = text.to_ascii_lowercase();
+        let first = self
+            .answer_terms
+            .iter()
+            .filter_map(|t| lower.find(t.as_str()))
+            .min()
+            .unwrap_or(0);
+        let start = floor_char_boundary(text, first.saturating_sub(ANSWER_WINDOW_BEFORE));
+        let end = floor_char_boundary(text, (first + ANSWER_WINDOW_AFTER).min(text.len()));
+        start..end
     }
 
     /// The whole title with matches marked.
@@ -471,9 +688,11 @@ impl Highlighter {
     pub fn answer(&self, answers: &[String]) -> String {
         let text = answers.join("\n");
         if let Some(g) = &self.answers {
-            let s = g.snippet(&text);
+            let window = self.answer_window(&text);
+            let s = g.snippet(&text[window.clone()]);
             if !s.highlighted().is_empty() {
-                let range = s.fragment_range();
+                let range =
+                    shift(std::slice::from_ref(&s.fragment_range()), window.start).remove(0);
                 let mut html = String::new();
                 if range.start > 0 {
                     html.push('…');
@@ -492,6 +711,13 @@ impl Highlighter {
         }
         html
     }
+}
+
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 fn shift(ranges: &[Range<usize>], by: usize) -> Vec<Range<usize>> {
@@ -572,11 +798,156 @@ mod tests {
     }
 
     #[test]
+    fn edit_distance_counts_a_swap_of_neighbours_as_one_edit() {
+        assert_eq!(edit_distance("mutex", "mutex"), 0);
+        assert_eq!(edit_distance("mutex", "mutexs"), 1);
+        assert_eq!(edit_distance("chanel", "channel"), 1);
+        assert_eq!(edit_distance("waitgruop", "waitgroup"), 1);
+        assert_eq!(edit_distance("zookeper", "zookeeper"), 1);
+        assert_eq!(edit_distance("gorutine", "goroutines"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
     fn typo_distance_grows_with_length_and_spares_short_and_cjk_terms() {
         assert_eq!(fuzzy_distance("gmp"), None);
         assert_eq!(fuzzy_distance("mutex"), Some(1));
         assert_eq!(fuzzy_distance("gomaxprocs"), Some(2));
         assert_eq!(fuzzy_distance("垃圾回收机制"), None);
         assert_eq!(fuzzy_distance("go1.14"), None);
+    }
+}
+
+#[cfg(test)]
+mod pruning_tests {
+    use super::*;
+    use crate::search::IndexDoc;
+    use rand::rngs::StdRng;
+    use rand::seq::IndexedRandom;
+    use rand::{Rng, SeedableRng};
+
+    const WORDS: &[&str] = &[
+        "goroutine",
+        "channel",
+        "调度器",
+        "垃圾回收",
+        "内存",
+        "分布式",
+        "一致性",
+        "mutex",
+        "select",
+        "切片",
+        "扩容",
+        "哈希",
+        "raft",
+        "选主",
+        "死锁",
+        "接口",
+        "反射",
+        "协程",
+    ];
+
+    /// An index of `n` documents whose texts are random draws from a small vocabulary, in
+    /// several commits (so several segments) and with some deletions.
+    fn random_index(n: usize) -> (tempfile::TempDir, SearchIndex) {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, _) = SearchIndex::open(&dir.path().join("index")).unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut text = |len: usize| -> String {
+            (0..len)
+                .map(|_| *WORDS.choose(&mut rng).unwrap())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let docs: Vec<IndexDoc> = (0..n)
+            .map(|i| IndexDoc {
+                id: i as i64 + 1,
+                title: text(1 + i % 4),
+                answers: vec![text(3 + i % 23)],
+                tags: vec![],
+                category: ["go", "distributed"][i % 2].into(),
+                difficulty: ["easy", "medium", "hard"][i % 3].into(),
+            })
+            .collect();
+        for (batch, chunk) in docs.chunks(n / 4).enumerate() {
+            index.apply(&[], chunk, batch as i64 + 1).unwrap();
+        }
+        let mut rng = StdRng::seed_from_u64(8);
+        let gone: Vec<i64> = (0..n / 10)
+            .map(|_| rng.random_range(1..=n as i64))
+            .collect();
+        index.apply(&gone, &[], 99).unwrap();
+        (dir, index)
+    }
+
+    fn query(text: &str, category: Option<&str>) -> SearchQuery {
+        SearchQuery {
+            text: text.into(),
+            category: category.map(|c| crate::domain::Slug::parse(c).unwrap()),
+            tag: None,
+            difficulty: None,
+            limit: 10,
+            offset: 0,
+        }
+    }
+
+    #[test]
+    fn pruned_top_hits_are_exactly_those_of_exhaustive_scoring() {
+        let (_dir, index) = random_index(4000);
+        let searcher = index.reader.searcher();
+        for text in [
+            "goroutine 调度器",
+            "channel select 死锁",
+            "raft 选主 一致性 分布式",
+            "切片扩容",
+            "gorutine channel",
+            "哈希 mutex 反射 接口 协程 内存",
+        ] {
+            for category in [None, Some("go")] {
+                let req = query(text, category);
+                let parts = index.text_parts(&searcher, &req.text);
+                let pruned = MaxScoreQuery::new(parts, index.filters(&req));
+                let plain = pruned.plain();
+                for k in [1, 10, 57] {
+                    let top = TopDocs::with_limit(k).order_by_score();
+                    let a = searcher.search(&pruned, &top).unwrap();
+                    let b = searcher.search(&plain, &top).unwrap();
+                    let docs = |v: &[(f32, DocAddress)]| v.iter().map(|h| h.1).collect::<Vec<_>>();
+                    assert_eq!(docs(&a), docs(&b), "{text} {category:?} top {k}");
+                    for (x, y) in a.iter().zip(&b) {
+                        assert!((x.0 - y.0).abs() < 1e-3, "{text}: {} vs {}", x.0, y.0);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn counts_are_exact_up_to_the_limit_and_flagged_estimates_beyond() {
+        let (_dir, index) = random_index(4000);
+        let searcher = index.reader.searcher();
+        let req = query("goroutine", None);
+        let q = MaxScoreQuery::new(index.text_parts(&searcher, &req.text), vec![]);
+        let exact = count_matches(&searcher, &q, usize::MAX).unwrap();
+        assert!(exact.exact);
+        assert!(exact.total > 1000, "{}", exact.total);
+        let facet_sum: u64 = exact.facets.difficulty.values().sum();
+        assert_eq!(facet_sum, exact.total as u64);
+
+        let at_limit = count_matches(&searcher, &q, exact.total).unwrap();
+        assert!(at_limit.exact);
+        assert_eq!(at_limit.total, exact.total);
+
+        let estimated = count_matches(&searcher, &q, exact.total / 3).unwrap();
+        assert!(!estimated.exact);
+        let error = (estimated.total as f64 - exact.total as f64).abs() / exact.total as f64;
+        assert!(
+            error < 0.2,
+            "estimate {} for {}",
+            estimated.total,
+            exact.total
+        );
+        let cat = |c: &Counted| c.facets.category.get("go").copied().unwrap_or(0) as f64;
+        assert!((cat(&estimated) - cat(&exact)).abs() / cat(&exact) < 0.25);
     }
 }

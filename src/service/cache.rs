@@ -82,3 +82,29 @@ impl RenderCache {
         self.cache.weighted_size()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_million_distinct_ids_leave_the_cache_within_its_bound() {
+        const BOUND: u64 = 256 * 1024;
+        let cache = RenderCache::new(BOUND);
+        let body = Bytes::from(vec![b'x'; 300]);
+        for id in 0..1_000_000 {
+            let epoch = cache.epoch();
+            let value = std::sync::Arc::new(Rendered {
+                version: 1,
+                body: body.clone(),
+            });
+            cache.insert(id, epoch, value);
+            if id % 100_000 == 0 {
+                assert!(cache.weighted_size() <= BOUND, "after {id} ids");
+            }
+        }
+        let held = cache.weighted_size();
+        assert!(held > 0 && held <= BOUND, "{held} bytes held");
+        assert!(cache.cache.entry_count() <= BOUND / 364 + 1);
+    }
+}

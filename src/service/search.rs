@@ -22,6 +22,8 @@ pub struct SearchHit {
 #[derive(Debug)]
 pub struct SearchPage {
     pub total: usize,
+    /// False when `total` and the facets are estimates.
+    pub total_exact: bool,
     pub took_ms: u64,
     pub hits: Vec<SearchHit>,
     pub facets: Facets,
@@ -68,6 +70,7 @@ impl Service {
         );
         Ok(SearchPage {
             total: found.total,
+            total_exact: found.total_exact,
             took_ms: started.elapsed().as_millis() as u64,
             hits,
             facets: found.facets,

@@ -100,6 +100,8 @@ async fn filters_narrow_hits_and_facets_count_every_match() {
         .json();
     let total = all["total"].as_u64().unwrap();
     assert!(total >= 3);
+    assert_eq!(all["total_exact"], true, "few matches are counted exactly");
+    assert_eq!(all["facets_exact"], true);
     let facet_sum: u64 = all["facets"]["category"]
         .as_object()
         .unwrap()
@@ -196,6 +198,23 @@ async fn highlights_mark_matches_and_escape_everything_else() {
     let stripped = title.replace("<mark>", "").replace("</mark>", "")
         + &answer.replace("<mark>", "").replace("</mark>", "");
     assert!(!stripped.contains('<') && !stripped.contains('>'));
+}
+
+#[tokio::test]
+async fn a_match_deep_in_a_long_answer_is_highlighted_where_it_is() {
+    let app = TestApp::seeded().await;
+    let filler = "这一段只是铺垫文字。".repeat(4000);
+    app.create_question(json!({
+        "title": "长答案里的关键点",
+        "category": "golang",
+        "answers": [{"body": format!("{filler}真正的要点是 hyperthreading 的调度。")}]
+    }))
+    .await;
+    let r = app.get("/api/v1/search?q=hyperthreading").await.json();
+    let answer = r["hits"][0]["highlights"]["answer"].as_str().unwrap();
+    assert!(answer.starts_with('…'), "{answer}");
+    assert!(answer.contains("<mark>hyperthreading</mark>"), "{answer}");
+    assert!(answer.chars().count() < 400, "a fragment, not the answer");
 }
 
 #[tokio::test]
