@@ -12,6 +12,8 @@
 #   SIZES="1000 100000" DURATION=5 benches/load.sh
 #   CRASH=1 benches/load.sh         # also the SIGKILL-mid-import test at 100k (release build)
 #   KB_MMAP_MB=1024 benches/load.sh # the server reads the database through a memory map
+#   PREBUILT=1 benches/load.sh      # use target/release as it is (e.g. built with
+#                                   # `cargo build --profile bench`, symbols kept for perf)
 #
 # Needs wrk (apt-get install -y wrk; installed here when missing and apt-get is available).
 set -euo pipefail
@@ -31,8 +33,10 @@ if ! command -v wrk >/dev/null; then
   apt-get install -y wrk >/dev/null
 fi
 
-echo "== building (release)" >&2
-cargo build --release --locked -q --bin kb --example bare
+if [ -z "${PREBUILT:-}" ]; then
+  echo "== building (release)" >&2
+  cargo build --release --locked -q --bin kb --example bare
+fi
 KB=target/release/kb
 BARE=target/release/examples/bare
 
