@@ -100,6 +100,10 @@ fn starts_with_bracket(reader: &mut dyn BufRead) -> std::io::Result<bool> {
 /// `kb export`: every question as NDJSON, in id order; returns how many were written.
 pub async fn export(config: &Config, out: &mut dyn Write) -> anyhow::Result<u64> {
     let store = crate::open_store(config).await?;
+    if let Some(line) = crate::service::export_synonyms_line(&store).await? {
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+    }
     let mut after = 0;
     let mut n = 0;
     loop {

@@ -115,7 +115,8 @@ async function viewSearch(params) {
     h("span", { class: "progress" }, `${t("page.n", page)} / ${pages}`),
     h("button", { type: "button", disabled: page >= pages, onclick: () => go("/", { q, ...filters, page: page + 1 }) }, t("page.next"))) : null;
   results.replaceChildren(
-    h("p", { class: "muted", id: "total" }, t(body.total_exact === false ? "search.about" : "search.results", body.total)),
+    h("p", { class: "muted", id: "total" },
+      (body.relaxed ? t("search.relaxed") + " " : "") + t(body.total_exact === false ? "search.about" : "search.results", body.total)),
     h("div", { class: "layout" },
       h("aside", { class: "facets", "aria-label": "filters" },
         facet("category", body.facets.category, t("search.categories")),

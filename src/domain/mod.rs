@@ -5,9 +5,11 @@
 mod fields;
 pub mod import;
 mod question;
+pub mod synonyms;
 
 pub use fields::{FieldError, FieldErrors};
 pub use question::{QuestionDraft, parse_answers, parse_tags};
+pub use synonyms::{RawSynonymSet, RawSynonymTable, SynonymSet, SynonymTable};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -40,6 +40,8 @@ pub struct ImportReportOut {
     /// Lines refused; the first ones are listed in `errors`.
     pub failed: u64,
     pub errors: Vec<LineErrorOut>,
+    /// A `{"synonyms": …}` line (as an export starts with) replaced the synonym table.
+    pub synonyms_replaced: bool,
 }
 
 /// A line that was not imported, and why.
@@ -59,6 +61,7 @@ impl From<ImportReport> for ImportReportOut {
             updated: r.updated,
             unchanged: r.unchanged,
             failed: r.failed,
+            synonyms_replaced: r.synonyms_replaced,
             errors: r
                 .errors
                 .into_iter()
@@ -162,8 +165,10 @@ pub async fn import(
 /// Export questions
 ///
 /// Every question with its answers as NDJSON (`BulkQuestion` per line), in id order, streamed.
-/// `POST /api/v1/import` of the output into an empty knowledge base recreates the same
-/// questions, answers, categories, tags and timestamps.
+/// When the knowledge base has its own synonym table, the first line is `{"synonyms": …}` (the
+/// body of `PUT /api/v1/synonyms`). `POST /api/v1/import` of the output into an empty
+/// knowledge base recreates the same questions, answers, categories, tags, timestamps and
+/// synonyms.
 #[utoipa::path(
     get, path = "/api/v1/export", tag = "admin",
     responses(
@@ -172,6 +177,14 @@ pub async fn import(
     )
 )]
 pub async fn export(State(state): State<AppState>) -> Response {
+    let head = match state.service.export_synonyms().await {
+        Ok(line) => line.map(|v| {
+            let mut buf = serde_json::to_vec(&v).expect("a line serializes");
+            buf.push(b'\n');
+            Bytes::from(buf)
+        }),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let service = state.service.clone();
     let pages = futures_util::stream::unfold(Some(0), move |after| {
         let service = service.clone();
@@ -195,9 +208,10 @@ pub async fn export(State(state): State<AppState>) -> Response {
         }
     });
     // Fused: the compression layer polls once more after the end, which a bare unfold forbids.
+    let head = futures_util::stream::iter(head.map(Ok::<_, std::io::Error>));
     (
         [(header::CONTENT_TYPE, NDJSON)],
-        Body::from_stream(pages.fuse()),
+        Body::from_stream(head.chain(pages).fuse()),
     )
         .into_response()
 }

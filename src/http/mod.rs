@@ -17,6 +17,7 @@ pub mod quota;
 pub mod search;
 pub mod serve;
 pub mod shared;
+pub mod synonyms;
 pub mod web;
 
 use crate::config::{Config, Origins};
@@ -171,6 +172,8 @@ fn api_routes(timeout: Duration) -> OpenApiRouter<AppState> {
             timeout,
         ))
         .routes(r(routes!(bulk::export), admin, Heavy(50)))
+        .routes(r(routes!(synonyms::get_synonyms), admin, Light(1)))
+        .routes(r(routes!(synonyms::put_synonyms), admin, Light(2)))
         .routes(r(routes!(metrics::metrics), admin, Light(1)))
         // Probes answer without a key, ever: load balancers do not hold one.
         .routes(routes!(ops::healthz))

@@ -1,10 +1,11 @@
 //! Search: `/api/v1/search`, `/api/v1/search/suggest` and `/api/v1/questions/{id}/similar`.
 
 use super::AppState;
-use super::error::{ApiResult, Problem};
+use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{PathId, Query};
 use super::shared::{QuestionSummary, parse_limit};
-use crate::domain::{Difficulty, FieldErrors, SearchQuery, Slug};
+use crate::domain::{Difficulty, FieldErrors, Scope, SearchQuery, Slug};
+use crate::service::Principal;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -31,6 +32,25 @@ pub struct SearchHitOut {
     /// Relevance; only the order is meaningful.
     pub score: f32,
     pub highlights: Highlights,
+    /// With `explain=true` (admin key): what each part of the query added to `score`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Vec<PartOut>>,
+}
+
+/// One part of the query and what it added to a hit's score.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartOut {
+    /// The part: `bigram 捐款` / `word goroutine` (coverage: found anywhere, more in the
+    /// title), `typo gorutine → goroutine …`, `synonym 捐款 → 捐赠`, `whole word 调度器`
+    /// (BM25 only), `near 开机 加载` (the words close together), `character 捐` (relaxed).
+    #[schema(example = "bigram 捐款")]
+    pub part: String,
+    #[schema(example = 412.7)]
+    pub score: f32,
+    /// Where it matched and the inputs: each term in a field with its BM25 share (term
+    /// frequency, IDF, field length), and the coverage bonuses.
+    #[schema(example = json!(["捐款 in answers_bigrams = 3.912 (tf = 2.000, idf = 3.100, field length = 80.000)", "coverage = 310.000"]))]
+    pub details: Vec<String>,
 }
 
 /// Counts per value over every match (not just this page), with the filters applied.
@@ -58,6 +78,9 @@ pub struct SearchResponse {
     pub facets: FacetsOut,
     /// False when the facet counts are estimates (more than 10,000 matches).
     pub facets_exact: bool,
+    /// True when nothing matched the query as typed and these hits match its single Chinese
+    /// characters and near spellings of its Latin words instead.
+    pub relaxed: bool,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -80,6 +103,10 @@ pub struct SearchParams {
     /// Hits to skip, 0–10,000.
     #[param(value_type = u32, required = false, minimum = 0, maximum = 10000, default = 0)]
     pub offset: Option<String>,
+    /// `true`: each hit says which parts of the query matched where and what each added
+    /// (needs an admin key).
+    #[param(value_type = bool, required = false, default = false)]
+    pub explain: Option<String>,
 }
 
 fn parse_q(e: &mut FieldErrors, q: Option<&str>) -> Option<String> {
@@ -97,8 +124,16 @@ fn parse_q(e: &mut FieldErrors, q: Option<&str>) -> Option<String> {
 }
 
 impl SearchParams {
-    fn parse(self) -> Result<SearchQuery, FieldErrors> {
+    fn parse(self) -> Result<(SearchQuery, bool), FieldErrors> {
         let mut e = FieldErrors::new();
+        let explain = match self.explain.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                e.push("explain", "must be true or false");
+                false
+            }
+        };
         let text = parse_q(&mut e, self.q.as_deref());
         let category = self
             .category
@@ -125,14 +160,15 @@ impl SearchParams {
             ),
         };
         e.finish()?;
-        Ok(SearchQuery {
+        let query = SearchQuery {
             text: text.unwrap_or_default(),
             category,
             tag,
             difficulty,
             limit: limit.unwrap_or(10) as usize,
             offset: offset.unwrap_or(0),
-        })
+        };
+        Ok((query, explain))
     }
 }
 
@@ -140,8 +176,11 @@ impl SearchParams {
 ///
 /// Full-text search over titles, answers and tags. Chinese is segmented into words, Latin
 /// text is case-folded, identifiers like `sync.Map` or `GOMAXPROCS` work, word order does not
-/// matter, and Latin words of 5+ letters tolerate typos. Questions matching more of the words
-/// rank first; words typed together rank higher when they stand together.
+/// matter, and Latin words of 5+ letters tolerate typos. Questions covering more of what the
+/// query says rank first (rare words count more than common ones, question words like 怎么 or
+/// `how` hardly at all), then by BM25; words typed together rank higher when they stand
+/// together. The knowledge base's synonyms apply (`/api/v1/synonyms`). When nothing matches,
+/// the query is relaxed to its single characters and near spellings (`relaxed: true`).
 #[utoipa::path(
     get, path = "/api/v1/search", tag = "search",
     params(SearchParams),
@@ -152,16 +191,38 @@ impl SearchParams {
 )]
 pub async fn search_questions(
     State(state): State<AppState>,
+    caller: Option<axum::Extension<Principal>>,
     Query(params): Query<SearchParams>,
 ) -> ApiResult<axum::Json<SearchResponse>> {
-    let req = params.parse()?;
+    let (req, explain) = params.parse()?;
+    if explain {
+        match &caller {
+            None => {
+                return Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "explain=true needs an admin key: send it as `Authorization: Bearer <key>`",
+                ));
+            }
+            Some(axum::Extension(p)) if !p.scope.grants(Scope::Admin) => {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "explain=true needs scope `admin`; this credential has `{}`",
+                        p.scope.as_str()
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     let query = req.text.clone();
-    let page = state.service.search(req).await?;
+    let page = state.service.search(req, explain).await?;
     Ok(axum::Json(SearchResponse {
         query,
         total: page.total as u64,
         total_exact: page.total_exact,
         facets_exact: page.total_exact,
+        relaxed: page.relaxed,
         took_ms: page.took_ms,
         hits: page
             .hits
@@ -172,6 +233,16 @@ pub async fn search_questions(
                     answer: h.answer_html,
                 },
                 score: h.score,
+                explain: h.explained.map(|parts| {
+                    parts
+                        .into_iter()
+                        .map(|p| PartOut {
+                            part: p.part,
+                            score: p.score,
+                            details: p.details,
+                        })
+                        .collect()
+                }),
                 question: h.question.into(),
             })
             .collect(),

@@ -59,6 +59,27 @@ impl Tokenizer for KbTokenizer {
     }
 }
 
+/// The word analyzer for highlighting: the same tokens, in order of where they start (search
+/// mode emits `垃圾`, `回收` and then `垃圾回收`, which starts before `回收`; tantivy's
+/// snippet builder assumes tokens never start before the fragment it is filling).
+#[derive(Clone, Default)]
+pub struct SnippetTokenizer(KbTokenizer);
+
+impl Tokenizer for SnippetTokenizer {
+    type TokenStream<'a> = KbTokenStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> KbTokenStream {
+        let mut stream = self.0.token_stream(text);
+        stream
+            .tokens
+            .sort_by_key(|t| (t.offset_from, std::cmp::Reverse(t.offset_to)));
+        for (i, t) in stream.tokens.iter_mut().enumerate() {
+            t.position = i;
+        }
+        stream
+    }
+}
+
 pub struct KbTokenStream {
     tokens: Vec<Token>,
     index: Option<usize>,
@@ -150,17 +171,166 @@ pub enum QueryUnit {
     Bigram(String),
 }
 
-/// The query analyzed for matching: units for coordination, and the dictionary words of its
-/// CJK runs, which add relevance (BM25 on whole words) without being required.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How much a unit can say about what the person wants, before its rarity is considered.
+pub mod prior {
+    /// A content word, or a bigram inside one.
+    pub const CONTENT: f32 = 1.0;
+    /// A bigram straddling two words (`开机加载` → `机加`): it matches by accident.
+    pub const CROSSING: f32 = 0.3;
+    /// Question words, particles and pronouns (`怎么`, `需要`, `吗`, `how`, `my`).
+    pub const FILLER: f32 = 0.1;
+}
+
+/// Words that carry the shape of a question, not its subject. Kept short on purpose: anything
+/// else that is common is down-weighted by its document frequency instead.
+const FILLER_WORDS: &[&str] = &[
+    "怎么",
+    "怎样",
+    "怎么样",
+    "怎么办",
+    "如何",
+    "什么",
+    "什么样",
+    "为什么",
+    "为何",
+    "哪里",
+    "在哪",
+    "在哪里",
+    "在哪儿",
+    "哪儿",
+    "哪个",
+    "哪些",
+    "是否",
+    "能否",
+    "可以",
+    "能",
+    "吗",
+    "呢",
+    "吧",
+    "啊",
+    "的",
+    "了",
+    "是",
+    "我",
+    "我的",
+    "你",
+    "您",
+    "您的",
+    "它",
+    "这",
+    "那",
+    "这个",
+    "那个",
+    "一个",
+    "有",
+    "和",
+    "与",
+    "或",
+    "需要",
+    "应该",
+    "要",
+    "想",
+    "会",
+    "一下",
+    "还是",
+    "就",
+    "都",
+    "也",
+    "请问",
+    "把",
+    "被",
+    "让",
+    "给",
+    "在",
+    "对",
+    "得",
+    "地",
+    "着",
+    "过",
+    "么",
+    "啥",
+    "how",
+    "what",
+    "why",
+    "where",
+    "when",
+    "which",
+    "who",
+    "is",
+    "are",
+    "was",
+    "do",
+    "does",
+    "did",
+    "can",
+    "could",
+    "should",
+    "would",
+    "will",
+    "i",
+    "my",
+    "me",
+    "you",
+    "your",
+    "the",
+    "a",
+    "an",
+    "to",
+    "of",
+    "in",
+    "on",
+    "for",
+    "with",
+    "and",
+    "or",
+    "it",
+    "its",
+    "this",
+    "that",
+    "be",
+];
+
+pub fn is_filler(word: &str) -> bool {
+    FILLER_WORDS.contains(&word)
+}
+
+/// The query analyzed for matching: units for coverage, each with its prior weight, and the
+/// dictionary words of its CJK runs, which add relevance (BM25 on whole words) without being
+/// required.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AnalyzedQuery {
     pub units: Vec<QueryUnit>,
+    pub priors: Vec<f32>,
     pub cjk_words: Vec<String>,
+}
+
+impl AnalyzedQuery {
+    /// Adds `unit` once, with the highest prior it was given.
+    fn unit(&mut self, unit: QueryUnit, prior: f32) {
+        match self.units.iter().position(|u| *u == unit) {
+            Some(i) => self.priors[i] = self.priors[i].max(prior),
+            None => {
+                self.units.push(unit);
+                self.priors.push(prior);
+            }
+        }
+    }
+}
+
+/// jieba's words of a CJK run, as character ranges.
+fn word_spans(segment: &str) -> Vec<(usize, usize, String)> {
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for w in JIEBA.cut(segment, true) {
+        let n = w.word.chars().count();
+        spans.push((at, at + n, w.word.to_lowercase()));
+        at += n;
+    }
+    spans
 }
 
 pub fn analyze_query(text: &str) -> AnalyzedQuery {
     let mut q = AnalyzedQuery::default();
-    let mut seen = std::collections::HashSet::new();
     let mut rest = text;
     while !rest.is_empty() {
         let cjk = rest.starts_with(is_cjk);
@@ -171,23 +341,38 @@ pub fn analyze_query(text: &str) -> AnalyzedQuery {
         let (segment, tail) = rest.split_at(end);
         rest = tail;
         if cjk {
-            for t in cjk_bigrams(segment) {
-                let unit = QueryUnit::Bigram(t.text);
-                if seen.insert(unit.clone()) {
-                    q.units.push(unit);
-                }
+            let spans = word_spans(segment);
+            let word_at = |i: usize| spans.iter().find(|(a, b, _)| (*a..*b).contains(&i));
+            let grams = cjk_bigrams(segment);
+            for (i, t) in grams.into_iter().enumerate() {
+                let lone = t.text.chars().count() == 1;
+                let (first, second) = (word_at(i), word_at(if lone { i } else { i + 1 }));
+                let prior = match (first, second) {
+                    (Some(a), Some(b)) if a == b => {
+                        if is_filler(&a.2) {
+                            prior::FILLER
+                        } else {
+                            prior::CONTENT
+                        }
+                    }
+                    (Some(a), Some(b)) if is_filler(&a.2) || is_filler(&b.2) => prior::FILLER,
+                    _ => prior::CROSSING,
+                };
+                q.unit(QueryUnit::Bigram(t.text), prior);
             }
             for w in analyze(segment) {
-                if !q.cjk_words.contains(&w) {
+                if !is_filler(&w) && !q.cjk_words.contains(&w) {
                     q.cjk_words.push(w);
                 }
             }
         } else {
             for w in analyze(segment) {
-                let unit = QueryUnit::Word(w);
-                if seen.insert(unit.clone()) {
-                    q.units.push(unit);
-                }
+                let prior = if is_filler(&w) {
+                    prior::FILLER
+                } else {
+                    prior::CONTENT
+                };
+                q.unit(QueryUnit::Word(w), prior);
             }
         }
     }
@@ -274,6 +459,30 @@ mod tests {
             assert!(q.units.contains(&Word(w.into())), "{w}: {:?}", q.units);
         }
         assert_eq!(q.cjk_words, ["读写", "锁"]);
+    }
+
+    #[test]
+    fn filler_and_straddling_bigrams_weigh_less_than_content() {
+        use super::QueryUnit::Bigram;
+        use super::prior::{CONTENT, CROSSING, FILLER};
+        let q = super::analyze_query("开机加载模块");
+        let prior =
+            |g: &str| q.priors[q.units.iter().position(|u| *u == Bigram(g.into())).unwrap()];
+        assert_eq!(prior("开机"), CONTENT);
+        assert_eq!(prior("加载"), CONTENT);
+        assert_eq!(prior("载模"), CROSSING);
+        let q = super::analyze_query("升级软件需要重启吗");
+        let prior =
+            |g: &str| q.priors[q.units.iter().position(|u| *u == Bigram(g.into())).unwrap()];
+        assert_eq!(prior("需要"), FILLER);
+        assert_eq!(prior("启吗"), FILLER);
+        assert_eq!(prior("重启"), CONTENT);
+        assert!(q.cjk_words.contains(&"升级".to_string()));
+        assert!(
+            !q.cjk_words.contains(&"需要".to_string()),
+            "{:?}",
+            q.cjk_words
+        );
     }
 
     #[test]

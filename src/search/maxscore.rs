@@ -11,15 +11,17 @@
 //! for the candidates they produce. With bonuses that dominate BM25, the essential parts soon
 //! shrink to the rarest unit. The hits are exactly those of exhaustive scoring.
 
+use super::query::PartScore;
 use tantivy::query::{
     BooleanQuery, EnableScoring, Explanation, Occur, Query, Scorer, Weight, intersect_scorers,
 };
-use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, Term};
+use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
 
-/// One scoring part and an upper bound of any score it gives a document.
+/// One scoring part, an upper bound of any score it gives a document, and what it is.
 pub struct Part {
     pub query: Box<dyn Query>,
     pub bound: Score,
+    pub label: String,
 }
 
 impl Clone for Part {
@@ -27,6 +29,7 @@ impl Clone for Part {
         Self {
             query: self.query.box_clone(),
             bound: self.bound,
+            label: self.label.clone(),
         }
     }
 }
@@ -36,6 +39,7 @@ impl std::fmt::Debug for Part {
         f.debug_struct("Part")
             .field("query", &self.query)
             .field("bound", &self.bound)
+            .field("label", &self.label)
             .finish()
     }
 }
@@ -50,6 +54,44 @@ pub struct MaxScoreQuery {
 impl MaxScoreQuery {
     pub fn new(parts: Vec<Part>, filters: Vec<Box<dyn Query>>) -> Self {
         Self { parts, filters }
+    }
+
+    /// What each part adds to the score of the document at `addr` (parts that add nothing
+    /// are left out), in the order the query has them.
+    pub fn explain_parts(
+        &self,
+        searcher: &Searcher,
+        addr: DocAddress,
+    ) -> tantivy::Result<Vec<PartScore>> {
+        let reader = searcher.segment_reader(addr.segment_ord);
+        let mut out = Vec::new();
+        for p in &self.parts {
+            let weight = p
+                .query
+                .weight(EnableScoring::enabled_from_searcher(searcher))?;
+            // Only a matching part is explained: tantivy's phrase explanation would seek
+            // backwards for a document before its first match.
+            let mut scorer = weight.scorer(reader, 1.0)?;
+            if scorer.doc() > addr.doc_id || scorer.seek(addr.doc_id) != addr.doc_id {
+                continue;
+            }
+            let Ok(e) = weight.explain(reader, addr.doc_id) else {
+                continue;
+            };
+            if e.value() <= 0.0 {
+                continue;
+            }
+            let tree: serde_json::Value =
+                serde_json::from_str(&e.to_pretty_json()).unwrap_or_default();
+            let mut details = Vec::new();
+            flatten(&tree, &mut details);
+            out.push(PartScore {
+                part: p.label.clone(),
+                score: e.value(),
+                details,
+            });
+        }
+        Ok(out)
     }
 
     /// The same documents and scores as a plain boolean query, without pruning.
@@ -107,6 +149,33 @@ impl Query for MaxScoreQuery {
     }
 }
 
+/// An explanation tree as lines: each direct contribution with its inputs in brackets.
+fn flatten(node: &serde_json::Value, out: &mut Vec<String>) {
+    let line = |n: &serde_json::Value| {
+        format!(
+            "{} = {:.3}",
+            n["description"].as_str().unwrap_or(""),
+            n["value"].as_f64().unwrap_or(0.0)
+        )
+    };
+    match node["details"].as_array() {
+        Some(children) if !children.is_empty() => {
+            for c in children {
+                let inputs: Vec<String> = c["details"]
+                    .as_array()
+                    .map(|g| g.iter().map(line).collect())
+                    .unwrap_or_default();
+                if inputs.is_empty() {
+                    out.push(line(c));
+                } else {
+                    out.push(format!("{} ({})", line(c), inputs.join(", ")));
+                }
+            }
+        }
+        _ => out.push(line(node)),
+    }
+}
+
 struct MaxScoreWeight {
     plain: Box<dyn Weight>,
     parts: Vec<(Box<dyn Weight>, Score)>,
@@ -157,6 +226,7 @@ impl Weight for MaxScoreWeight {
         // Parts before `essential` cannot lift a document past `threshold` on their own.
         let first_essential = |threshold: Score| prefix.partition_point(|p| *p <= threshold);
         let mut essential = first_essential(threshold);
+        let mut shares: Vec<Score> = vec![0.0; scorers.len()];
         while essential < scorers.len() {
             let doc = scorers[essential..]
                 .iter()
@@ -172,23 +242,31 @@ impl Weight for MaxScoreWeight {
             };
             if wanted {
                 let mut score: Score = 0.0;
-                for s in scorers[essential..].iter_mut() {
+                for (i, s) in scorers.iter_mut().enumerate().skip(essential) {
                     if s.doc() == doc {
-                        score += s.score();
+                        shares[i] = s.score();
+                        score += shares[i];
                     }
                 }
+                let mut complete = true;
                 for i in (0..essential).rev() {
                     if score + prefix[i] <= threshold {
+                        complete = false;
                         break;
                     }
                     let s = &mut scorers[i];
                     let at = if s.doc() < doc { s.seek(doc) } else { s.doc() };
                     if at == doc {
-                        score += s.score();
+                        shares[i] = s.score();
+                        score += shares[i];
                     }
                 }
-                if score > threshold {
-                    threshold = callback(doc, score);
+                // The reported score is summed in one fixed order, whatever was essential:
+                // the same document scores the same to the last bit in any index layout.
+                let canonical: Score = shares.iter().sum();
+                shares.iter_mut().for_each(|x| *x = 0.0);
+                if complete && canonical > threshold {
+                    threshold = callback(doc, canonical);
                     essential = first_essential(threshold);
                 }
             }

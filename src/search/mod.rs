@@ -5,14 +5,16 @@
 //! blocks, so async callers run them on the blocking pool.
 
 pub mod analyzer;
-mod coord;
 mod indexer;
 mod maxscore;
 mod query;
 pub mod schema;
+mod synonyms;
+mod unit;
 
 pub use indexer::Opened;
-pub use query::{Facets, Highlighter, SearchHits};
+pub use query::{Facets, Highlighter, PartScore, SearchHits};
+pub use synonyms::{BUILTIN as BUILTIN_SYNONYMS, Synonyms};
 
 use schema::Fields;
 use std::sync::Mutex;

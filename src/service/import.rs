@@ -7,7 +7,7 @@
 
 use super::{Error, Result, Service};
 use crate::domain::import::{BulkQuestion, ImportItem, parse_line, parse_value, validate};
-use crate::domain::{FieldErrors, Question, QuestionFilter};
+use crate::domain::{FieldErrors, Question, QuestionFilter, RawSynonymTable, SynonymTable};
 use crate::store::{BatchOutcome, Store, StoreError};
 use std::collections::HashSet;
 
@@ -35,6 +35,8 @@ pub struct ImportReport {
     /// Lines refused; the first [`MAX_REPORTED_ERRORS`] are listed in `errors`.
     pub failed: u64,
     pub errors: Vec<LineError>,
+    /// A `{"synonyms": …}` line replaced the synonym table.
+    pub synonyms_replaced: bool,
 }
 
 /// A line that was not imported, and why.
@@ -182,6 +184,19 @@ impl Importer {
     }
 
     async fn push(&mut self, number: u64, raw: Raw) -> Result<()> {
+        if let Some(table) = synonyms_line(&raw) {
+            self.report.received += 1;
+            match table {
+                Ok(table) => {
+                    self.service
+                        .put_synonyms(table, &crate::domain::Precondition::Any)
+                        .await?;
+                    self.report.synonyms_replaced = true;
+                }
+                Err(message) => self.fail(number, message),
+            }
+            return Ok(());
+        }
         self.report.received += 1;
         self.pending.push((number, raw));
         if self.pending.len() >= BATCH {
@@ -296,6 +311,40 @@ impl Importer {
         self.service.indexing.wait_until(self.last_seq).await;
         Ok(self.report)
     }
+}
+
+/// A `{"synonyms": {...}}` line (as `kb export` writes first), parsed; `None` for anything
+/// else, which is a question.
+fn synonyms_line(raw: &Raw) -> Option<std::result::Result<SynonymTable, String>> {
+    let value: serde_json::Value = match raw {
+        Raw::Text(t) if t.trim_start().starts_with("{\"synonyms\"") => {
+            match serde_json::from_str(t) {
+                Ok(v) => v,
+                Err(e) => return Some(Err(format!("invalid JSON: {e}"))),
+            }
+        }
+        Raw::Value(v) if v.get("synonyms").is_some() => v.clone(),
+        _ => return None,
+    };
+    let obj = value.as_object()?;
+    if obj.len() != 1 {
+        return Some(Err(
+            "a synonyms line holds `synonyms` and nothing else".into()
+        ));
+    }
+    let parsed = serde_json::from_value::<RawSynonymTable>(obj["synonyms"].clone())
+        .map_err(|e| format!("synonyms: {e}"))
+        .and_then(|raw| {
+            SynonymTable::parse(&raw).map_err(|errors| {
+                errors
+                    .as_slice()
+                    .iter()
+                    .map(|f| format!("synonyms.{}: {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        });
+    Some(parsed)
 }
 
 fn identity(item: &ImportItem) -> String {

@@ -11,6 +11,7 @@ mod pool;
 mod quiz;
 mod search;
 mod seed;
+mod synonyms;
 
 use crate::domain::{
     Answer, Category, CategoryName, Markdown, NewQuestion, Precondition, Question, QuestionFilter,
@@ -28,6 +29,7 @@ pub use keys::{CallerId, Principal};
 pub use quiz::{Choice, DrawRequest, Graded, NewSession, QuizItem, QuizMode};
 pub use search::{SearchHit, SearchPage};
 pub use seed::SeedReport;
+pub use synonyms::{Loaded as LoadedSynonyms, export_line as export_synonyms_line};
 
 /// Everything the handlers may ask for. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -42,6 +44,8 @@ pub struct Service {
     admin_key_hash: Option<[u8; 32]>,
     /// Questions as the API renders them, for reads by id.
     cache: Arc<cache::RenderCache>,
+    /// The synonym table searches apply.
+    synonyms: synonyms::Shared,
 }
 
 /// Bytes of rendered questions kept in memory unless configured otherwise.
@@ -61,9 +65,11 @@ impl Service {
     ) -> anyhow::Result<Self> {
         let cache = Arc::new(cache::RenderCache::new(cache_bytes));
         let indexing = Arc::new(Indexing::start(store.clone(), index_dir, cache.clone()).await?);
+        let synonyms = synonyms::load(&store).await?;
         Ok(Self {
             store,
             cache,
+            synonyms,
             indexing,
             ticket_key: Arc::default(),
             learner_token_key: Arc::default(),

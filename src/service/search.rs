@@ -3,7 +3,7 @@
 
 use super::{Result, Service};
 use crate::domain::{Question, SearchQuery};
-use crate::search::Facets;
+use crate::search::{Facets, PartScore};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -16,11 +16,16 @@ pub struct SearchHit {
     pub title_html: String,
     /// The best answer fragment, HTML-escaped, with matches in `<mark>`.
     pub answer_html: String,
+    /// What each part of the query added, when an explanation was asked for.
+    pub explained: Option<Vec<PartScore>>,
 }
 
 /// One page of search results.
 #[derive(Debug)]
 pub struct SearchPage {
+    /// Nothing matched the query as typed: these hits match its single characters and near
+    /// spellings.
+    pub relaxed: bool,
     pub total: usize,
     /// False when `total` and the facets are estimates.
     pub total_exact: bool,
@@ -39,13 +44,16 @@ async fn blocking<T: Send + 'static>(
 
 impl Service {
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn search(&self, req: SearchQuery) -> Result<SearchPage> {
+    pub async fn search(&self, req: SearchQuery, explain: bool) -> Result<SearchPage> {
         let started = Instant::now();
         let index = self.indexing.index.clone();
-        let found = blocking(move || index.search(&req)).await?;
+        let synonyms = self.synonyms();
+        let found = blocking(move || index.search(&req, &synonyms.compiled, explain)).await?;
         let index_done = started.elapsed();
         let ids: Vec<i64> = found.hits.iter().map(|(id, _)| *id).collect();
         let scores: HashMap<i64, f32> = found.hits.iter().copied().collect();
+        let mut explained: HashMap<i64, Vec<PartScore>> =
+            ids.iter().copied().zip(found.explained).collect();
         let questions = self.store.get_questions(&ids).await?;
         let rows_done = started.elapsed();
         let highlighter = found.highlighter;
@@ -53,6 +61,7 @@ impl Service {
             Ok(questions
                 .into_iter()
                 .map(|q| SearchHit {
+                    explained: explained.remove(&q.id),
                     score: scores.get(&q.id).copied().unwrap_or_default(),
                     title_html: highlighter.title(&q.title),
                     answer_html: highlighter
@@ -69,6 +78,7 @@ impl Service {
             "search timings"
         );
         Ok(SearchPage {
+            relaxed: found.relaxed,
             total: found.total,
             total_exact: found.total_exact,
             took_ms: started.elapsed().as_millis() as u64,

@@ -13,6 +13,7 @@ mod meta;
 mod questions;
 mod quiz;
 mod rows;
+mod synonyms;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{

@@ -4,6 +4,7 @@
 mod helpers;
 mod hygiene;
 mod limits;
+mod meaning;
 
 mod answers;
 mod auth;
@@ -16,5 +17,6 @@ mod openapi;
 mod process;
 mod questions;
 mod quiz;
+mod relevance;
 mod search;
 mod seed;

@@ -1,0 +1,116 @@
+//! `GET/PUT /api/v1/synonyms`: the knowledge base's synonym table (admin keys).
+
+use super::AppState;
+use super::error::{ApiResult, Problem};
+use super::extract::{Json, etag, if_match};
+use crate::domain::{RawSynonymSet, RawSynonymTable, SynonymTable};
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// ETag kind letter of the synonym table.
+const KIND: char = 's';
+
+/// One set: `{"terms": [...]}` (2–20 terms that find each other) or `{"from": "…", "to":
+/// [...]}` (a query for `from` also finds `to`, 1–20 terms; not the other way round). Terms
+/// are 1–64 characters, Chinese or Latin, matched case-insensitively: Chinese anywhere in a
+/// query, Latin as whole words.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SynonymSet, example = json!({"terms": ["捐款", "捐赠"]}))]
+pub struct SynonymSetDoc {
+    #[schema(min_items = 2, max_items = 20)]
+    pub terms: Option<Vec<String>>,
+    pub from: Option<String>,
+    #[schema(min_items = 1, max_items = 20)]
+    pub to: Option<Vec<String>>,
+}
+
+/// The synonym table. Applied at query time: a change needs no reindex and applies to the next
+/// search.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Synonyms, example = json!({"builtin": true, "sets": [
+    {"terms": ["捐款", "捐赠"]},
+    {"terms": ["打包", "构建", "packaging"]},
+    {"from": "禁止升级", "to": ["保留", "hold"]}
+]}))]
+pub struct SynonymsDoc {
+    /// Whether the built-in programming synonyms (协程/goroutine, 哈希/hash, 垃圾回收/GC, …,
+    /// listed in `builtin_sets`) apply. Default true.
+    pub builtin: bool,
+    /// The knowledge base's own sets, at most 1,000.
+    #[schema(value_type = Vec<SynonymSetDoc>, max_items = 1000)]
+    pub sets: Vec<RawSynonymSet>,
+}
+
+/// `GET` answers the table, with the built-in sets for reference.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SynonymsOut {
+    pub builtin: bool,
+    #[schema(value_type = Vec<SynonymSetDoc>)]
+    pub sets: Vec<RawSynonymSet>,
+    /// The built-in sets (read-only), each a list of terms that find each other.
+    pub builtin_sets: Vec<Vec<String>>,
+}
+
+fn out(table: &SynonymTable) -> SynonymsOut {
+    let raw = table.to_raw();
+    SynonymsOut {
+        builtin: table.builtin,
+        sets: raw.sets.unwrap_or_default(),
+        builtin_sets: crate::search::BUILTIN_SYNONYMS
+            .iter()
+            .map(|set| set.iter().map(|t| t.to_string()).collect())
+            .collect(),
+    }
+}
+
+/// Get the synonym table
+///
+/// The knowledge base's synonym sets and whether the built-in ones apply; the ETag names this
+/// version of the table, for `If-Match` on `PUT`.
+#[utoipa::path(
+    get, path = "/api/v1/synonyms", tag = "admin",
+    responses(
+        (status = 200, description = "The table", body = SynonymsOut, headers(("ETag" = String, description = "This version of the table"))),
+    )
+)]
+pub async fn get_synonyms(State(state): State<AppState>) -> Response {
+    let loaded = state.service.synonyms();
+    (
+        [(header::ETAG, etag(KIND, 0, loaded.version))],
+        axum::Json(out(&loaded.table)),
+    )
+        .into_response()
+}
+
+/// Replace the synonym table
+///
+/// Replaces every set at once (send `{"builtin": false, "sets": []}` to turn synonyms off).
+/// Applies to the next search; nothing is reindexed. Exported and imported with the knowledge
+/// base (`/api/v1/export` writes it as a first line `{"synonyms": …}`). With `If-Match`, the
+/// table is replaced only if it is still the version named.
+#[utoipa::path(
+    put, path = "/api/v1/synonyms", tag = "admin",
+    request_body(content = SynonymsDoc, content_type = "application/json"),
+    params(("If-Match" = Option<String>, Header, description = "Replace only this version (the ETag of a GET)")),
+    responses(
+        (status = 200, description = "The table as stored", body = SynonymsOut, headers(("ETag" = String, description = "The new version"))),
+        (status = 412, description = "The table changed since the ETag given", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn put_synonyms(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<RawSynonymTable>,
+) -> ApiResult<Response> {
+    let table = SynonymTable::parse(&body)?;
+    let expected = if_match(&headers, KIND, 0);
+    let version = state.service.put_synonyms(table.clone(), &expected).await?;
+    Ok((
+        [(header::ETAG, etag(KIND, 0, version))],
+        axum::Json(out(&table)),
+    )
+        .into_response())
+}

@@ -1,0 +1,67 @@
+//! The knowledge base's synonym table: kept in memory, compiled for searching, replaced as a
+//! whole through the API or an import. Searches read it on every query, so it lives behind a
+//! lock that readers hold only long enough to clone an `Arc`.
+
+use super::{Result, Service};
+use crate::domain::{Precondition, SynonymTable};
+use crate::search::Synonyms;
+use crate::store::{Store, StoreError};
+use std::sync::{Arc, RwLock};
+
+/// The table, its version, and its compiled form.
+#[derive(Debug)]
+pub struct Loaded {
+    pub table: SynonymTable,
+    pub version: i64,
+    pub compiled: Synonyms,
+}
+
+impl Loaded {
+    fn new(table: SynonymTable, version: i64) -> Self {
+        Self {
+            compiled: Synonyms::new(&table),
+            table,
+            version,
+        }
+    }
+}
+
+pub type Shared = Arc<RwLock<Arc<Loaded>>>;
+
+pub async fn load(store: &Store) -> std::result::Result<Shared, StoreError> {
+    let (table, version) = store.synonyms().await?;
+    Ok(Arc::new(RwLock::new(Arc::new(Loaded::new(table, version)))))
+}
+
+/// The export's first line, when the table is not the default one.
+pub async fn export_line(
+    store: &Store,
+) -> std::result::Result<Option<serde_json::Value>, StoreError> {
+    let (table, version) = store.synonyms().await?;
+    Ok((version > 0).then(|| serde_json::json!({ "synonyms": table.to_raw() })))
+}
+
+impl Service {
+    /// The synonym table in force, with its version (0: never written, the default).
+    pub fn synonyms(&self) -> Arc<Loaded> {
+        self.synonyms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the table when `expected` admits its current version; the next search uses
+    /// it. Returns the new version.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn put_synonyms(&self, table: SynonymTable, expected: &Precondition) -> Result<i64> {
+        let version = self.store.put_synonyms(&table, expected).await?;
+        let loaded = Arc::new(Loaded::new(table, version));
+        *self.synonyms.write().unwrap_or_else(|p| p.into_inner()) = loaded;
+        Ok(version)
+    }
+
+    /// The export's first line, when the table is not the default one.
+    pub async fn export_synonyms(&self) -> Result<Option<serde_json::Value>> {
+        Ok(export_line(&self.store).await?)
+    }
+}
