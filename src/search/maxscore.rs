@@ -22,6 +22,9 @@ pub struct Part {
     pub query: Box<dyn Query>,
     pub bound: Score,
     pub label: String,
+    /// Only adds to the score of documents other parts match (whole words, proximity): it
+    /// never makes a document a match by itself, and counting leaves it out.
+    pub refines: bool,
 }
 
 impl Clone for Part {
@@ -30,6 +33,7 @@ impl Clone for Part {
             query: self.query.box_clone(),
             bound: self.bound,
             label: self.label.clone(),
+            refines: self.refines,
         }
     }
 }
@@ -94,17 +98,36 @@ impl MaxScoreQuery {
         Ok(out)
     }
 
+    /// The documents it matches, unscored (for counting): any matching part, every filter.
+    fn matching(&self) -> BooleanQuery {
+        BooleanQuery::new(self.clauses(false))
+    }
+
     /// The same documents and scores as a plain boolean query, without pruning.
     pub fn plain(&self) -> BooleanQuery {
+        BooleanQuery::new(self.clauses(true))
+    }
+
+    /// Any matching part and every filter are required; refining parts only add to the score.
+    fn clauses(&self, refining: bool) -> Vec<(Occur, Box<dyn Query>)> {
         let union = BooleanQuery::new(
             self.parts
                 .iter()
+                .filter(|p| !p.refines)
                 .map(|p| (Occur::Should, p.query.box_clone()))
                 .collect(),
         );
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(union))];
+        if refining {
+            clauses.extend(
+                self.parts
+                    .iter()
+                    .filter(|p| p.refines)
+                    .map(|p| (Occur::Should, p.query.box_clone())),
+            );
+        }
         clauses.extend(self.filters.iter().map(|f| (Occur::Must, f.box_clone())));
-        BooleanQuery::new(clauses)
+        clauses
     }
 }
 
@@ -119,14 +142,14 @@ impl Clone for MaxScoreQuery {
 
 impl Query for MaxScoreQuery {
     fn weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        let plain = self.plain().weight(enable_scoring)?;
         if !enable_scoring.is_scoring_enabled() {
-            return Ok(plain);
+            return self.matching().weight(enable_scoring);
         }
+        let plain = self.plain().weight(enable_scoring)?;
         let mut parts = self
             .parts
             .iter()
-            .map(|p| Ok((p.query.weight(enable_scoring)?, p.bound)))
+            .map(|p| Ok((p.query.weight(enable_scoring)?, p.bound, p.refines)))
             .collect::<tantivy::Result<Vec<_>>>()?;
         // Weakest first: the non-essential parts are always a prefix.
         parts.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -178,7 +201,7 @@ fn flatten(node: &serde_json::Value, out: &mut Vec<String>) {
 
 struct MaxScoreWeight {
     plain: Box<dyn Weight>,
-    parts: Vec<(Box<dyn Weight>, Score)>,
+    parts: Vec<(Box<dyn Weight>, Score, bool)>,
     filters: Vec<Box<dyn Weight>>,
 }
 
@@ -204,12 +227,12 @@ impl Weight for MaxScoreWeight {
         let mut scorers = self
             .parts
             .iter()
-            .map(|(w, _)| w.scorer(reader, 1.0))
+            .map(|(w, _, _)| w.scorer(reader, 1.0))
             .collect::<tantivy::Result<Vec<_>>>()?;
         // Rounding in the parts' own sums must never make a bound too tight.
         let mut prefix = Vec::with_capacity(self.parts.len());
         let mut sum: Score = 0.0;
-        for (_, bound) in &self.parts {
+        for (_, bound, _) in &self.parts {
             sum += bound * 1.001 + 1e-3;
             prefix.push(sum);
         }
@@ -242,10 +265,12 @@ impl Weight for MaxScoreWeight {
             };
             if wanted {
                 let mut score: Score = 0.0;
+                let mut matched = false;
                 for (i, s) in scorers.iter_mut().enumerate().skip(essential) {
                     if s.doc() == doc {
                         shares[i] = s.score();
                         score += shares[i];
+                        matched |= !self.parts[i].2;
                     }
                 }
                 let mut complete = true;
@@ -259,13 +284,14 @@ impl Weight for MaxScoreWeight {
                     if at == doc {
                         shares[i] = s.score();
                         score += shares[i];
+                        matched |= !self.parts[i].2;
                     }
                 }
                 // The reported score is summed in one fixed order, whatever was essential:
                 // the same document scores the same to the last bit in any index layout.
                 let canonical: Score = shares.iter().sum();
                 shares.iter_mut().for_each(|x| *x = 0.0);
-                if complete && canonical > threshold {
+                if complete && matched && canonical > threshold {
                     threshold = callback(doc, canonical);
                     essential = first_essential(threshold);
                 }

@@ -120,6 +120,25 @@ fn is_latin_word(t: &str) -> bool {
     t.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
+/// A unit's part: its terms, covering it with weight `w` (0: it only refines the score of
+/// documents other parts match). `None` when no document has any of the terms.
+fn unit_part(terms: Vec<FieldTerm>, w: f32, label: String) -> Option<Part> {
+    if terms.is_empty() {
+        return None;
+    }
+    let q = UnitQuery {
+        terms,
+        bonus: w * COVERAGE,
+        title_bonus: w * TITLE_COVERAGE,
+    };
+    Some(Part {
+        bound: q.bound(),
+        query: Box::new(q),
+        label,
+        refines: w == 0.0,
+    })
+}
+
 /// Restricted Damerau-Levenshtein distance (a swap of neighbours is one edit), in characters.
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
@@ -312,19 +331,7 @@ impl SearchIndex {
             .collect();
         let mut parts: Vec<Part> = Vec::new();
         let push_unit = |parts: &mut Vec<Part>, terms: Vec<FieldTerm>, w: f32, label: String| {
-            if terms.is_empty() {
-                return;
-            }
-            let q = UnitQuery {
-                terms,
-                bonus: w * COVERAGE,
-                title_bonus: w * TITLE_COVERAGE,
-            };
-            parts.push(Part {
-                bound: q.bound(),
-                query: Box::new(q),
-                label,
-            });
+            parts.extend(unit_part(terms, w, label));
         };
         // The part that covers each unit, for synonyms to join.
         let mut unit_part: HashMap<usize, usize> = HashMap::new();
@@ -403,7 +410,11 @@ impl SearchIndex {
             for alt in alternatives.iter().take(MAX_TERMS) {
                 match analyze(alt).as_slice() {
                     [] => {}
-                    [one] => single.extend(self.word_terms(searcher, one, SYNONYM_SHARE)),
+                    // A synonym as common as a stop word would only make everything match.
+                    [one] if keep(self.unit_doc_freq(searcher, &QueryUnit::Word(one.clone()))) => {
+                        single.extend(self.word_terms(searcher, one, SYNONYM_SHARE))
+                    }
+                    [_] => {}
                     many => {
                         let bonus = w_key * SYNONYM_SHARE * COVERAGE;
                         let f = &self.fields;
@@ -421,6 +432,7 @@ impl SearchIndex {
                             )),
                             bound: bonus,
                             label: String::new(),
+                            refines: false,
                         });
                     }
                 }
@@ -444,6 +456,7 @@ impl SearchIndex {
                     alts.into_iter().map(|p| p.query).collect(),
                 )),
                 bound,
+                refines: false,
                 label: match own {
                     Some(at) => format!("{} or {label}", parts[at].label),
                     None => label,
@@ -480,6 +493,7 @@ impl SearchIndex {
                     query: Box::new(BoostQuery::new(Box::new(phrase), boost)),
                     bound: bm25.max_score() * boost,
                     label: format!("near {} {}", pair[0], pair[1]),
+                    refines: true,
                 });
             }
         }
@@ -534,16 +548,7 @@ impl SearchIndex {
                 continue;
             }
             let w = idf(df.max(1), n.max(df as f32)) * RELAXED_SHARE;
-            let q = UnitQuery {
-                terms,
-                bonus: w * COVERAGE,
-                title_bonus: w * TITLE_COVERAGE,
-            };
-            parts.push(Part {
-                bound: q.bound(),
-                query: Box::new(q),
-                label: format!("character {ch}"),
-            });
+            parts.extend(unit_part(terms, w, format!("character {ch}")));
         }
         let mut seen_words = HashSet::new();
         for w in analyze(text) {
@@ -561,19 +566,7 @@ impl SearchIndex {
                     self.word_terms(searcher, v, RELAXED_SHARE / (1.0 + *dist as f32))
                 })
                 .collect();
-            if terms.is_empty() {
-                continue;
-            }
-            let q = UnitQuery {
-                terms,
-                bonus: RELAXED_SHARE * COVERAGE,
-                title_bonus: RELAXED_SHARE * TITLE_COVERAGE,
-            };
-            parts.push(Part {
-                bound: q.bound(),
-                query: Box::new(q),
-                label: format!("relaxed {w}"),
-            });
+            parts.extend(unit_part(terms, RELAXED_SHARE, format!("relaxed {w}")));
         }
         (
             parts,

@@ -164,6 +164,15 @@ impl TestApp {
             .collect()
     }
 
+    /// Titles of the hits of a search, best first.
+    pub async fn search_titles(&self, q: &str, extra: &str) -> Vec<String> {
+        let r = self
+            .get(&format!("/api/v1/search?q={}{extra}", urlencode(q)))
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        hit_titles(&r.json())
+    }
+
     pub async fn send(&self, req: Request<Body>) -> TestResponse {
         let res = self.router.clone().oneshot(req).await.expect("infallible");
         let status = res.status();
@@ -288,6 +297,16 @@ impl TestApp {
             }
         }
     }
+}
+
+/// Titles of the hits of a search response, best first.
+pub fn hit_titles(search: &Value) -> Vec<String> {
+    search["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["question"]["title"].as_str().unwrap().to_string())
+        .collect()
 }
 
 pub fn question(title: &str) -> Value {

@@ -1,7 +1,7 @@
 //! Search that finds what people mean: weighted coverage, fallbacks for queries that match
 //! nothing, synonyms (managed, built in, exported), and explanations of a ranking.
 
-use crate::helpers::{TestApp, question, urlencode};
+use crate::helpers::{TestApp, hit_titles, question, urlencode};
 use axum::http::Method;
 use serde_json::{Value, json};
 
@@ -30,12 +30,7 @@ async fn search(app: &TestApp, q: &str) -> Value {
 }
 
 fn titles(r: &Value) -> Vec<String> {
-    r["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["question"]["title"].as_str().unwrap().to_string())
-        .collect()
+    hit_titles(r)
 }
 
 #[tokio::test]

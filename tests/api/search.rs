@@ -3,16 +3,7 @@ use serde_json::{Value, json};
 
 /// Titles of the top three hits.
 async fn top3(app: &TestApp, q: &str) -> Vec<String> {
-    let r = app
-        .get(&format!("/api/v1/search?q={}&limit=3", urlencode(q)))
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["question"]["title"].as_str().unwrap().to_string())
-        .collect()
+    app.search_titles(q, "&limit=3").await
 }
 
 #[tokio::test]
