@@ -4,9 +4,12 @@
 use super::FieldErrors;
 use serde::{Deserialize, Serialize};
 
-pub const MAX_SETS: usize = 1000;
+/// Bounds that keep a whole table under the 1 MiB request limit and every term matchable: a
+/// query is searched for terms of up to `MAX_TERM_CHARS` characters and `MAX_TERM_WORDS` words.
+pub const MAX_SETS: usize = 500;
 pub const MAX_TERMS_PER_SET: usize = 20;
-pub const MAX_TERM_CHARS: usize = 64;
+pub const MAX_TERM_CHARS: usize = 24;
+pub const MAX_TERM_WORDS: usize = 4;
 
 /// One set: every term finds the others (`Equivalent`), or a query for `from` also finds `to`,
 /// not the other way round (`OneWay`).
@@ -64,6 +67,13 @@ fn term(raw: &str) -> Result<String, String> {
     }
     if t.chars().any(char::is_control) {
         return Err("must not contain control characters".into());
+    }
+    if t.split([' ', '-', '_', '/'])
+        .filter(|w| !w.is_empty())
+        .count()
+        > MAX_TERM_WORDS
+    {
+        return Err(format!("must be at most {MAX_TERM_WORDS} words"));
     }
     Ok(t)
 }
@@ -174,7 +184,8 @@ mod tests {
             {"terms": ["alone"]},
             {"from": "", "to": ["x"]},
             {"terms": ["a", "b"], "from": "c"},
-            {"terms": ["ok", "x".repeat(65)]}
+            {"terms": ["ok", "x".repeat(25)]},
+            {"terms": ["ok", "one two three four five"]}
         ]}))
         .unwrap_err();
         let fields: Vec<&str> = e.as_slice().iter().map(|f| f.field.as_str()).collect();
@@ -184,7 +195,8 @@ mod tests {
                 "sets[0].terms",
                 "sets[1].from",
                 "sets[2]",
-                "sets[3].terms[1]"
+                "sets[3].terms[1]",
+                "sets[4].terms[1]"
             ]
         );
     }

@@ -15,8 +15,8 @@ const KIND: char = 's';
 
 /// One set: `{"terms": [...]}` (2–20 terms that find each other) or `{"from": "…", "to":
 /// [...]}` (a query for `from` also finds `to`, 1–20 terms; not the other way round). Terms
-/// are 1–64 characters, Chinese or Latin, matched case-insensitively: Chinese anywhere in a
-/// query, Latin as whole words.
+/// are 1–24 characters and at most 4 words, Chinese or Latin, matched case-insensitively:
+/// Chinese anywhere in a query, Latin as whole words.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = SynonymSet, example = json!({"terms": ["捐款", "捐赠"]}))]
 pub struct SynonymSetDoc {
@@ -39,8 +39,8 @@ pub struct SynonymsDoc {
     /// Whether the built-in programming synonyms (协程/goroutine, 哈希/hash, 垃圾回收/GC, …,
     /// listed in `builtin_sets`) apply. Default true.
     pub builtin: bool,
-    /// The knowledge base's own sets, at most 1,000.
-    #[schema(value_type = Vec<SynonymSetDoc>, max_items = 1000)]
+    /// The knowledge base's own sets, at most 500.
+    #[schema(value_type = Vec<SynonymSetDoc>, max_items = 500)]
     pub sets: Vec<RawSynonymSet>,
 }
 
@@ -94,10 +94,9 @@ pub async fn get_synonyms(State(state): State<AppState>) -> Response {
 #[utoipa::path(
     put, path = "/api/v1/synonyms", tag = "admin",
     request_body(content = SynonymsDoc, content_type = "application/json"),
-    params(("If-Match" = Option<String>, Header, description = "Replace only this version (the ETag of a GET)")),
     responses(
         (status = 200, description = "The table as stored", body = SynonymsOut, headers(("ETag" = String, description = "The new version"))),
-        (status = 412, description = "The table changed since the ETag given", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The table changed since the ETag in If-Match", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn put_synonyms(

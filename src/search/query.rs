@@ -322,8 +322,12 @@ impl SearchIndex {
             .iter()
             .map(|u| self.unit_doc_freq(searcher, u))
             .collect();
-        // When every unit is common there is nothing rarer to lean on: all of them match.
-        let all_common = dfs.iter().all(|df| *df > common_limit);
+        // When every unit the index knows is common there is nothing rarer to lean on: all of
+        // them match (a unit in no question, a typo say, is no reason to drop the others).
+        let all_common = dfs
+            .iter()
+            .filter(|df| **df > 0)
+            .all(|df| *df > common_limit);
         let keep = |df: u64| all_common || df <= common_limit;
         let weight = |df: u64, prior: f32| idf(df.max(1), n.max(df as f32)) * prior;
         let unit_weights: Vec<f32> = (0..n_units)
@@ -1372,6 +1376,21 @@ mod pruning_tests {
                 assert_eq!(a.total, b.total);
             }
         }
+    }
+
+    #[test]
+    fn a_common_word_still_matches_beside_a_word_no_question_has() {
+        // Large enough that common units are left out when rarer ones exist.
+        let (_dir, index) = index_in_batches(COMMON_MIN_DOCS as usize, 10_000);
+        let found = index
+            .search(
+                &query("goroutine qzxvbnw", None),
+                &Synonyms::default(),
+                false,
+            )
+            .unwrap();
+        assert!(!found.relaxed);
+        assert!(found.total > 1000, "{}", found.total);
     }
 
     #[test]

@@ -133,12 +133,17 @@ pub struct Synonyms {
     map: HashMap<String, Vec<String>>,
 }
 
-/// A term as it is looked up: lowercased, inner whitespace collapsed.
+/// Alternatives kept per term: bounds what one search does for a term in many sets.
+const MAX_ALTERNATIVES: usize = 32;
+
+/// A term as it is looked up: lowercased, words split at whitespace, `-`, `_` and `/` and
+/// joined by one space (`Red-Black  tree` → `red black tree`), as the query side joins words.
 pub fn normalize(term: &str) -> String {
-    term.split_whitespace()
+    term.to_lowercase()
+        .split(|c: char| c.is_whitespace() || matches!(c, '-' | '_' | '/'))
+        .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
-        .to_lowercase()
 }
 
 impl Synonyms {
@@ -164,7 +169,7 @@ impl Synonyms {
                 return;
             }
             let alts = self.map.entry(from).or_default();
-            if !alts.contains(&to) {
+            if !alts.contains(&to) && alts.len() < MAX_ALTERNATIVES {
                 alts.push(to);
             }
         };
@@ -219,10 +224,10 @@ impl Synonyms {
             .into_iter()
             .filter(|w| !w.chars().any(is_cjk))
             .collect();
-        candidates.extend(lower.split_whitespace().map(str::to_string));
+        candidates.extend(lower.split_whitespace().map(normalize));
         for n in 1..=MAX_KEY_WORDS {
             for run in words.windows(n) {
-                candidates.push(run.join(" "));
+                candidates.push(normalize(&run.join(" ")));
             }
         }
         candidates.sort();
@@ -280,6 +285,7 @@ mod tests {
         let s = Synonyms::new(&SynonymTable::default());
         assert!(s.matches("GC 是怎么工作的").iter().any(|(k, _)| k == "gc"));
         assert!(s.matches("gcflags").is_empty());
+        assert!(s.matches("红黑树 和 Red-Black tree").len() >= 2);
         let m = s.matches("what is Load  Balancing");
         assert!(
             m.iter()

@@ -317,7 +317,11 @@ impl Importer {
 /// else, which is a question.
 fn synonyms_line(raw: &Raw) -> Option<std::result::Result<SynonymTable, String>> {
     let value: serde_json::Value = match raw {
-        Raw::Text(t) if t.trim_start().starts_with("{\"synonyms\"") => {
+        Raw::Text(t)
+            if t.trim_start()
+                .strip_prefix('{')
+                .is_some_and(|rest| rest.trim_start().starts_with("\"synonyms\"")) =>
+        {
             match serde_json::from_str(t) {
                 Ok(v) => v,
                 Err(e) => return Some(Err(format!("invalid JSON: {e}"))),

@@ -56,7 +56,11 @@ impl Service {
     pub async fn put_synonyms(&self, table: SynonymTable, expected: &Precondition) -> Result<i64> {
         let version = self.store.put_synonyms(&table, expected).await?;
         let loaded = Arc::new(Loaded::new(table, version));
-        *self.synonyms.write().unwrap_or_else(|p| p.into_inner()) = loaded;
+        let mut current = self.synonyms.write().unwrap_or_else(|p| p.into_inner());
+        // Two writes may commit in one order and get here in the other: the newer stays.
+        if loaded.version > current.version {
+            *current = loaded;
+        }
         Ok(version)
     }
 
