@@ -44,7 +44,7 @@ pub mod patterns {
 
 /// NUL and other C0/C1 controls (other than tab and newlines) are never legitimate in
 /// stored text and break many downstream consumers, so they are refused rather than stored.
-fn check_controls(s: &str, allow_newlines: bool) -> Result<(), String> {
+pub(crate) fn check_controls(s: &str, allow_newlines: bool) -> Result<(), String> {
     let bad = s
         .chars()
         .find(|&c| c.is_control() && !(c == '\t' || (allow_newlines && (c == '\n' || c == '\r'))));

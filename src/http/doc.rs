@@ -76,6 +76,11 @@ const RULES: &[Rule] = &[
         lengths: Some((1, BODY_MAX_CHARS)),
     },
     Rule {
+        name: "synonym",
+        pattern: domain::patterns::LINE,
+        lengths: Some((1, domain::synonyms::MAX_TERM_CHARS)),
+    },
+    Rule {
         name: "learner",
         pattern: domain::patterns::LEARNER,
         lengths: None,

@@ -7,41 +7,67 @@ use crate::domain::{RawSynonymSet, RawSynonymTable, SynonymTable};
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// ETag kind letter of the synonym table.
 const KIND: char = 's';
 
+/// A synonym term: 1–24 characters, Chinese or Latin (at most 24 before trimming), matched
+/// case-insensitively: Chinese anywhere in a query, Latin as whole words.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = "kb:synonym", example = "捐赠")]
+#[allow(dead_code)]
+pub struct SynonymTerm(String);
+
+/// Terms that find each other.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct EquivalentSet {
+    #[schema(value_type = Vec<SynonymTerm>, min_items = 2, max_items = 20)]
+    pub terms: Vec<String>,
+}
+
+/// A query for `from` also finds `to`; not the other way round.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct OneWaySet {
+    #[schema(value_type = SynonymTerm)]
+    pub from: String,
+    #[schema(value_type = Vec<SynonymTerm>, min_items = 1, max_items = 20)]
+    pub to: Vec<String>,
+}
+
 /// One set: `{"terms": [...]}` (2–20 terms that find each other) or `{"from": "…", "to":
-/// [...]}` (a query for `from` also finds `to`, 1–20 terms; not the other way round). Terms
-/// are 1–24 characters and at most 4 words, Chinese or Latin, matched case-insensitively:
-/// Chinese anywhere in a query, Latin as whole words.
-#[derive(Debug, Serialize, ToSchema)]
+/// [...]}` (a query for `from` also finds `to`, 1–20 terms).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
 #[schema(as = SynonymSet, example = json!({"terms": ["捐款", "捐赠"]}))]
-pub struct SynonymSetDoc {
-    #[schema(min_items = 2, max_items = 20)]
-    pub terms: Option<Vec<String>>,
-    pub from: Option<String>,
-    #[schema(min_items = 1, max_items = 20)]
-    pub to: Option<Vec<String>>,
+#[allow(dead_code)]
+pub enum SynonymSetDoc {
+    Equivalent(EquivalentSet),
+    OneWay(OneWaySet),
 }
 
 /// The synonym table. Applied at query time: a change needs no reindex and applies to the next
 /// search.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = Synonyms, example = json!({"builtin": true, "sets": [
     {"terms": ["捐款", "捐赠"]},
     {"terms": ["打包", "构建", "packaging"]},
     {"from": "禁止升级", "to": ["保留", "hold"]}
 ]}))]
+#[allow(dead_code)]
 pub struct SynonymsDoc {
     /// Whether the built-in programming synonyms (协程/goroutine, 哈希/hash, 垃圾回收/GC, …,
     /// listed in `builtin_sets`) apply. Default true.
-    pub builtin: bool,
-    /// The knowledge base's own sets, at most 500.
-    #[schema(value_type = Vec<SynonymSetDoc>, max_items = 500)]
-    pub sets: Vec<RawSynonymSet>,
+    pub builtin: Option<bool>,
+    /// The knowledge base's own sets, at most 500 (default none).
+    #[schema(max_items = 500)]
+    pub sets: Option<Vec<SynonymSetDoc>>,
 }
 
 /// `GET` answers the table, with the built-in sets for reference.

@@ -124,8 +124,8 @@ pub const BUILTIN: &[&[&str]] = &[
 
 /// Longest key, in characters, looked for in a query.
 const MAX_KEY_CHARS: usize = 24;
-/// Latin keys of up to this many words.
-const MAX_KEY_WORDS: usize = 4;
+/// Latin keys of up to this many words (a term of 24 characters has at most 12).
+const MAX_KEY_WORDS: usize = 12;
 
 /// Which alternatives each term has.
 #[derive(Debug, Clone, Default)]
