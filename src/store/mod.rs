@@ -94,7 +94,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations").run(&write).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
         let read = SqlitePoolOptions::new()
             .max_connections(readers as u32)
