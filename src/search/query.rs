@@ -9,7 +9,7 @@ use super::analyzer::{QueryUnit, SnippetTokenizer, analyze, analyze_query, is_cj
 use super::maxscore::{MaxScoreQuery, Part};
 use super::schema::Fields;
 use super::synonyms::Synonyms;
-use super::unit::{FieldTerm, LengthNorm, UnitQuery, idf};
+use super::unit::{FieldTerm, LengthNorm, Stats, UnitQuery, idf};
 use crate::domain::SearchQuery;
 use anyhow::anyhow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -268,7 +268,7 @@ impl SearchIndex {
 
     /// The field terms of a word (title, tags, answers) with this index's statistics; each
     /// boost multiplied by `scale`.
-    fn word_terms(&self, searcher: &Searcher, w: &str, scale: f32) -> Vec<FieldTerm> {
+    fn word_terms(&self, stats: &Stats<'_>, w: &str, scale: f32) -> Vec<FieldTerm> {
         let f = &self.fields;
         [
             (f.title, TITLE_BOOST, TITLE_NORM, true),
@@ -277,13 +277,13 @@ impl SearchIndex {
         ]
         .into_iter()
         .filter_map(|(field, boost, norm, title)| {
-            FieldTerm::new(searcher, field, w, boost * scale, norm, title)
+            FieldTerm::new(stats, field, w, boost * scale, norm, title)
         })
         .collect()
     }
 
     /// The field terms of a CJK bigram (or lone character).
-    fn bigram_terms(&self, searcher: &Searcher, b: &str, scale: f32) -> Vec<FieldTerm> {
+    fn bigram_terms(&self, stats: &Stats<'_>, b: &str, scale: f32) -> Vec<FieldTerm> {
         let f = &self.fields;
         [
             (f.title_bigrams, TITLE_BOOST, TITLE_NORM, true),
@@ -291,7 +291,7 @@ impl SearchIndex {
         ]
         .into_iter()
         .filter_map(|(field, boost, norm, title)| {
-            FieldTerm::new(searcher, field, b, boost * scale, norm, title)
+            FieldTerm::new(stats, field, b, boost * scale, norm, title)
         })
         .collect()
     }
@@ -307,6 +307,7 @@ impl SearchIndex {
     /// their unit at a discount; phrases add proximity.
     fn text_parts(&self, searcher: &Searcher, text: &str, synonyms: &Synonyms) -> Vec<Part> {
         let analyzed = analyze_query(text);
+        let stats = Stats::new(searcher);
         let n_units = analyzed.units.len().min(MAX_TERMS);
         if n_units == 0 {
             return Vec::new();
@@ -353,7 +354,7 @@ impl SearchIndex {
                         for (v, dist) in &variants {
                             best_df = best_df
                                 .max(self.unit_doc_freq(searcher, &QueryUnit::Word(v.clone())));
-                            terms.extend(self.word_terms(searcher, v, 1.0 / (1.0 + *dist as f32)));
+                            terms.extend(self.word_terms(&stats, v, 1.0 / (1.0 + *dist as f32)));
                         }
                         let share = if dfs[i] == 0 { TYPO_ALONE } else { TYPO_BESIDE };
                         let w_typo = weight(best_df, analyzed.priors[i]) * share;
@@ -368,14 +369,14 @@ impl SearchIndex {
                         push_unit(&mut parts, terms, w_typo, label);
                     }
                     if dfs[i] > 0 && keep(dfs[i]) {
-                        let terms = self.word_terms(searcher, w, 1.0);
+                        let terms = self.word_terms(&stats, w, 1.0);
                         push_unit(&mut parts, terms, unit_weights[i], format!("word {w}"));
                         unit_part.insert(i, parts.len() - 1);
                     }
                 }
                 QueryUnit::Bigram(b) => {
                     if dfs[i] > 0 && keep(dfs[i]) {
-                        let terms = self.bigram_terms(searcher, b, 1.0);
+                        let terms = self.bigram_terms(&stats, b, 1.0);
                         push_unit(&mut parts, terms, unit_weights[i], format!("bigram {b}"));
                         unit_part.insert(i, parts.len() - 1);
                     }
@@ -387,7 +388,7 @@ impl SearchIndex {
             |w: &str| keep(self.unit_doc_freq(searcher, &QueryUnit::Word(w.to_string())));
         for w in analyzed.cjk_words.iter().take(MAX_TERMS) {
             if is_rare_word(w) {
-                let terms = self.word_terms(searcher, w, 1.0);
+                let terms = self.word_terms(&stats, w, 1.0);
                 push_unit(&mut parts, terms, 0.0, format!("whole word {w}"));
             }
         }
@@ -416,7 +417,7 @@ impl SearchIndex {
                     [] => {}
                     // A synonym as common as a stop word would only make everything match.
                     [one] if keep(self.unit_doc_freq(searcher, &QueryUnit::Word(one.clone()))) => {
-                        single.extend(self.word_terms(searcher, one, SYNONYM_SHARE))
+                        single.extend(self.word_terms(&stats, one, SYNONYM_SHARE))
                     }
                     [_] => {}
                     many => {
@@ -509,6 +510,7 @@ impl SearchIndex {
     /// gets an empty page. Only ever used alone, so these rank below any real match.
     fn relaxed_parts(&self, searcher: &Searcher, text: &str) -> (Vec<Part>, usize) {
         let f = &self.fields;
+        let stats = Stats::new(searcher);
         let n = searcher.num_docs().max(1) as f32;
         let mut parts = Vec::new();
         let mut seen = HashSet::new();
@@ -546,7 +548,7 @@ impl SearchIndex {
             let terms: Vec<FieldTerm> = grams
                 .iter()
                 .take(MAX_EXPANSIONS * 4)
-                .flat_map(|(g, _)| self.bigram_terms(searcher, g, RELAXED_SHARE))
+                .flat_map(|(g, _)| self.bigram_terms(&stats, g, RELAXED_SHARE))
                 .collect();
             if terms.is_empty() {
                 continue;
@@ -567,7 +569,7 @@ impl SearchIndex {
             let terms: Vec<FieldTerm> = variants
                 .iter()
                 .flat_map(|(v, dist)| {
-                    self.word_terms(searcher, v, RELAXED_SHARE / (1.0 + *dist as f32))
+                    self.word_terms(&stats, v, RELAXED_SHARE / (1.0 + *dist as f32))
                 })
                 .collect();
             parts.extend(unit_part(terms, RELAXED_SHARE, format!("relaxed {w}")));

@@ -6,6 +6,8 @@
 //! answers' length penalty is milder and capped), and a ranking must be explainable term by
 //! term (`explain=true`), which needs each term's frequency and share.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::{Postings, SegmentPostings};
 use tantivy::query::{EmptyScorer, EnableScoring, Explanation, Query, Scorer, Weight};
@@ -37,9 +39,9 @@ pub struct FieldTerm {
 }
 
 impl FieldTerm {
-    /// `text` in `field`, with BM25 statistics from `searcher`; `None` when no document has it.
+    /// `text` in `field`, with BM25 statistics from `stats`; `None` when no document has it.
     pub fn new(
-        searcher: &Searcher,
+        stats: &Stats<'_>,
         field: Field,
         text: &str,
         boost: Score,
@@ -47,28 +49,15 @@ impl FieldTerm {
         in_title: bool,
     ) -> Option<Self> {
         let term = Term::from_field_text(field, text);
-        let df = searcher.doc_freq(&term).ok()?;
+        let df = stats.searcher.doc_freq(&term).ok()?;
         if df == 0 {
             return None;
         }
-        let n = searcher.num_docs().max(df) as Score;
-        let tokens = searcher
-            .segment_readers()
-            .iter()
-            .filter_map(|r| r.inverted_index(field).ok())
-            .map(|i| i.total_num_tokens())
-            .sum::<u64>() as Score;
-        let docs = searcher
-            .segment_readers()
-            .iter()
-            .map(|r| r.max_doc() as u64)
-            .sum::<u64>()
-            .max(1) as Score;
         Some(Self {
             term,
             boost,
-            idf: idf(df, n),
-            avg_len: (tokens / docs).max(1.0),
+            idf: idf(df, stats.docs.max(df as Score)),
+            avg_len: stats.avg_len(field),
             norm,
             in_title,
         })
@@ -84,6 +73,37 @@ impl FieldTerm {
         let ratio = (len as Score / self.avg_len).min(self.norm.cap);
         let k = K1 * (1.0 - self.norm.b + self.norm.b * ratio);
         self.boost * self.idf * tf * (K1 + 1.0) / (tf + k)
+    }
+}
+
+/// A searcher's document count and average field lengths, worked out once per query rather
+/// than once per term.
+pub struct Stats<'a> {
+    searcher: &'a Searcher,
+    docs: Score,
+    avg_len: RefCell<HashMap<Field, Score>>,
+}
+
+impl<'a> Stats<'a> {
+    pub fn new(searcher: &'a Searcher) -> Self {
+        Self {
+            searcher,
+            docs: searcher.num_docs().max(1) as Score,
+            avg_len: RefCell::default(),
+        }
+    }
+
+    fn avg_len(&self, field: Field) -> Score {
+        *self.avg_len.borrow_mut().entry(field).or_insert_with(|| {
+            let readers = self.searcher.segment_readers();
+            let tokens: u64 = readers
+                .iter()
+                .filter_map(|r| r.inverted_index(field).ok())
+                .map(|i| i.total_num_tokens())
+                .sum();
+            let docs: u64 = readers.iter().map(|r| u64::from(r.max_doc())).sum();
+            (tokens as Score / docs.max(1) as Score).max(1.0)
+        })
     }
 }
 

@@ -15,6 +15,14 @@ async fn from_the_list(app: &TestApp, id: i64) -> Option<Value> {
         .cloned()
 }
 
+fn has_answer(question: &Value, body: &str) -> bool {
+    question["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["body"] == body)
+}
+
 #[tokio::test]
 async fn a_read_after_a_write_sees_the_write_with_the_cache_on() {
     let app = TestApp::seeded().await;
@@ -36,13 +44,7 @@ async fn a_read_after_a_write_sees_the_write_with_the_cache_on() {
         .await
         .json();
     let q = app.get("/api/v1/questions/16").await.json();
-    assert!(
-        q["answers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x["body"] == "新答案")
-    );
+    assert!(has_answer(&q, "新答案"));
     let id = a["id"].as_i64().unwrap();
     app.request(
         Method::PATCH,
@@ -52,13 +54,7 @@ async fn a_read_after_a_write_sees_the_write_with_the_cache_on() {
     )
     .await;
     let q = app.get("/api/v1/questions/16").await.json();
-    assert!(
-        q["answers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x["body"] == "再改一次")
-    );
+    assert!(has_answer(&q, "再改一次"));
     assert_eq!(
         app.delete(&format!("/api/v1/answers/{id}"), None)
             .await
@@ -66,13 +62,7 @@ async fn a_read_after_a_write_sees_the_write_with_the_cache_on() {
         204
     );
     let q = app.get("/api/v1/questions/16").await.json();
-    assert!(
-        !q["answers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x["body"] == "再改一次")
-    );
+    assert!(!has_answer(&q, "再改一次"));
     assert_eq!(Some(q), from_the_list(&app, 16).await);
     assert_eq!(app.delete("/api/v1/questions/16", None).await.status, 204);
     app.get("/api/v1/questions/16")
