@@ -96,6 +96,11 @@ pub struct GlobalArgs {
     /// Directory for the database (and the search index).
     #[arg(long, env = "KB_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
     pub data_dir: PathBuf,
+    /// PostgreSQL to keep the knowledge base in (`postgres://user@host/db`), shared by every
+    /// replica; without it, SQLite in the data directory. The search index stays per replica,
+    /// under the data directory.
+    #[arg(long, env = "KB_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Log filter, in `tracing` env-filter syntax (e.g. `info,kb=debug`).
     #[arg(long, env = "KB_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -185,6 +190,11 @@ pub struct ServeArgs {
     /// the same page-cache pages.
     #[arg(long, env = "KB_MMAP_MB", default_value_t = crate::store::DEFAULT_MMAP_MB, global = true)]
     pub mmap_mb: u64,
+    /// Seconds after which a replica that stopped recording its position no longer holds
+    /// back pruning of the change log (it rebuilds its index if it comes back later).
+    #[arg(long, env = "KB_REPLICA_EXPIRY_SECS",
+          default_value_t = crate::service::DEFAULT_REPLICA_EXPIRY.as_secs(), global = true)]
+    pub replica_expiry_secs: u64,
 }
 
 /// Which origins CORS allows.
@@ -234,6 +244,8 @@ impl Origins {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of SQLite in `data_dir` (may carry a password: never printed).
+    pub database_url: Option<SecretString>,
     pub bind: SocketAddr,
     pub cors_origins: Origins,
     /// Load the bundled seed into an empty database.
@@ -254,6 +266,8 @@ pub struct Config {
     /// Bytes of rendered questions kept in memory.
     pub cache_bytes: u64,
     pub mmap_mb: u64,
+    /// A replica silent this long no longer holds back pruning of the change log.
+    pub replica_expiry: Duration,
 }
 
 impl Config {
@@ -261,6 +275,7 @@ impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            database_url: None,
             bind: DEFAULT_BIND.parse().expect("the default address parses"),
             cors_origins: Origins::Only(Vec::new()),
             seed: true,
@@ -283,6 +298,7 @@ impl Config {
             metrics_bind: None,
             cache_bytes: DEFAULT_CACHE_MB * 1024 * 1024,
             mmap_mb: crate::store::DEFAULT_MMAP_MB,
+            replica_expiry: crate::service::DEFAULT_REPLICA_EXPIRY,
         }
     }
 
@@ -320,9 +336,12 @@ impl Cli {
     /// Validates the command line once: the command to run, the app's config and logging.
     pub fn into_parts(self) -> anyhow::Result<(Option<Command>, Config, Logging)> {
         let logging = Logging {
-            filter: EnvFilter::try_new(&self.global.log).with_context(|| {
-                format!("--log / KB_LOG `{}` is not a valid filter", self.global.log)
-            })?,
+            // PostgreSQL's notices ("relation already exists, skipping" on every start) are
+            // not kb's news; a filter that names them still decides.
+            filter: EnvFilter::try_new(format!("sqlx::postgres::notice=warn,{}", self.global.log))
+                .with_context(|| {
+                    format!("--log / KB_LOG `{}` is not a valid filter", self.global.log)
+                })?,
             format: self.global.log_format,
         };
         let serve = self.serve;
@@ -366,6 +385,7 @@ impl Cli {
             .map_err(|e| anyhow::anyhow!("--trusted-proxies / KB_TRUSTED_PROXIES: {e}"))?;
         let config = Config {
             data_dir: self.global.data_dir,
+            database_url: self.global.database_url.map(SecretString::from),
             bind: serve.bind,
             cors_origins,
             seed: !serve.no_seed,
@@ -389,6 +409,7 @@ impl Cli {
             metrics_bind: serve.metrics_bind,
             cache_bytes: serve.cache_mb * 1024 * 1024,
             mmap_mb: serve.mmap_mb,
+            replica_expiry: Duration::from_secs(serve.replica_expiry_secs.max(1)),
         };
         Ok((self.command, config, logging))
     }

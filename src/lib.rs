@@ -39,9 +39,14 @@ pub struct App {
 impl App {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let store = open_store(config).await?;
-        let service = Service::start_with_cache(store, &config.index_dir(), config.cache_bytes)
-            .await?
-            .with_admin_key(config.admin_key.as_ref().map(|k| k.expose_secret()));
+        let service = Service::start_with(
+            store,
+            &config.index_dir(),
+            config.cache_bytes,
+            config.replica_expiry,
+        )
+        .await?
+        .with_admin_key(config.admin_key.as_ref().map(|k| k.expose_secret()));
         if config.seed {
             let report = service.load_seed().await.context("cannot load the seed")?;
             tracing::info!(?report, "seed");
@@ -103,12 +108,18 @@ impl App {
     }
 }
 
-/// Opens (creating the data dir and the database if needed) the store of `config`.
+/// Opens the store of `config`: PostgreSQL when it names one, else SQLite in the data dir
+/// (creating the data dir and the database if needed).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    if let Some(url) = &config.database_url {
+        return Store::connect_postgres(url.expose_secret())
+            .await
+            .context("cannot open the PostgreSQL database of KB_DATABASE_URL");
+    }
     let db = config.database_path();
-    Store::open_with(&db, config.mmap_mb)
+    Store::open_sqlite(&db, config.mmap_mb)
         .await
         .with_context(|| format!("cannot open database {}", db.display()))
 }

@@ -76,6 +76,13 @@ impl RenderCache {
         }
     }
 
+    /// Forgets everything (the changes in between are not known, e.g. after a rebuild).
+    pub fn invalidate_all(&self) {
+        let _write = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate_all();
+    }
+
     /// Bytes held (after pending evictions), for tests of the bound.
     pub fn weighted_size(&self) -> u64 {
         self.cache.run_pending_tasks();

@@ -5,9 +5,14 @@
 //! commits with the last sequence as payload. A writer then waits until that sequence is
 //! applied (read-your-writes). A crash between the database commit and the index commit only
 //! delays the index: on start the indexer replays whatever the index's payload says it lacks.
+//!
+//! Several replicas (on PostgreSQL) each run this over their own index: another replica's
+//! writes wake the indexer through the store's notifications, or its poll at the latest. Each
+//! replica records how far it has applied the log, the log is pruned below what every live
+//! replica has applied, and a replica that comes back below the pruned part rebuilds.
 
 use crate::search::{IndexDoc, Opened, SearchIndex};
-use crate::store::{Change, IndexRow, Store};
+use crate::store::{Change, Changes, IndexRow, Store};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +30,21 @@ const VISIBILITY_WAIT: Duration = Duration::from_secs(10);
 /// The indexer looks at the log this often even when nobody wakes it (e.g. another process
 /// wrote).
 const POLL: Duration = Duration::from_secs(1);
+/// How often a replica records its position (a heartbeat) when nothing changes.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+/// A replica that has not recorded its position for this long no longer holds back pruning
+/// of the change log; if it comes back, it rebuilds its index.
+pub const DEFAULT_REPLICA_EXPIRY: Duration = Duration::from_secs(15 * 60);
+
+/// This replica's name in the store's position table: the host and the index directory, so a
+/// restart keeps its name and two replicas never share one.
+pub(crate) fn replica_name(index_dir: &Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string());
+    let dir = std::fs::canonicalize(index_dir).unwrap_or_else(|_| index_dir.to_path_buf());
+    format!("{host}:{}", dir.display())
+}
 
 /// The one way a question becomes an index document.
 fn index_doc(r: IndexRow) -> IndexDoc {
@@ -46,10 +66,16 @@ async fn blocking<T: Send + 'static>(
 
 /// Rebuilds the whole index from the database; returns the sequence it is current to.
 #[tracing::instrument(skip_all)]
-pub(crate) async fn rebuild(store: &Store, index: &Arc<SearchIndex>) -> anyhow::Result<i64> {
+pub(crate) async fn rebuild(
+    store: &Store,
+    index: &Arc<SearchIndex>,
+    replica: &str,
+) -> anyhow::Result<i64> {
     // Take the high-water mark first: every change up to it is in the rows read below, and
-    // anything later is replayed afterwards (re-applying a change is harmless).
+    // anything later is replayed afterwards (re-applying a change is harmless). Recording it
+    // at once (and on every page) keeps other replicas from pruning what this one will need.
     let seq = store.last_change_seq().await?;
+    store.record_position(replica, seq).await?;
     let idx = index.clone();
     blocking(move || idx.begin_rebuild()).await?;
     let mut after = 0;
@@ -64,11 +90,27 @@ pub(crate) async fn rebuild(store: &Store, index: &Arc<SearchIndex>) -> anyhow::
         let idx = index.clone();
         blocking(move || idx.add(&docs)).await?;
         after = last;
+        store.record_position(replica, seq).await?;
     }
     let idx = index.clone();
     blocking(move || idx.finish_rebuild(seq)).await?;
     tracing::info!(questions = count, seq, "search index rebuilt");
     Ok(seq)
+}
+
+/// Why catching up stopped.
+enum Behind {
+    /// The log no longer holds changes this index lacks: only a rebuild can bring it back.
+    Pruned {
+        upto: i64,
+    },
+    Failed(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Behind {
+    fn from(e: E) -> Self {
+        Behind::Failed(e.into())
+    }
 }
 
 /// Applies every logged change after `seq`; returns the new applied sequence.
@@ -78,9 +120,12 @@ async fn catch_up(
     index: &Arc<SearchIndex>,
     mut seq: i64,
     applied: &watch::Sender<i64>,
-) -> anyhow::Result<i64> {
+) -> Result<i64, Behind> {
     loop {
-        let changes = store.changes_after(seq, BATCH).await?;
+        let changes = match store.changes_after(seq, BATCH).await? {
+            Changes::Entries(changes) => changes,
+            Changes::Pruned { upto } => return Err(Behind::Pruned { upto }),
+        };
         let Some(last) = changes.last().map(|c| c.seq) else {
             return Ok(seq);
         };
@@ -90,9 +135,6 @@ async fn catch_up(
         cache.invalidate(changes.iter().map(|c| c.question_id));
         seq = last;
         applied.send_replace(seq);
-        if let Err(e) = store.prune_changes(seq).await {
-            tracing::warn!(error = %e, "could not prune the change log; will retry");
-        }
     }
 }
 
@@ -140,7 +182,10 @@ impl Indexing {
         store: Store,
         dir: &Path,
         cache: Arc<super::cache::RenderCache>,
+        synonyms: super::synonyms::Shared,
+        replica_expiry: Duration,
     ) -> anyhow::Result<Self> {
+        let replica = replica_name(dir);
         let dir = dir.to_path_buf();
         let (index, opened) = blocking(move || SearchIndex::open(&dir)).await?;
         let index = Arc::new(index);
@@ -153,6 +198,7 @@ impl Indexing {
         };
         let ready = Arc::new(AtomicBool::new(matches!(opened, Opened::Current { .. })));
         let wake = Arc::new(Notify::new());
+        store.notify_changes(wake.clone());
         let (applied_tx, applied) = watch::channel(start_seq);
         let (stop, stop_rx) = watch::channel(false);
         let follower = Follower {
@@ -162,6 +208,9 @@ impl Indexing {
             wake: wake.clone(),
             applied: applied_tx,
             ready: ready.clone(),
+            synonyms,
+            replica,
+            replica_expiry,
         };
         let task = tokio::spawn(run(follower, opened, stop_rx));
         Ok(Self {
@@ -231,48 +280,98 @@ struct Follower {
     wake: Arc<Notify>,
     applied: watch::Sender<i64>,
     ready: Arc<AtomicBool>,
+    /// The synonym table in force, re-read when another replica replaced it.
+    synonyms: super::synonyms::Shared,
+    replica: String,
+    replica_expiry: Duration,
 }
 
 async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>) {
-    let Follower {
-        store,
-        cache,
-        index,
-        wake,
-        applied,
-        ready,
-    } = follower;
+    let f = follower;
     let mut seq = match opened {
         Opened::Current { seq } => seq,
-        Opened::NeedsRebuild { .. } => loop {
-            match rebuild(&store, &index).await {
-                Ok(seq) => break seq,
-                Err(e) => {
-                    tracing::error!(error = ?e, "index rebuild failed; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(POLL) => {}
-                        _ = stop.changed() => return,
-                    }
-                }
-            }
+        Opened::NeedsRebuild { .. } => match rebuild_until_done(&f, &mut stop).await {
+            Some(seq) => seq,
+            None => return,
         },
     };
-    applied.send_replace(seq);
-    ready.store(true, Ordering::Release);
+    f.applied.send_replace(seq);
+    f.ready.store(true, Ordering::Release);
+    let mut recorded: Option<(i64, std::time::Instant)> = None;
     loop {
-        match catch_up(&store, &cache, &index, seq, &applied).await {
+        match catch_up(&f.store, &f.cache, &f.index, seq, &f.applied).await {
             Ok(s) => seq = s,
-            Err(e) => tracing::error!(error = ?e, "applying changes to the index failed; retrying"),
+            Err(Behind::Pruned { upto }) => {
+                tracing::warn!(
+                    applied = seq,
+                    pruned_upto = upto,
+                    "this replica fell behind the retained change log; rebuilding its index"
+                );
+                f.ready.store(false, Ordering::Release);
+                match rebuild_until_done(&f, &mut stop).await {
+                    Some(s) => seq = s,
+                    None => return,
+                }
+                f.applied.send_replace(seq);
+                f.ready.store(true, Ordering::Release);
+            }
+            Err(Behind::Failed(e)) => {
+                tracing::error!(error = ?e, "applying changes to the index failed; retrying")
+            }
+        }
+        if recorded.is_none_or(|(s, at)| s != seq || at.elapsed() >= HEARTBEAT) {
+            match record_and_prune(&f, seq).await {
+                Ok(()) => recorded = Some((seq, std::time::Instant::now())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not record this replica's position; will retry")
+                }
+            }
+        }
+        if let Err(e) = super::synonyms::refresh(&f.store, &f.synonyms).await {
+            tracing::warn!(error = %e, "could not check the synonym table's version; will retry");
         }
         tokio::select! {
-            () = wake.notified() => {}
+            () = f.wake.notified() => {}
             () = tokio::time::sleep(POLL) => {}
             _ = stop.changed() => {
-                if let Err(e) = catch_up(&store, &cache, &index, seq, &applied).await {
-                    tracing::warn!(error = ?e, "index not fully caught up at shutdown; it will replay on start");
+                match catch_up(&f.store, &f.cache, &f.index, seq, &f.applied).await {
+                    Ok(s) => {
+                        let _ = f.store.record_position(&f.replica, s).await;
+                    }
+                    Err(_) => tracing::warn!("index not fully caught up at shutdown; it will replay on start"),
                 }
                 return;
             }
         }
     }
+}
+
+/// Rebuilds, retrying while the database is unreachable; `None` when asked to stop first.
+async fn rebuild_until_done(f: &Follower, stop: &mut watch::Receiver<bool>) -> Option<i64> {
+    loop {
+        match rebuild(&f.store, &f.index, &f.replica).await {
+            Ok(seq) => {
+                // Whatever this replica had rendered may predate the rebuilt state.
+                f.cache.invalidate_all();
+                return Some(seq);
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "index rebuild failed; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(POLL) => {}
+                    _ = stop.changed() => return None,
+                }
+            }
+        }
+    }
+}
+
+/// Records this replica's position (also a heartbeat) and prunes what every live replica has
+/// applied.
+async fn record_and_prune(f: &Follower, seq: i64) -> crate::store::StoreResult<()> {
+    f.store.record_position(&f.replica, seq).await?;
+    let live_since = chrono::Utc::now().timestamp_micros()
+        - i64::try_from(f.replica_expiry.as_micros()).unwrap_or(i64::MAX);
+    f.store.prune_changes(live_since).await?;
+    Ok(())
 }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 pub use cache::Rendered;
 pub use error::{Error, Result};
 pub use import::{ImportReport, Importer, LineError, MAX_REPORTED_ERRORS, export_page};
+pub use indexing::DEFAULT_REPLICA_EXPIRY;
 pub use keys::{CallerId, Principal};
 pub use quiz::{Choice, DrawRequest, Graded, NewSession, QuizItem, QuizMode};
 pub use search::{SearchHit, SearchPage};
@@ -54,18 +55,35 @@ pub const DEFAULT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 impl Service {
     /// Opens the search index under `index_dir` and starts keeping it in step with `store`.
     pub async fn start(store: Store, index_dir: &Path) -> anyhow::Result<Self> {
-        Self::start_with_cache(store, index_dir, DEFAULT_CACHE_BYTES).await
+        Self::start_with(
+            store,
+            index_dir,
+            DEFAULT_CACHE_BYTES,
+            DEFAULT_REPLICA_EXPIRY,
+        )
+        .await
     }
 
-    /// As [`Service::start`], keeping up to `cache_bytes` of rendered questions in memory.
-    pub async fn start_with_cache(
+    /// As [`Service::start`], keeping up to `cache_bytes` of rendered questions in memory, and
+    /// letting the change log be pruned past replicas silent for `replica_expiry`.
+    pub async fn start_with(
         store: Store,
         index_dir: &Path,
         cache_bytes: u64,
+        replica_expiry: std::time::Duration,
     ) -> anyhow::Result<Self> {
         let cache = Arc::new(cache::RenderCache::new(cache_bytes));
-        let indexing = Arc::new(Indexing::start(store.clone(), index_dir, cache.clone()).await?);
         let synonyms = synonyms::load(&store).await?;
+        let indexing = Arc::new(
+            Indexing::start(
+                store.clone(),
+                index_dir,
+                cache.clone(),
+                synonyms.clone(),
+                replica_expiry,
+            )
+            .await?,
+        );
         Ok(Self {
             store,
             cache,
@@ -84,7 +102,7 @@ impl Service {
         let (index, _) =
             tokio::task::spawn_blocking(move || crate::search::SearchIndex::open(&dir)).await??;
         let index = Arc::new(index);
-        indexing::rebuild(store, &index).await?;
+        indexing::rebuild(store, &index, &indexing::replica_name(index_dir)).await?;
         let n = index.num_docs();
         let idx = index.clone();
         tokio::task::spawn_blocking(move || idx.close()).await?;

@@ -33,6 +33,26 @@ pub async fn load(store: &Store) -> std::result::Result<Shared, StoreError> {
     Ok(Arc::new(RwLock::new(Arc::new(Loaded::new(table, version)))))
 }
 
+/// Re-reads the table when the store holds a newer version than `shared` (another replica
+/// replaced it).
+pub async fn refresh(store: &Store, shared: &Shared) -> std::result::Result<(), StoreError> {
+    let current = shared.read().unwrap_or_else(|p| p.into_inner()).version;
+    if store.synonyms_version().await? <= current {
+        return Ok(());
+    }
+    let (table, version) = store.synonyms().await?;
+    replace_if_newer(shared, Arc::new(Loaded::new(table, version)));
+    Ok(())
+}
+
+/// Two writes may commit in one order and get here in the other: the newer stays.
+fn replace_if_newer(shared: &Shared, loaded: Arc<Loaded>) {
+    let mut current = shared.write().unwrap_or_else(|p| p.into_inner());
+    if loaded.version > current.version {
+        *current = loaded;
+    }
+}
+
 /// The export's first line, when the table is not the default one.
 pub async fn export_line(
     store: &Store,
@@ -55,12 +75,7 @@ impl Service {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn put_synonyms(&self, table: SynonymTable, expected: &Precondition) -> Result<i64> {
         let version = self.store.put_synonyms(&table, expected).await?;
-        let loaded = Arc::new(Loaded::new(table, version));
-        let mut current = self.synonyms.write().unwrap_or_else(|p| p.into_inner());
-        // Two writes may commit in one order and get here in the other: the newer stays.
-        if loaded.version > current.version {
-            *current = loaded;
-        }
+        replace_if_newer(&self.synonyms, Arc::new(Loaded::new(table, version)));
         Ok(version)
     }
 

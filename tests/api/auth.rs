@@ -1,4 +1,4 @@
-use crate::helpers::{TestApp, TestResponse, question};
+use crate::helpers::{TestApp, TestResponse, db_rows, question};
 use axum::http::Method;
 use std::path::Path;
 
@@ -196,23 +196,31 @@ async fn the_database_never_holds_a_key_in_clear() {
         .iter()
         .map(|s| create_key(&dir, s))
         .collect();
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("kb.sqlite3").display()))
-        .await
-        .unwrap();
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&db)
-        .await
-        .unwrap();
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT key_hash, prefix FROM api_keys")
-        .fetch_all(&db)
-        .await
-        .unwrap();
+    let rows: Vec<String> = db_rows(&dir, "SELECT key_hash || ' ' || prefix FROM api_keys");
     assert_eq!(rows.len(), 3);
-    db.close().await;
-    let mut bytes = std::fs::read(dir.join("kb.sqlite3")).unwrap();
-    if let Ok(wal) = std::fs::read(dir.join("kb.sqlite3-wal")) {
-        bytes.extend(wal);
-    }
+    let rows: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            let (h, p) = r.split_once(' ').unwrap();
+            (h.to_string(), p.to_string())
+        })
+        .collect();
+    // Every byte the database keeps: the SQLite file and its log, or on PostgreSQL the whole
+    // of every table that could hold it.
+    let bytes: Vec<u8> = if crate::helpers::on_postgres() {
+        db_rows(
+            &dir,
+            "SELECT CAST(k AS TEXT) FROM api_keys k UNION ALL SELECT CAST(m AS TEXT) FROM meta m",
+        )
+        .concat()
+        .into_bytes()
+    } else {
+        let mut bytes = std::fs::read(dir.join("kb.sqlite3")).unwrap();
+        if let Ok(wal) = std::fs::read(dir.join("kb.sqlite3-wal")) {
+            bytes.extend(wal);
+        }
+        bytes
+    };
     for key in &keys {
         let needle = key.as_bytes();
         assert!(

@@ -10,11 +10,152 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
 
+/// The PostgreSQL server the tests run against, when `KB_TEST_DATABASE_URL` names one
+/// (e.g. `postgres://postgres@127.0.0.1:5432/postgres`); otherwise every test uses SQLite.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("KB_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+pub fn on_postgres() -> bool {
+    postgres_url().is_some()
+}
+
+/// `url` naming the database `name` instead of its own.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    format!("{}/{name}{query}", &base[..host_end])
+}
+
+/// The store a test's data directory uses: on PostgreSQL, a database of its own named after
+/// the directory (created here if it does not exist yet); `None` on SQLite. Databases left by
+/// earlier test processes that have exited are dropped on first use.
+pub fn database_url_for(dir: &std::path::Path) -> Option<String> {
+    use std::hash::{Hash, Hasher};
+    let server = postgres_url()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    let name = format!("kbt_{}_{:016x}", std::process::id(), h.finish());
+    let url = with_database(&server, &name);
+    // Its own thread and runtime: callable from sync tests and from inside async ones.
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(create_database(&server, &name));
+    })
+    .join()
+    .expect("the test database can be created");
+    Some(url)
+}
+
+static CLEANED: std::sync::Once = std::sync::Once::new();
+
+async fn create_database(server: &str, name: &str) {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(server)
+        .await
+        .unwrap_or_else(|e| panic!("KB_TEST_DATABASE_URL={server}: cannot connect: {e}"));
+    let mut stale = Vec::new();
+    CLEANED.call_once(|| stale.push(()));
+    if !stale.is_empty() {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'kbt\\_%'")
+                .fetch_all(&mut admin)
+                .await
+                .unwrap();
+        for db in names {
+            let pid = db.split('_').nth(1).unwrap_or("");
+            if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await;
+            }
+        }
+    }
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    if !exists {
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    admin.close().await.unwrap();
+}
+
+/// Runs `sql` (written so that SQLite and PostgreSQL both accept it) against the database of
+/// the data directory `dir`, behind the API's back; returns the first column of each row as
+/// text.
+pub fn db_rows(dir: &std::path::Path, sql: &str) -> Vec<String> {
+    let url = database_url_for(dir);
+    let file = dir.join("kb.sqlite3");
+    let sql = sql.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use sqlx::Row;
+            match url {
+                Some(url) => {
+                    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap();
+                    pool.close().await;
+                    rows.iter().map(|r| r.get::<String, _>(0)).collect()
+                }
+                None => {
+                    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+                        .await
+                        .unwrap();
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap();
+                    pool.close().await;
+                    rows.iter().map(|r| r.get::<String, _>(0)).collect()
+                }
+            }
+        })
+    })
+    .join()
+    .expect("the statement runs")
+}
+
+/// The `kb` binary over the data directory `dir` (and its own PostgreSQL database when the
+/// tests run on PostgreSQL).
+pub fn kb_cmd(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kb"));
+    cmd.env("KB_DATA_DIR", dir);
+    if let Some(url) = database_url_for(dir) {
+        cmd.env("KB_DATABASE_URL", url);
+    }
+    cmd
+}
+
 /// Runs the `kb` binary over the data directory `dir` with extra environment `env`; panics
 /// unless it succeeds; returns what it printed.
 pub fn kb_command(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kb"))
-        .env("KB_DATA_DIR", dir)
+    let out = kb_cmd(dir)
         .envs(env.iter().copied())
         .args(args)
         .output()
@@ -102,6 +243,7 @@ impl TestApp {
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::new(dir.path());
+        config.database_url = database_url_for(dir.path()).map(Into::into);
         config.admin_key = Some(ADMIN_KEY.into());
         // In-process requests have no client address, so they would all share one quota;
         // the quota tests turn them back on.
@@ -140,6 +282,7 @@ impl TestApp {
         app.shutdown().await;
         meddle(dir.path());
         let mut config = Config::new(dir.path());
+        config.database_url = database_url_for(dir.path()).map(Into::into);
         config.admin_key = Some(ADMIN_KEY.into());
         config.quotas.enabled = false;
         Self::start(dir, config).await

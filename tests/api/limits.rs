@@ -1,7 +1,7 @@
 //! Holding ground in public: quotas with their headers, private learner data, and bounds on
 //! what one question may hold.
 
-use crate::helpers::{TestApp, TestResponse, kb_command};
+use crate::helpers::{TestApp, TestResponse, db_rows, kb_command};
 use axum::http::Method;
 use kb::domain::Rate;
 use serde_json::{Value, json};
@@ -330,22 +330,15 @@ async fn a_question_holds_at_most_100_answers_and_a_bounded_amount_of_text() {
 async fn a_question_stored_over_the_limits_before_they_existed_keeps_working() {
     let app = TestApp::seeded().await;
     // Give question 16 a hundred and ten answers behind the API's back.
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        app.dir.path().join("kb.sqlite3").display()
-    ))
-    .await
-    .unwrap();
     for i in 0..110 {
-        sqlx::query(
-            "INSERT INTO answers (question_id, body, created_at, updated_at) VALUES (16, ?, 0, 0)",
-        )
-        .bind(format!("旧答案 {i}"))
-        .execute(&db)
-        .await
-        .unwrap();
+        db_rows(
+            app.dir.path(),
+            &format!(
+                "INSERT INTO answers (question_id, body, created_at, updated_at)
+                 VALUES (16, '旧答案 {i}', 0, 0)"
+            ),
+        );
     }
-    db.close().await;
     let r = app
         .patch("/api/v1/questions/16", json!({"difficulty": "hard"}), None)
         .await;

@@ -18,9 +18,8 @@ pub struct Server {
 impl Server {
     /// Starts `kb` on a free port over `data_dir` and waits until it serves.
     pub fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kb"));
-        cmd.env("KB_DATA_DIR", data_dir)
-            .env("KB_BIND", "127.0.0.1:0")
+        let mut cmd = crate::helpers::kb_cmd(data_dir);
+        cmd.env("KB_BIND", "127.0.0.1:0")
             .env("KB_LOG_FORMAT", "json")
             .env("KB_LOG", "info")
             .env("KB_ADMIN_KEY", ADMIN_KEY)
@@ -129,9 +128,15 @@ fn sigterm_stops_the_server_cleanly_and_checkpoints_the_database() {
         logs.iter().any(|l| l.contains("stopped cleanly")),
         "{logs:?}"
     );
-    // A clean close checkpoints and truncates the write-ahead log.
+    // A clean close checkpoints and truncates SQLite's write-ahead log.
     let wal = dir.path().join("kb.sqlite3-wal");
     assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+    if crate::helpers::on_postgres() {
+        assert!(
+            !dir.path().join("kb.sqlite3").exists(),
+            "no SQLite beside PostgreSQL"
+        );
+    }
     let server = Server::start(dir.path(), &[]);
     let (_, body) = server.request("GET", "/api/v1/questions?limit=100", None);
     assert!(body.contains("written before shutdown"));
@@ -264,8 +269,7 @@ fn reindex_rebuilds_the_index_from_the_database() {
     assert!(!before.is_empty());
     server.signal("TERM");
     drop(server);
-    let out = Command::new(env!("CARGO_BIN_EXE_kb"))
-        .env("KB_DATA_DIR", dir.path())
+    let out = crate::helpers::kb_cmd(dir.path())
         .arg("reindex")
         .output()
         .unwrap();
@@ -283,8 +287,7 @@ fn reindex_rebuilds_the_index_from_the_database() {
 fn reindex_refuses_while_a_server_holds_the_index() {
     let dir = tempfile::tempdir().unwrap();
     let _server = Server::start(dir.path(), &[]);
-    let out = Command::new(env!("CARGO_BIN_EXE_kb"))
-        .env("KB_DATA_DIR", dir.path())
+    let out = crate::helpers::kb_cmd(dir.path())
         .arg("reindex")
         .output()
         .unwrap();
@@ -375,8 +378,7 @@ fn gen_import_and_export_round_trip_through_the_command_line() {
         "{\"title\": \"好\", \"category\": \"golang\"}\n{oops\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kb"))
-        .env("KB_DATA_DIR", work.path().join("c"))
+    let out = crate::helpers::kb_cmd(&work.path().join("c"))
         .env("KB_NO_SEED", "1")
         .args(["import", bad.to_str().unwrap()])
         .output()
@@ -412,17 +414,30 @@ fn a_sigkill_mid_import_then_the_same_import_again_equals_a_clean_import() {
 
     let crashed = work.path().join("crashed");
     std::fs::create_dir_all(&crashed).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kb"))
-        .env("KB_DATA_DIR", &crashed)
+    let mut child = crate::helpers::kb_cmd(&crashed)
         .env("KB_NO_SEED", "1")
         .env("KB_LOG", "warn")
         .args(["import", &file_arg])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill once a few batches are committed: the write-ahead log has grown.
+    // Kill once a few batches are committed: SQLite's write-ahead log has grown, or
+    // PostgreSQL holds a few thousand questions.
     let wal = crashed.join("kb.sqlite3-wal");
-    while std::fs::metadata(&wal).map_or(0, |m| m.len()) < 4 << 20 {
+    let committed = || {
+        if crate::helpers::on_postgres() {
+            // Ids handed out so far (the tables may not even exist yet).
+            let n = crate::helpers::db_rows(
+                &crashed,
+                "SELECT CAST(coalesce(max(last_value), 0) AS TEXT) FROM pg_sequences
+                 WHERE sequencename = 'questions_id_seq'",
+            );
+            n[0].parse::<u64>().unwrap() >= 4000
+        } else {
+            std::fs::metadata(&wal).map_or(0, |m| m.len()) >= 4 << 20
+        }
+    };
+    while !committed() {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the import ended before the kill"

@@ -1,4 +1,4 @@
-use crate::helpers::{TestApp, TestResponse, question};
+use crate::helpers::{TestApp, TestResponse, db_rows, question};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 
@@ -525,26 +525,21 @@ async fn an_expired_session_is_not_found_and_a_draw_extends_the_expiry() {
     ids(&app
         .get(&format!("/api/v1/quiz?count=1&session={token}"))
         .await);
-    // Six hours pass without a draw: age the session in the database itself.
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        app.dir.path().join("kb.sqlite3").display()
-    ))
-    .await
+    // Six hours and a second pass without a draw: age the session in the database itself.
+    let expiry: i64 = db_rows(
+        app.dir.path(),
+        "SELECT CAST(expires_at AS TEXT) FROM quiz_sessions",
+    )[0]
+    .parse()
     .unwrap();
-    let (expiry,): (i64,) = sqlx::query_as("SELECT expires_at FROM quiz_sessions")
-        .fetch_one(&db)
-        .await
-        .unwrap();
     let created = chrono::DateTime::parse_from_rfc3339(&created_expiry)
         .unwrap()
         .timestamp_micros();
     assert!(expiry >= created, "a draw pushes the expiry forward");
-    sqlx::query("UPDATE quiz_sessions SET expires_at = expires_at - 6 * 3600 * 1000000 - 1000000")
-        .execute(&db)
-        .await
-        .unwrap();
-    db.close().await;
+    db_rows(
+        app.dir.path(),
+        "UPDATE quiz_sessions SET expires_at = expires_at - 21601000000",
+    );
     app.get(&format!("/api/v1/quiz?session={token}"))
         .await
         .assert_problem(404, "quiz_session_not_found");

@@ -1,11 +1,12 @@
 //! Categories and tags: creation and the counted listings.
 
-use super::{Store, StoreError, StoreResult, is_unique_violation, now_micros};
+use super::SqliteStore;
 use crate::domain::{Category, CategoryName, Slug, TagCount};
+use crate::store::{StoreError, StoreResult, is_unique_violation, now_micros};
 
 type CategoryRow = (String, String, i64);
 
-impl Store {
+impl SqliteStore {
     pub async fn list_categories(&self) -> StoreResult<Vec<Category>> {
         let rows: Vec<CategoryRow> = sqlx::query_as(
             "SELECT c.slug, c.name,

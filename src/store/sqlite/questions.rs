@@ -1,72 +1,20 @@
 //! Questions with their tags and answers: reads, and writes that append to the index change log
 //! in the same transaction.
 
+use super::SqliteStore;
 use super::quiz::sync_pools;
 use super::rows::{
-    NewRows, apply_patch, category_id, insert_answer, insert_new, question_size, record_change,
+    apply_patch, category_id, insert_answer, insert_new, question_size, record_change,
     touch_question,
 };
-use super::{Store, StoreError, StoreResult, decode_error, from_micros, now_micros};
 use crate::domain::{
-    Answer, CategoryRef, Difficulty, Markdown, NewQuestion, Precondition, Question, QuestionFilter,
-    QuestionPatch,
+    Answer, Markdown, NewQuestion, Precondition, Question, QuestionFilter, QuestionPatch,
 };
-use sqlx::{FromRow, SqliteConnection};
-use std::collections::HashMap;
-
-/// One page of the question list.
-#[derive(Debug)]
-pub struct ListPage {
-    pub items: Vec<Question>,
-    /// The id to continue after, when there is another page.
-    pub next_after: Option<i64>,
-}
-
-/// The result of a write and the sequence number of the index change it recorded.
-#[derive(Debug)]
-pub struct Written<T> {
-    pub value: T,
-    pub seq: i64,
-}
-
-#[derive(FromRow)]
-struct QuestionRow {
-    id: i64,
-    title: String,
-    body: Option<String>,
-    category_slug: String,
-    category_name: String,
-    difficulty: String,
-    created_at: i64,
-    updated_at: i64,
-    version: i64,
-    external_id: Option<String>,
-    tags_json: String,
-    answers_json: String,
-}
-
-#[derive(FromRow)]
-struct AnswerRow {
-    id: i64,
-    question_id: i64,
-    body: String,
-    created_at: i64,
-    updated_at: i64,
-    version: i64,
-}
-
-impl From<AnswerRow> for Answer {
-    fn from(r: AnswerRow) -> Self {
-        Answer {
-            id: r.id,
-            question_id: r.question_id,
-            body: r.body,
-            created_at: from_micros(r.created_at),
-            updated_at: from_micros(r.updated_at),
-            version: r.version,
-        }
-    }
-}
+use crate::store::model::{
+    AnswerRow, ListPage, NewRows, QuestionRow, Written, check_version, questions_in_order,
+};
+use crate::store::{StoreError, StoreResult, now_micros};
+use sqlx::SqliteConnection;
 
 const QUESTION_COLUMNS: &str = "q.id, q.title, q.body, c.slug AS category_slug, \
      c.name AS category_name, q.difficulty, q.created_at, q.updated_at, q.version, q.external_id";
@@ -74,7 +22,7 @@ const QUESTION_COLUMNS: &str = "q.id, q.title, q.body, c.slug AS category_slug, 
 /// Loads full questions (tags and answers included) for `ids`, in the order of `ids`; ids
 /// with no row are skipped. One statement whatever the number of ids: tags and answers come
 /// back as JSON arrays, which saves two round trips to the database thread per call.
-async fn load_questions(conn: &mut SqliteConnection, ids: &[i64]) -> sqlx::Result<Vec<Question>> {
+async fn load_questions(conn: &mut SqliteConnection, ids: &[i64]) -> StoreResult<Vec<Question>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -93,41 +41,7 @@ async fn load_questions(conn: &mut SqliteConnection, ids: &[i64]) -> sqlx::Resul
     .bind(&ids_json)
     .fetch_all(&mut *conn)
     .await?;
-    let mut by_id: HashMap<i64, Question> = HashMap::with_capacity(rows.len());
-    for r in rows {
-        let tags: Vec<String> = serde_json::from_str(&r.tags_json).map_err(decode_error)?;
-        let answers: Vec<(i64, String, i64, i64, i64)> =
-            serde_json::from_str(&r.answers_json).map_err(decode_error)?;
-        let q = Question {
-            id: r.id,
-            title: r.title,
-            body: r.body,
-            category: CategoryRef {
-                slug: r.category_slug,
-                name: r.category_name,
-            },
-            tags,
-            // The CHECK constraint admits only the three values.
-            difficulty: Difficulty::parse(&r.difficulty).unwrap_or_default(),
-            answers: answers
-                .into_iter()
-                .map(|(id, body, created_at, updated_at, version)| Answer {
-                    id,
-                    question_id: r.id,
-                    body,
-                    created_at: from_micros(created_at),
-                    updated_at: from_micros(updated_at),
-                    version,
-                })
-                .collect(),
-            created_at: from_micros(r.created_at),
-            updated_at: from_micros(r.updated_at),
-            version: r.version,
-            external_id: r.external_id,
-        };
-        by_id.insert(q.id, q);
-    }
-    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    questions_in_order(ids, rows)
 }
 
 async fn load_question(conn: &mut SqliteConnection, id: i64) -> StoreResult<Question> {
@@ -145,28 +59,17 @@ async fn question_version(conn: &mut SqliteConnection, id: i64) -> StoreResult<i
     row.map(|r| r.0).ok_or(StoreError::QuestionNotFound(id))
 }
 
-fn check_version(current: i64, expected: &Precondition) -> StoreResult<()> {
-    if expected.admits(current) {
-        Ok(())
-    } else {
-        Err(StoreError::VersionMismatch { current })
-    }
-}
-
-impl Store {
+impl SqliteStore {
     pub async fn get_question(&self, id: i64) -> StoreResult<Question> {
         let mut conn = self.read.acquire().await?;
         load_question(&mut conn, id).await
     }
 
-    /// Full questions for `ids`, in that order, skipping ids that no longer exist.
     pub async fn get_questions(&self, ids: &[i64]) -> StoreResult<Vec<Question>> {
         let mut conn = self.read.acquire().await?;
-        Ok(load_questions(&mut conn, ids).await?)
+        load_questions(&mut conn, ids).await
     }
 
-    /// Questions with id greater than `after`, in id order: new rows always land after every
-    /// cursor already handed out, so paging stays correct while rows are inserted.
     pub async fn list_questions(
         &self,
         filter: &QuestionFilter,
@@ -210,23 +113,14 @@ impl Store {
     pub async fn create_question(&self, new: &NewQuestion) -> StoreResult<Written<Question>> {
         let mut tx = self.begin_write().await?;
         let now = now_micros();
-        let rows = NewRows {
-            question: new,
-            category_id: category_id(&mut tx, new.category.as_str()).await?,
-            created_at: now,
-            updated_at: now,
-            answer_times: vec![(now, now); new.answers.len()],
-            external_id: None,
-            import_hash: None,
-        };
+        let category = category_id(&mut tx, new.category.as_str()).await?;
+        let rows = NewRows::created(new, category, now);
         let (ids, seq) = insert_new(&mut tx, &[rows], now).await?;
         let value = load_question(&mut tx, ids[0]).await?;
         tx.commit().await?;
         Ok(Written { value, seq })
     }
 
-    /// Applies a merge patch; `expected_version` (from `If-Match`) must still be current.
-    /// An empty patch changes nothing and keeps the version.
     pub async fn patch_question(
         &self,
         id: i64,
@@ -327,7 +221,6 @@ impl Store {
         Ok(Written { value, seq })
     }
 
-    /// Deletes an answer; returns the change's sequence and the answer's question.
     pub async fn delete_answer(&self, id: i64, expected: &Precondition) -> StoreResult<(i64, i64)> {
         let mut tx = self.begin_write().await?;
         let before = fetch_answer(&mut tx, id).await?;

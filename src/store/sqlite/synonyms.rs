@@ -1,15 +1,11 @@
 //! The synonym table: one row holding the table as JSON, with a version for ETags.
 
-use super::{Store, StoreError, StoreResult, decode_error};
-use crate::domain::{Precondition, RawSynonymTable, SynonymTable};
+use super::SqliteStore;
+use crate::domain::{Precondition, SynonymTable};
+use crate::store::model::{decode_synonyms, encode_synonyms};
+use crate::store::{StoreError, StoreResult};
 
-fn decode(body: &str) -> StoreResult<SynonymTable> {
-    let raw: RawSynonymTable = serde_json::from_str(body).map_err(decode_error)?;
-    Ok(SynonymTable::parse(&raw).map_err(|e| decode_error(format!("{e:?}")))?)
-}
-
-impl Store {
-    /// The table and its version (0 while it was never written: the default table).
+impl SqliteStore {
     pub async fn synonyms(&self) -> StoreResult<(SynonymTable, i64)> {
         let row: Option<(String, i64)> =
             sqlx::query_as("SELECT body, version FROM synonyms WHERE id = 1")
@@ -17,11 +13,17 @@ impl Store {
                 .await?;
         match row {
             None => Ok((SynonymTable::default(), 0)),
-            Some((body, version)) => Ok((decode(&body)?, version)),
+            Some((body, version)) => Ok((decode_synonyms(&body)?, version)),
         }
     }
 
-    /// Replaces the table when `expected` admits the current version; returns the new version.
+    pub async fn synonyms_version(&self) -> StoreResult<i64> {
+        let v: Option<(i64,)> = sqlx::query_as("SELECT version FROM synonyms WHERE id = 1")
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(v.map_or(0, |r| r.0))
+    }
+
     pub async fn put_synonyms(
         &self,
         table: &SynonymTable,
@@ -35,7 +37,7 @@ impl Store {
         if !expected.admits(current) {
             return Err(StoreError::VersionMismatch { current });
         }
-        let body = serde_json::to_string(&table.to_raw()).map_err(decode_error)?;
+        let body = encode_synonyms(table)?;
         sqlx::query(
             "INSERT INTO synonyms (id, body, version) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE SET body = ?1, version = ?2",

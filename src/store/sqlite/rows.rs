@@ -2,9 +2,10 @@
 //! import) goes through [`insert_new`], a change through [`apply_patch`]. Both keep tags,
 //! answers, quiz pools and the index change log in step inside the caller's transaction.
 
-use super::quiz::{Pool, sync_pools};
-use super::{StoreError, StoreResult};
-use crate::domain::{Markdown, NewQuestion, QuestionPatch, QuestionSize, Tags};
+use super::quiz::sync_pools;
+use crate::domain::{Markdown, QuestionPatch, QuestionSize, Tags};
+use crate::store::model::{NewRows, Pool};
+use crate::store::{StoreError, StoreResult};
 use serde_json::json;
 use sqlx::SqliteConnection;
 use std::collections::HashMap;
@@ -33,19 +34,6 @@ impl JsonRows {
         self.0.push(b']');
         String::from_utf8(self.0).expect("serde_json writes UTF-8")
     }
-}
-
-/// A new question's rows as both a single create and an import write them.
-pub(super) struct NewRows<'a> {
-    pub question: &'a NewQuestion,
-    pub category_id: i64,
-    /// Microseconds.
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// `(created_at, updated_at)` of each answer, in microseconds.
-    pub answer_times: Vec<(i64, i64)>,
-    pub external_id: Option<&'a str>,
-    pub import_hash: Option<&'a str>,
 }
 
 pub(super) async fn category_id(conn: &mut SqliteConnection, slug: &str) -> StoreResult<i64> {

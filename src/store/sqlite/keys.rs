@@ -1,50 +1,11 @@
 //! API keys: stored as SHA-256 hashes, looked up by hash.
 
-use super::{Store, StoreResult, decode_error, from_micros, now_micros};
+use super::SqliteStore;
 use crate::domain::Scope;
-use chrono::{DateTime, Utc};
+use crate::store::model::{ApiKey, KeyGrant, KeyRow, api_key, key_grant};
+use crate::store::{StoreResult, from_micros, now_micros};
 
-/// An API key as listed (never the key itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKey {
-    pub id: i64,
-    pub name: String,
-    pub scope: Scope,
-    /// The first characters of the key, to tell keys apart.
-    pub prefix: String,
-    /// Request units per minute; `None`: the server's default for keys.
-    pub rate_per_minute: Option<u32>,
-    pub created_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-/// A live key as a request presents it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyGrant {
-    pub id: i64,
-    pub scope: Scope,
-    pub rate_per_minute: Option<u32>,
-}
-
-type KeyRow = (i64, String, String, String, Option<i64>, i64, Option<i64>);
-
-fn scope(raw: &str) -> sqlx::Result<Scope> {
-    Scope::parse(raw).map_err(decode_error)
-}
-
-fn key((id, name, s, prefix, rate, created_at, revoked_at): KeyRow) -> sqlx::Result<ApiKey> {
-    Ok(ApiKey {
-        id,
-        name,
-        scope: scope(&s)?,
-        prefix,
-        rate_per_minute: rate.map(|r| r as u32),
-        created_at: from_micros(created_at),
-        revoked_at: revoked_at.map(from_micros),
-    })
-}
-
-impl Store {
+impl SqliteStore {
     pub async fn create_key(
         &self,
         name: &str,
@@ -83,10 +44,9 @@ impl Store {
         )
         .fetch_all(&self.read)
         .await?;
-        Ok(rows.into_iter().map(key).collect::<Result<_, _>>()?)
+        Ok(rows.into_iter().map(api_key).collect::<Result<_, _>>()?)
     }
 
-    /// Marks a key revoked; false if there is no such key or it was already revoked.
     pub async fn revoke_key(&self, id: i64) -> StoreResult<bool> {
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
@@ -97,24 +57,15 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The live (not revoked) key with this id.
     pub async fn live_key(&self, id: i64) -> StoreResult<Option<KeyGrant>> {
         let row: Option<(String, Option<i64>)> =
             sqlx::query_as("SELECT scope, rate FROM api_keys WHERE id = ? AND revoked_at IS NULL")
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?;
-        Ok(match row {
-            Some((s, rate)) => Some(KeyGrant {
-                id,
-                scope: scope(&s)?,
-                rate_per_minute: rate.map(|r| r as u32),
-            }),
-            None => None,
-        })
+        Ok(row.map(|(s, rate)| key_grant(id, &s, rate)).transpose()?)
     }
 
-    /// The live (not revoked) key with this hash.
     pub async fn key_grant(&self, hash: &str) -> StoreResult<Option<KeyGrant>> {
         let row: Option<(i64, String, Option<i64>)> = sqlx::query_as(
             "SELECT id, scope, rate FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
@@ -122,13 +73,8 @@ impl Store {
         .bind(hash)
         .fetch_optional(&self.read)
         .await?;
-        Ok(match row {
-            Some((id, s, rate)) => Some(KeyGrant {
-                id,
-                scope: scope(&s)?,
-                rate_per_minute: rate.map(|r| r as u32),
-            }),
-            None => None,
-        })
+        Ok(row
+            .map(|(id, s, rate)| key_grant(id, &s, rate))
+            .transpose()?)
     }
 }

@@ -1,48 +1,14 @@
 //! Quiz pools (dense slots for uniform draws), sessions, and spaced-repetition cards.
 
-use super::{Store, StoreError, StoreResult, decode_error, from_micros};
+use super::SqliteStore;
 use crate::domain::{Difficulty, QuizFilter, Slug};
+use crate::store::model::{
+    Card, Eligibility, Pool, RawSession, SessionRow, card, pool_keys, session_row,
+};
+use crate::store::{StoreError, StoreResult, decode_error, from_micros};
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 use std::collections::HashSet;
-
-/// A quiz pool: the questions one filter value admits, each in a dense slot `1..=size` so a
-/// draw can pick uniformly by slot number.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Pool {
-    All,
-    Category(i64),
-    Tag(i64),
-    Difficulty(Difficulty),
-}
-
-impl Pool {
-    /// The pool's name in `quiz_pools`/`quiz_slots`; the one place it is spelled.
-    pub(super) fn key(&self) -> String {
-        match self {
-            Pool::All => "all".to_string(),
-            Pool::Category(id) => format!("c:{id}"),
-            Pool::Tag(id) => format!("t:{id}"),
-            Pool::Difficulty(d) => format!("d:{}", d.as_str()),
-        }
-    }
-
-    /// Every pool a question with these attributes belongs to.
-    pub(super) fn of(category_id: i64, difficulty: Difficulty, tag_ids: &[i64]) -> Vec<Pool> {
-        let mut pools = vec![
-            Pool::All,
-            Pool::Category(category_id),
-            Pool::Difficulty(difficulty),
-        ];
-        pools.extend(tag_ids.iter().map(|t| Pool::Tag(*t)));
-        pools
-    }
-}
-
-fn keys(pools: &[Pool]) -> String {
-    let keys: Vec<String> = pools.iter().map(Pool::key).collect();
-    serde_json::to_string(&keys).expect("pool keys serialize")
-}
 
 /// Brings the pool memberships of `question_id` in line with its row (none once deleted).
 /// Runs inside the caller's write transaction.
@@ -120,17 +86,6 @@ async fn remove_from_pool(conn: &mut SqliteConnection, pool: &str, slot: i64) ->
     Ok(())
 }
 
-/// What a draw may return besides pool membership.
-#[derive(Debug, Clone, Default)]
-pub struct Eligibility<'a> {
-    /// Pools the question must also be in.
-    pub other_pools: &'a [Pool],
-    /// A session whose served questions are excluded.
-    pub session: Option<&'a str>,
-    /// Only questions with at least one answer (multiple choice).
-    pub needs_answers: bool,
-}
-
 /// The eligibility conditions on a candidate `c.value`, shared by the two queries below.
 /// Parameters: ?2 other pools (JSON array), ?3 their number, ?4 session hash or NULL,
 /// ?5 whether an answer is needed. ?1 is the caller's candidate list.
@@ -140,26 +95,7 @@ const ELIGIBLE: &str = "(SELECT count(*) FROM quiz_slots s WHERE s.question_id =
         WHERE v.token_hash = ?4 AND v.question_id = c.value))
     AND (?5 = 0 OR EXISTS (SELECT 1 FROM answers a WHERE a.question_id = c.value))";
 
-/// A stored quiz session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRow {
-    pub filter: QuizFilter,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// A learner's FSRS state for one question.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Card {
-    pub stability: f32,
-    pub difficulty: f32,
-    pub due: DateTime<Utc>,
-    pub last_review: DateTime<Utc>,
-    pub reps: i64,
-}
-
-impl Store {
-    /// The pools a draw with these filters must come from; an unknown category or tag is an
-    /// error rather than an empty pool, so a typo is reported, not silently "no questions".
+impl SqliteStore {
     pub async fn quiz_pools(&self, filter: &QuizFilter) -> StoreResult<Vec<Pool>> {
         let mut pools = Vec::new();
         if let Some(c) = &filter.category {
@@ -199,7 +135,6 @@ impl Store {
         Ok(out)
     }
 
-    /// The questions at `slots` of `pool`, in the order of `slots`.
     pub async fn pool_members_at(&self, pool: &Pool, slots: &[i64]) -> StoreResult<Vec<i64>> {
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT slot, question_id FROM quiz_slots
@@ -216,7 +151,6 @@ impl Store {
             .collect())
     }
 
-    /// Which of `candidates` are eligible.
     pub async fn eligible_among(
         &self,
         candidates: &[i64],
@@ -226,7 +160,7 @@ impl Store {
             "SELECT c.value FROM json_each(?1) c WHERE {ELIGIBLE}"
         )))
         .bind(serde_json::to_string(candidates).expect("ids serialize"))
-        .bind(keys(e.other_pools))
+        .bind(serde_json::to_string(&pool_keys(e.other_pools)).expect("pool keys serialize"))
         .bind(e.other_pools.len() as i64)
         .bind(e.session)
         .bind(e.needs_answers)
@@ -235,8 +169,6 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    /// Every eligible member of `pool`, in slot order: the exact fallback when rejection
-    /// sampling would take too many tries. Costs O(pool size).
     pub async fn eligible_in_pool(
         &self,
         pool: &Pool,
@@ -248,7 +180,7 @@ impl Store {
         )))
         // ?1 (the candidate list) is not used here: the candidates are the pool itself (?6).
         .bind("[]")
-        .bind(keys(e.other_pools))
+        .bind(serde_json::to_string(&pool_keys(e.other_pools)).expect("pool keys serialize"))
         .bind(e.other_pools.len() as i64)
         .bind(e.session)
         .bind(e.needs_answers)
@@ -256,21 +188,6 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
-    }
-
-    /// A random secret kept in the database (e.g. the ticket signing key), created on first use.
-    pub async fn secret(&self, name: &str) -> StoreResult<Vec<u8>> {
-        let key = format!("secret:{name}");
-        sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)")
-            .bind(&key)
-            .bind(crate::secret::random_hex(32))
-            .execute(&self.write)
-            .await?;
-        let (stored,): (String,) = sqlx::query_as("SELECT value FROM meta WHERE key = ?")
-            .bind(&key)
-            .fetch_one(&self.write)
-            .await?;
-        Ok(hex::decode(stored).map_err(decode_error)?)
     }
 
     pub async fn create_session(
@@ -301,14 +218,12 @@ impl Store {
         Ok(())
     }
 
-    /// The session, unless it does not exist or has expired.
     pub async fn get_session(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRow>> {
-        type Row = (Option<String>, Option<String>, Option<String>, i64);
-        let row: Option<Row> = sqlx::query_as(
+        let row: Option<RawSession> = sqlx::query_as(
             "SELECT category, tag, difficulty, expires_at FROM quiz_sessions
              WHERE token_hash = ? AND expires_at >= ?",
         )
@@ -316,29 +231,9 @@ impl Store {
         .bind(now.timestamp_micros())
         .fetch_optional(&self.read)
         .await?;
-        let Some((category, tag, difficulty, expires_at)) = row else {
-            return Ok(None);
-        };
-        // Stored filters were valid when written; one that no longer parses is corruption,
-        // reported rather than silently widening the session.
-        let slug = |s: Option<String>| s.as_deref().map(Slug::parse).transpose();
-        let filter = QuizFilter {
-            category: slug(category).map_err(decode_error)?,
-            tag: slug(tag).map_err(decode_error)?,
-            difficulty: difficulty
-                .as_deref()
-                .map(Difficulty::parse)
-                .transpose()
-                .map_err(decode_error)?,
-        };
-        Ok(Some(SessionRow {
-            filter,
-            expires_at: from_micros(expires_at),
-        }))
+        row.map(session_row).transpose()
     }
 
-    /// Records `ids` as served and extends the session; returns the ids that were not served
-    /// before (a concurrent draw may have taken some), in the given order.
     pub async fn mark_served(
         &self,
         token_hash: &str,
@@ -385,16 +280,9 @@ impl Store {
         .bind(question_id)
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.map(|(s, d, due, last, reps)| Card {
-            stability: s as f32,
-            difficulty: d as f32,
-            due: from_micros(due),
-            last_review: from_micros(last),
-            reps,
-        }))
+        Ok(row.map(card))
     }
 
-    /// Stores a review and the card state it led to.
     pub async fn save_review(
         &self,
         learner: &str,
@@ -454,7 +342,6 @@ impl Store {
         Ok(())
     }
 
-    /// Cards due at `now`, most overdue first.
     pub async fn due_cards(
         &self,
         learner: &str,
@@ -473,7 +360,6 @@ impl Store {
         Ok(rows.into_iter().map(|(q, d)| (q, from_micros(d))).collect())
     }
 
-    /// Questions the learner has never reviewed, in id order.
     pub async fn unreviewed(&self, learner: &str, limit: i64) -> StoreResult<Vec<i64>> {
         let rows: Vec<(i64,)> = sqlx::query_as(
             "SELECT q.id FROM questions q WHERE NOT EXISTS (

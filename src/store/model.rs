@@ -1,0 +1,466 @@
+//! What the store hands back and the rules that do not depend on the database behind it: the
+//! row shapes both backends select into, how they become domain types, quiz pool naming, and
+//! how an import line becomes rows. Each backend only supplies SQL.
+
+use super::{StoreError, StoreResult, decode_error, from_micros};
+use crate::domain::import::ImportItem;
+use crate::domain::{
+    Answer, CategoryRef, Difficulty, NewQuestion, Precondition, Question, QuestionPatch,
+    QuizFilter, RawSynonymTable, Scope, Slug, SynonymTable,
+};
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use std::collections::HashMap;
+
+/// One page of the question list.
+#[derive(Debug)]
+pub struct ListPage {
+    pub items: Vec<Question>,
+    /// The id to continue after, when there is another page.
+    pub next_after: Option<i64>,
+}
+
+/// The result of a write and the sequence number of the index change it recorded.
+#[derive(Debug)]
+pub struct Written<T> {
+    pub value: T,
+    pub seq: i64,
+}
+
+/// One entry of the change log: the question `question_id` changed (or was deleted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub seq: i64,
+    pub question_id: i64,
+}
+
+/// Entries of the change log after a position, or the news that some were pruned before this
+/// replica applied them (it must rebuild its index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changes {
+    Entries(Vec<Change>),
+    Pruned { upto: i64 },
+}
+
+/// What the search index needs of a question, read in one cheap statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRow {
+    pub id: i64,
+    pub title: String,
+    pub category: String,
+    pub difficulty: Difficulty,
+    pub tags: Vec<String>,
+    pub answers: Vec<String>,
+}
+
+/// An index row as selected, tags and answers joined into one text each.
+#[derive(FromRow)]
+pub(super) struct LeanRow {
+    id: i64,
+    title: String,
+    category: String,
+    difficulty: String,
+    tags: String,
+    answers: String,
+}
+
+/// Tag slugs are joined by U+001F and answer bodies by U+001E in SQL (cheaper than JSON for
+/// long texts): stored text never holds C0 control characters (the domain refuses them), so
+/// the separators are unambiguous.
+const TAG_SEPARATOR: char = '\u{1f}';
+const ANSWER_SEPARATOR: char = '\u{1e}';
+
+impl TryFrom<LeanRow> for IndexRow {
+    type Error = sqlx::Error;
+
+    fn try_from(r: LeanRow) -> Result<Self, sqlx::Error> {
+        let split = |s: &str, sep: char| -> Vec<String> {
+            if s.is_empty() {
+                Vec::new()
+            } else {
+                s.split(sep).map(str::to_string).collect()
+            }
+        };
+        Ok(IndexRow {
+            id: r.id,
+            tags: split(&r.tags, TAG_SEPARATOR),
+            answers: split(&r.answers, ANSWER_SEPARATOR),
+            difficulty: Difficulty::parse(&r.difficulty).map_err(decode_error)?,
+            title: r.title,
+            category: r.category,
+        })
+    }
+}
+
+pub(super) fn index_rows(rows: Vec<LeanRow>) -> StoreResult<Vec<IndexRow>> {
+    Ok(rows
+        .into_iter()
+        .map(IndexRow::try_from)
+        .collect::<Result<_, _>>()?)
+}
+
+/// A full question as selected: tags as a JSON array of slugs, answers as a JSON array of
+/// `[id, body, created_at, updated_at, version]` in id order.
+#[derive(FromRow)]
+pub(super) struct QuestionRow {
+    id: i64,
+    title: String,
+    body: Option<String>,
+    category_slug: String,
+    category_name: String,
+    difficulty: String,
+    created_at: i64,
+    updated_at: i64,
+    version: i64,
+    external_id: Option<String>,
+    tags_json: String,
+    answers_json: String,
+}
+
+impl TryFrom<QuestionRow> for Question {
+    type Error = sqlx::Error;
+
+    fn try_from(r: QuestionRow) -> Result<Self, sqlx::Error> {
+        let tags: Vec<String> = serde_json::from_str(&r.tags_json).map_err(decode_error)?;
+        let answers: Vec<(i64, String, i64, i64, i64)> =
+            serde_json::from_str(&r.answers_json).map_err(decode_error)?;
+        Ok(Question {
+            id: r.id,
+            title: r.title,
+            body: r.body,
+            category: CategoryRef {
+                slug: r.category_slug,
+                name: r.category_name,
+            },
+            tags,
+            // The CHECK constraint admits only the three values.
+            difficulty: Difficulty::parse(&r.difficulty).unwrap_or_default(),
+            answers: answers
+                .into_iter()
+                .map(|(id, body, created_at, updated_at, version)| Answer {
+                    id,
+                    question_id: r.id,
+                    body,
+                    created_at: from_micros(created_at),
+                    updated_at: from_micros(updated_at),
+                    version,
+                })
+                .collect(),
+            created_at: from_micros(r.created_at),
+            updated_at: from_micros(r.updated_at),
+            version: r.version,
+            external_id: r.external_id,
+        })
+    }
+}
+
+/// Questions in the order of `ids`, skipping ids with no row.
+pub(super) fn questions_in_order(
+    ids: &[i64],
+    rows: Vec<QuestionRow>,
+) -> StoreResult<Vec<Question>> {
+    let mut by_id: HashMap<i64, Question> = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let q = Question::try_from(r)?;
+        by_id.insert(q.id, q);
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+#[derive(FromRow)]
+pub(super) struct AnswerRow {
+    id: i64,
+    question_id: i64,
+    body: String,
+    created_at: i64,
+    updated_at: i64,
+    version: i64,
+}
+
+impl From<AnswerRow> for Answer {
+    fn from(r: AnswerRow) -> Self {
+        Answer {
+            id: r.id,
+            question_id: r.question_id,
+            body: r.body,
+            created_at: from_micros(r.created_at),
+            updated_at: from_micros(r.updated_at),
+            version: r.version,
+        }
+    }
+}
+
+pub(super) fn check_version(current: i64, expected: &Precondition) -> StoreResult<()> {
+    if expected.admits(current) {
+        Ok(())
+    } else {
+        Err(StoreError::VersionMismatch { current })
+    }
+}
+
+/// A quiz pool: the questions one filter value admits, each in a dense slot `1..=size` so a
+/// draw can pick uniformly by slot number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Pool {
+    All,
+    Category(i64),
+    Tag(i64),
+    Difficulty(Difficulty),
+}
+
+impl Pool {
+    /// The pool's name in `quiz_pools`/`quiz_slots`; the one place it is spelled.
+    pub(super) fn key(&self) -> String {
+        match self {
+            Pool::All => "all".to_string(),
+            Pool::Category(id) => format!("c:{id}"),
+            Pool::Tag(id) => format!("t:{id}"),
+            Pool::Difficulty(d) => format!("d:{}", d.as_str()),
+        }
+    }
+
+    /// Every pool a question with these attributes belongs to.
+    pub(super) fn of(category_id: i64, difficulty: Difficulty, tag_ids: &[i64]) -> Vec<Pool> {
+        let mut pools = vec![
+            Pool::All,
+            Pool::Category(category_id),
+            Pool::Difficulty(difficulty),
+        ];
+        pools.extend(tag_ids.iter().map(|t| Pool::Tag(*t)));
+        pools
+    }
+}
+
+pub(super) fn pool_keys(pools: &[Pool]) -> Vec<String> {
+    pools.iter().map(Pool::key).collect()
+}
+
+/// What a draw may return besides pool membership.
+#[derive(Debug, Clone, Default)]
+pub struct Eligibility<'a> {
+    /// Pools the question must also be in.
+    pub other_pools: &'a [Pool],
+    /// A session whose served questions are excluded.
+    pub session: Option<&'a str>,
+    /// Only questions with at least one answer (multiple choice).
+    pub needs_answers: bool,
+}
+
+/// A stored quiz session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub filter: QuizFilter,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A session as selected: category, tag, difficulty, expiry.
+pub(super) type RawSession = (Option<String>, Option<String>, Option<String>, i64);
+
+pub(super) fn session_row(
+    (category, tag, difficulty, expires_at): RawSession,
+) -> StoreResult<SessionRow> {
+    // Stored filters were valid when written; one that no longer parses is corruption,
+    // reported rather than silently widening the session.
+    let slug = |s: Option<String>| s.as_deref().map(Slug::parse).transpose();
+    let filter = QuizFilter {
+        category: slug(category).map_err(decode_error)?,
+        tag: slug(tag).map_err(decode_error)?,
+        difficulty: difficulty
+            .as_deref()
+            .map(Difficulty::parse)
+            .transpose()
+            .map_err(decode_error)?,
+    };
+    Ok(SessionRow {
+        filter,
+        expires_at: from_micros(expires_at),
+    })
+}
+
+/// A learner's FSRS state for one question.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Card {
+    pub stability: f32,
+    pub difficulty: f32,
+    pub due: DateTime<Utc>,
+    pub last_review: DateTime<Utc>,
+    pub reps: i64,
+}
+
+/// A card as selected: stability, difficulty, due, last review, repetitions.
+pub(super) fn card((s, d, due, last, reps): (f64, f64, i64, i64, i64)) -> Card {
+    Card {
+        stability: s as f32,
+        difficulty: d as f32,
+        due: from_micros(due),
+        last_review: from_micros(last),
+        reps,
+    }
+}
+
+/// An API key as listed (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    pub scope: Scope,
+    /// The first characters of the key, to tell keys apart.
+    pub prefix: String,
+    /// Request units per minute; `None`: the server's default for keys.
+    pub rate_per_minute: Option<u32>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A live key as a request presents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyGrant {
+    pub id: i64,
+    pub scope: Scope,
+    pub rate_per_minute: Option<u32>,
+}
+
+/// A key as selected: id, name, scope, prefix, rate, created, revoked.
+pub(super) type KeyRow = (i64, String, String, String, Option<i64>, i64, Option<i64>);
+
+fn scope(raw: &str) -> sqlx::Result<Scope> {
+    Scope::parse(raw).map_err(decode_error)
+}
+
+pub(super) fn api_key(
+    (id, name, s, prefix, rate, created_at, revoked_at): KeyRow,
+) -> sqlx::Result<ApiKey> {
+    Ok(ApiKey {
+        id,
+        name,
+        scope: scope(&s)?,
+        prefix,
+        rate_per_minute: rate.map(|r| r as u32),
+        created_at: from_micros(created_at),
+        revoked_at: revoked_at.map(from_micros),
+    })
+}
+
+pub(super) fn key_grant(id: i64, s: &str, rate: Option<i64>) -> sqlx::Result<KeyGrant> {
+    Ok(KeyGrant {
+        id,
+        scope: scope(s)?,
+        rate_per_minute: rate.map(|r| r as u32),
+    })
+}
+
+/// The stored synonym table, as `put_synonyms` wrote it.
+pub(super) fn decode_synonyms(body: &str) -> StoreResult<SynonymTable> {
+    let raw: RawSynonymTable = serde_json::from_str(body).map_err(decode_error)?;
+    Ok(SynonymTable::parse(&raw).map_err(|e| decode_error(format!("{e:?}")))?)
+}
+
+pub(super) fn encode_synonyms(table: &SynonymTable) -> StoreResult<String> {
+    Ok(serde_json::to_string(&table.to_raw()).map_err(decode_error)?)
+}
+
+/// What a batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// The last change-log sequence written (0 when nothing changed).
+    pub last_seq: i64,
+}
+
+/// How an import line relates to what is stored.
+pub(super) enum Existing {
+    New,
+    Unchanged,
+    Changed(i64),
+}
+
+/// Classifies items from what their identity lookups found: item index → (id, import hash).
+pub(super) fn classify(
+    items: &[ImportItem],
+    found: &HashMap<usize, (i64, Option<String>)>,
+) -> Vec<Existing> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match found.get(&i) {
+            None => Existing::New,
+            Some((_, Some(h))) if *h == item.hash => Existing::Unchanged,
+            Some((id, _)) => Existing::Changed(*id),
+        })
+        .collect()
+}
+
+/// A re-imported line that changed replaces every field of its question.
+pub(super) fn import_patch(item: &ImportItem) -> QuestionPatch {
+    let q = &item.question;
+    QuestionPatch {
+        title: Some(q.title.clone()),
+        body: Some(q.body.clone()),
+        category: Some(q.category.clone()),
+        tags: Some(q.tags.clone()),
+        difficulty: Some(q.difficulty),
+        answers: Some(q.answers.clone()),
+    }
+}
+
+/// A new question's rows as both a single create and an import write them.
+pub(super) struct NewRows<'a> {
+    pub question: &'a NewQuestion,
+    pub category_id: i64,
+    /// Microseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// `(created_at, updated_at)` of each answer, in microseconds.
+    pub answer_times: Vec<(i64, i64)>,
+    pub external_id: Option<&'a str>,
+    pub import_hash: Option<&'a str>,
+}
+
+impl<'a> NewRows<'a> {
+    /// A question created now through the API.
+    pub fn created(question: &'a NewQuestion, category_id: i64, now: i64) -> Self {
+        NewRows {
+            question,
+            category_id,
+            created_at: now,
+            updated_at: now,
+            answer_times: vec![(now, now); question.answers.len()],
+            external_id: None,
+            import_hash: None,
+        }
+    }
+
+    /// A new question from an import line, keeping the line's timestamps when it has them.
+    pub fn imported(item: &'a ImportItem, category_id: i64, now: i64) -> Self {
+        let created = item.created_at.unwrap_or(now);
+        NewRows {
+            question: &item.question,
+            category_id,
+            created_at: created,
+            updated_at: item.updated_at.unwrap_or(created),
+            answer_times: item
+                .answer_times
+                .iter()
+                .map(|(c, u)| {
+                    let c = c.unwrap_or(created);
+                    (c, u.unwrap_or(c))
+                })
+                .collect(),
+            external_id: item.external_id.as_deref(),
+            import_hash: Some(&item.hash),
+        }
+    }
+}
+
+/// The categories an import batch names, slug → display name (the first line's name wins).
+pub(super) fn wanted_categories(items: &[ImportItem]) -> HashMap<&str, &str> {
+    let mut wanted: HashMap<&str, &str> = HashMap::new();
+    for item in items {
+        wanted
+            .entry(item.question.category.as_str())
+            .or_insert(item.category_name.as_str());
+    }
+    wanted
+}

@@ -1,0 +1,114 @@
+//! The shared store: PostgreSQL, for several kb replicas serving one knowledge base. Every
+//! replica keeps its own search index and follows the change log here.
+//!
+//! One rule makes the change log safe to follow with concurrent writers: every transaction
+//! that appends to it first takes the transaction-scoped advisory lock [`CHANGE_LOG_LOCK`] and
+//! holds it until it commits. Sequence numbers are then handed out in commit order, so a
+//! follower that has seen sequence n has seen every committed entry below n ("seq > last"
+//! never skips a late commit). The alternative, reading only below the oldest running
+//! transaction (`xid8` + `pg_snapshot_xmin`), keeps writers parallel but makes any long
+//! transaction on the server (a backup, an idle session) delay every replica's index, and
+//! needs a position of two numbers. Question writes are rare next to reads, so kb serialises
+//! them, exactly as SQLite's single writer already does; quiz, review and key writes do not
+//! take the lock.
+
+mod changes;
+mod meta;
+mod questions;
+mod quiz;
+
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The PostgreSQL implementation of the storage interface.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Advisory lock keys (any fixed 64-bit numbers; they only need to differ from each other and
+/// from sqlx's migration lock).
+const CHANGE_LOG_LOCK: i64 = 0x6b62_0001;
+const SYNONYMS_LOCK: i64 = 0x6b62_0002;
+/// The channel a committed change-log append notifies.
+const CHANNEL: &str = "kb_changes";
+/// How long a request waits for a connection before it fails with 503 (PostgreSQL down or
+/// every connection busy).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl PgStore {
+    /// Connects and applies pending migrations; sqlx takes an advisory lock around them, so
+    /// replicas that start together migrate once.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let connections = std::thread::available_parallelism().map_or(8, |n| n.get() * 4);
+        let pool = PgPoolOptions::new()
+            .max_connections(connections as u32)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Begins a transaction that appends to the change log: takes the change-log lock (held
+    /// until commit, see the module docs) and queues the notification other replicas wait
+    /// for (PostgreSQL delivers it at commit, and drops it on rollback).
+    async fn begin_changes(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
+            .bind(CHANGE_LOG_LOCK)
+            .bind(CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Listens for committed changes and wakes `wake` on each. The listener reconnects by
+    /// itself; while PostgreSQL is unreachable this retries every second, and the follower's
+    /// polling covers the gap.
+    pub fn notify_changes(&self, wake: Arc<tokio::sync::Notify>) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                if pool.is_closed() {
+                    return;
+                }
+                match PgListener::connect_with(&pool).await {
+                    Ok(mut listener) => {
+                        if let Err(e) = listener.listen(CHANNEL).await {
+                            tracing::warn!(error = %e, "cannot listen for changes; retrying");
+                        } else {
+                            // Whatever was missed while not listening is found by the next poll;
+                            // wake now so it is not a second late.
+                            wake.notify_one();
+                            loop {
+                                match listener.recv().await {
+                                    Ok(_) => wake.notify_one(),
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "change notifications lost; reconnecting");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(e) if pool.is_closed() => {
+                        tracing::debug!(error = %e, "store closed; no more notifications");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot listen for changes; retrying"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
