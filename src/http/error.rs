@@ -77,8 +77,12 @@ error_codes! {
     PreconditionFailed => ("precondition_failed", PRECONDITION_FAILED, "The resource has changed since the given ETag"),
     RequestTimeout => ("request_timeout", SERVICE_UNAVAILABLE, "The request took too long and was cancelled"),
     NotReady => ("not_ready", SERVICE_UNAVAILABLE, "The service is not ready"),
+    DatabaseUnavailable => ("database_unavailable", SERVICE_UNAVAILABLE, "The database cannot be reached; try again shortly"),
     Internal => ("internal_error", INTERNAL_SERVER_ERROR, "Internal server error"),
 }
+
+/// What a client is told to wait before retrying while the database is unreachable.
+const DATABASE_RETRY_AFTER_SECS: u64 = 2;
 
 /// RFC 9457 problem details, as sent in every error response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -184,6 +188,11 @@ impl From<service::Error> for ApiError {
         let code = match e {
             E::Invalid(errors) => return errors.into(),
             E::Internal(source) => return ApiError::internal(source),
+            E::Unavailable(source) => {
+                tracing::warn!(error = %source, "the database cannot be reached");
+                return ApiError::new(ErrorCode::DatabaseUnavailable, detail)
+                    .retry_after(DATABASE_RETRY_AFTER_SECS);
+            }
             E::UnknownCategory(slug) => {
                 return ApiError::new(
                     ErrorCode::UnknownCategory,

@@ -33,6 +33,6 @@ pub async fn healthz() -> axum::Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Health>> {
     match state.service.ready().await {
         Ok(()) => Ok(axum::Json(Health { status: "ok" })),
-        Err(why) => Err(ApiError::new(ErrorCode::NotReady, why)),
+        Err(why) => Err(ApiError::new(ErrorCode::NotReady, why).retry_after(1)),
     }
 }

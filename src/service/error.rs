@@ -57,6 +57,10 @@ pub enum Error {
     /// The review's time is too far ahead of the server's clock, or too long ago.
     #[error("{0}")]
     ReviewTimeOutOfRange(String),
+    /// The database cannot be reached (PostgreSQL restarting, the network down): worth a
+    /// retry, not a bug.
+    #[error("the database cannot be reached; try again shortly")]
+    Unavailable(#[source] StoreError),
     /// A bug or an unavailable dependency: not the caller's fault.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -80,6 +84,7 @@ impl From<StoreError> for Error {
                 Self::QuestionTooLarge { chars, max }
             }
             StoreError::ReviewOutOfOrder => Self::ReviewOutOfOrder,
+            e @ StoreError::Db(_) if e.is_unavailable() => Self::Unavailable(e),
             StoreError::Db(e) => Self::Internal(anyhow::Error::new(e).context("database error")),
         }
     }

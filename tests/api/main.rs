@@ -18,5 +18,6 @@ mod process;
 mod questions;
 mod quiz;
 mod relevance;
+mod replicas;
 mod search;
 mod seed;

@@ -71,9 +71,21 @@ impl Server {
     }
 }
 
-/// One HTTP/1.1 request to `addr`; an error when the server is gone or answers nothing.
+/// One HTTP/1.1 request to `addr` with the admin key; an error when the server is gone or
+/// answers nothing.
 pub fn request(
     addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    request_as(addr, ADMIN_KEY, method, path, body)
+}
+
+/// One HTTP/1.1 request to `addr` with the bearer token `bearer`.
+pub fn request_as(
+    addr: &str,
+    bearer: &str,
     method: &str,
     path: &str,
     body: Option<&str>,
@@ -83,7 +95,7 @@ pub fn request(
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: kb\r\nConnection: close\r\n\
-         Authorization: Bearer {ADMIN_KEY}\r\n\
+         Authorization: Bearer {bearer}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
@@ -142,12 +154,12 @@ fn sigterm_stops_the_server_cleanly_and_checkpoints_the_database() {
     assert!(body.contains("written before shutdown"));
 }
 
-fn json(body: &str) -> serde_json::Value {
+pub fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
 /// Every question id in the database, through the list endpoint.
-fn db_ids(server: &Server) -> BTreeSet<i64> {
+pub fn db_ids(server: &Server) -> BTreeSet<i64> {
     let mut ids = BTreeSet::new();
     let mut cursor = String::new();
     loop {
@@ -165,7 +177,7 @@ fn db_ids(server: &Server) -> BTreeSet<i64> {
 }
 
 /// Every id the index returns for `q`, paging through all hits.
-fn index_ids(server: &Server, q: &str) -> BTreeSet<i64> {
+pub fn index_ids(server: &Server, q: &str) -> BTreeSet<i64> {
     let mut ids = BTreeSet::new();
     for offset in (0..).step_by(100) {
         let (_, body) = server.request(

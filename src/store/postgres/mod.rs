@@ -35,7 +35,7 @@ const SYNONYMS_LOCK: i64 = 0x6b62_0002;
 const CHANNEL: &str = "kb_changes";
 /// How long a request waits for a connection before it fails with 503 (PostgreSQL down or
 /// every connection busy).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl PgStore {
     /// Connects and applies pending migrations; sqlx takes an advisory lock around them, so
@@ -64,8 +64,14 @@ impl PgStore {
         Ok(tx)
     }
 
+    /// Answers within a second: a probe must not wait out the pool's acquire timeout while
+    /// PostgreSQL is down.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        let query = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), query).await,
+            Ok(Ok(_))
+        )
     }
 
     pub async fn close(&self) {
