@@ -101,3 +101,79 @@ async fn mixed_concurrent_reads_and_writes_never_fail() {
     }
     assert_eq!(app.get("/api/v1/questions/1").await.json()["version"], 11);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn paging_while_questions_are_inserted_sees_every_earlier_question_exactly_once() {
+    let app = Arc::new(TestApp::seeded().await);
+    let before: HashSet<i64> = app
+        .list_all("limit=100")
+        .await
+        .iter()
+        .map(|q| q["id"].as_i64().unwrap())
+        .collect();
+    let writer = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            for i in 0..30 {
+                let r = app
+                    .post("/api/v1/questions", question(&format!("inserted {i}")))
+                    .await;
+                assert_eq!(r.status, 201);
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    let mut uri = "/api/v1/questions?limit=3".to_string();
+    loop {
+        let page = app.get(&uri).await.json();
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|q| q["id"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => uri = format!("/api/v1/questions?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    writer.await.unwrap();
+    let distinct: HashSet<i64> = seen.iter().copied().collect();
+    assert_eq!(distinct.len(), seen.len(), "no question twice: {seen:?}");
+    assert!(before.is_subset(&distinct), "every earlier question once");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "in id order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_import_sent_twice_at_once_creates_each_question_once() {
+    let app = Arc::new(TestApp::empty().await);
+    let mut body = Vec::new();
+    for i in 0..200 {
+        let line = serde_json::to_value(kb::generate::question(8, i)).unwrap();
+        body.extend_from_slice(line.to_string().as_bytes());
+        body.push(b'\n');
+    }
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let (app, body) = (app.clone(), body.clone());
+            tokio::spawn(async move {
+                app.request(
+                    axum::http::Method::POST,
+                    "/api/v1/import",
+                    &[("content-type", "application/x-ndjson")],
+                    Some(body),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        created += r.json()["created"].as_u64().unwrap();
+    }
+    assert_eq!(created, 200, "each line created by exactly one of the two");
+    assert_eq!(app.list_all("limit=100").await.len(), 200);
+}
