@@ -14,6 +14,12 @@
 #   KB_MMAP_MB=1024 benches/load.sh # the server reads the database through a memory map
 #   PREBUILT=1 benches/load.sh      # use target/release as it is (e.g. built with
 #                                   # `cargo build --profile bench`, symbols kept for perf)
+#   POSTGRES=0 benches/load.sh      # skip the PostgreSQL column (on by default: .ci/postgres
+#                                   # finds, starts or installs a server; PG_SIZE=100000)
+#
+# The PostgreSQL part, at PG_SIZE questions: import rate, GET by id, search, quiz and mixed
+# 90/10 on one replica, each as a ratio to the SQLite figure of the same run, then replication
+# lag (benches/load/lag.py) between two replicas while the mixed load runs on the first.
 #
 # Needs wrk (apt-get install -y wrk; installed here when missing and apt-get is available).
 set -euo pipefail
@@ -59,8 +65,8 @@ run_wrk() {
 }
 
 wait_ready() {
-  local port=$1
-  for _ in $(seq 1 2000); do
+  local port=$1 tries=${2:-2000}
+  for _ in $(seq 1 "$tries"); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
     sleep 0.005
   done
@@ -82,6 +88,10 @@ anon_mb() { awk '/RssAnon/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
 rows=()
 summary=()
+declare -A sqlite_rps sqlite_p99 sqlite_import
+# rps_of ROW / p99_of ROW: fields of a run_wrk table row.
+rps_of() { echo "$1" | awk -F'|' '{gsub(/ /, "", $5); print $5}'; }
+p99_of() { echo "$1" | awk -F'|' '{gsub(/ /, "", $7); print $7}'; }
 for N in $SIZES; do
   dir=$WORK/n$N
   rm -rf "$dir"
@@ -109,7 +119,10 @@ for N in $SIZES; do
   for scenario in get_by_id get_hot list search suggest quiz; do
     for c in $CONCURRENCY; do
       echo "== $N: $scenario c=$c" >&2
-      rows+=("$(run_wrk "$scenario" "$scenario" "$c" "$PORT")")
+      row=$(run_wrk "$scenario" "$scenario" "$c" "$PORT")
+      rows+=("$row")
+      sqlite_rps["$N $scenario $c"]=$(rps_of "$row")
+      sqlite_p99["$N $scenario $c"]=$(p99_of "$row")
     done
   done
   for c in $CONCURRENCY; do
@@ -125,13 +138,17 @@ for N in $SIZES; do
   anon_read=$(anon_mb $pid)
   for c in 16; do
     echo "== $N: mixed c=$c" >&2
-    rows+=("$(run_wrk "mixed 90/10 read/write" mixed "$c" "$PORT")")
+    row=$(run_wrk "mixed 90/10 read/write" mixed "$c" "$PORT")
+    rows+=("$row")
+    sqlite_rps["$N mixed $c"]=$(rps_of "$row")
+    sqlite_p99["$N mixed $c"]=$(p99_of "$row")
   done
   rss_end=$(rss_mb $pid)
   hwm=$(hwm_mb $pid)
   kill $pid
   wait $pid 2>/dev/null || true
   summary+=("| $N | $import_s | $import_rate | $du_mb | $cold_ms | $rss_start | $rss_read ($anon_read private) | $hwm |")
+  sqlite_import[$N]=$import_rate
 done
 
 {
@@ -147,6 +164,69 @@ done
   echo "|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } | tee -a "$OUT"
+
+PG_SIZE=${PG_SIZE:-100000}
+if [ "${POSTGRES:-1}" = 1 ] && [ -n "${sqlite_import[$PG_SIZE]:-}" ]; then
+  pg_server=$(.ci/postgres)
+  pg_db=kb_bench_$$
+  pg_url="${pg_server%/*}/$pg_db"
+  psql "$pg_server" -qc "DROP DATABASE IF EXISTS $pg_db" -c "CREATE DATABASE $pg_db"
+  N=$PG_SIZE
+  dir=$WORK/pg
+  mkdir -p "$dir"
+  echo "== PostgreSQL $N: generating and importing" >&2
+  $KB gen --count "$N" --seed 1 -o "$dir/q.ndjson"
+  start=$(date +%s.%N)
+  KB_DATABASE_URL=$pg_url KB_NO_SEED=1 KB_LOG=warn $KB --data-dir "$dir/a" import "$dir/q.ndjson" >/dev/null
+  end=$(date +%s.%N)
+  pg_import=$(awk -v n="$N" -v a="$start" -v b="$end" 'BEGIN {printf "%.0f", n / (b - a)}')
+  pg_env=(KB_DATABASE_URL=$pg_url KB_QUOTAS=off KB_MAX_EXPENSIVE=1024 KB_NO_SEED=1 KB_LOG=warn KB_ADMIN_KEY=$KEY)
+  env "${pg_env[@]}" KB_DATA_DIR=$dir/a KB_BIND=127.0.0.1:$((PORT + 2)) $KB >"$dir/a.log" 2>&1 &
+  pg_a=$!
+  wait_ready $((PORT + 2))
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+  pg_rows=("| import (questions/s) | - | $pg_import | ${sqlite_import[$N]} | $(ratio "$pg_import" "${sqlite_import[$N]}") | | |")
+  for scenario in get_by_id search quiz mixed; do
+    for c in 1 16; do
+      [ "$scenario" = mixed ] && [ "$c" = 1 ] && continue
+      key="$N $scenario $c"
+      [ -z "${sqlite_rps[$key]:-}" ] && continue
+      echo "== PostgreSQL $N: $scenario c=$c" >&2
+      row=$(run_wrk "$scenario" "$scenario" "$c" $((PORT + 2)))
+      rps=$(rps_of "$row"); p99=$(p99_of "$row")
+      pg_rows+=("| $scenario | $c | $rps | ${sqlite_rps[$key]} | $(ratio "$rps" "${sqlite_rps[$key]}") | $p99 | ${sqlite_p99[$key]} |")
+    done
+  done
+  echo "== PostgreSQL $N: a second replica (builds its index from the database)" >&2
+  start=$(date +%s%N)
+  env "${pg_env[@]}" KB_DATA_DIR=$dir/b KB_BIND=127.0.0.1:$((PORT + 3)) $KB >"$dir/b.log" 2>&1 &
+  pg_b=$!
+  wait_ready $((PORT + 3)) 120000
+  replica_build_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  echo "== PostgreSQL $N: replication lag under the mixed load (c=16 on replica A)" >&2
+  KB_N=$N KB_ADMIN_KEY=$KEY wrk -t2 -c16 -d"${LAG_DURATION:-30}s" -s benches/load/mixed.lua \
+    "http://127.0.0.1:$((PORT + 2))" >"$dir/lag-wrk.txt" 2>&1 &
+  lag_wrk=$!
+  read -r lag_n lag_p50 lag_p99 lag_max < <(python3 benches/load/lag.py \
+    "http://127.0.0.1:$((PORT + 2))" "http://127.0.0.1:$((PORT + 3))" "$KEY" "${LAG_PROBES:-100}" 0.2)
+  wait $lag_wrk || true
+  lag_rps=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$dir/lag-wrk.txt")
+  kill $pg_a $pg_b
+  wait $pg_a $pg_b 2>/dev/null || true
+  psql "$pg_server" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)"
+  {
+    echo
+    echo "## PostgreSQL (one replica unless said), $N questions, PostgreSQL $(psql "$pg_server" -Atc 'SHOW server_version') on this machine"
+    echo
+    echo "| measure | concurrency | PostgreSQL req/s | SQLite req/s | ratio | PostgreSQL p99 ms | SQLite p99 ms |"
+    echo "|---|---|---|---|---|---|---|"
+    printf '%s\n' "${pg_rows[@]}"
+    echo
+    echo "Replication lag, write acknowledged by replica A until replica B's search finds it, $lag_n probes"
+    echo "while the mixed 90/10 load ran on A at $lag_rps req/s: p50 $lag_p50 ms, p99 $lag_p99 ms, max $lag_max ms."
+    echo "A second replica with an empty data directory was ready (index built from PostgreSQL) in $replica_build_ms ms."
+  } | tee -a "$OUT"
+fi
 
 if [ "${CRASH:-0}" = 1 ]; then
   echo "== crash test: SIGKILL in the middle of a 100k import (release build)" >&2

@@ -249,10 +249,14 @@ pub(super) fn document_route(paths: &mut Paths, access: Access, cost: Cost) {
                 )
             });
             let overload = match cost {
-                Cost::Light(_) => "The request took too long and was cancelled (`request_timeout`)",
+                Cost::Light(_) => {
+                    "The request took too long and was cancelled (`request_timeout`), or the \
+                     database cannot be reached (`database_unavailable`, with `Retry-After`)"
+                }
                 Cost::Heavy(_) | Cost::Draw => {
-                    "Too many expensive requests at once (`overloaded`, with `Retry-After`), or \
-                     the request took too long (`request_timeout`)"
+                    "Too many expensive requests at once (`overloaded`, with `Retry-After`), the \
+                     request took too long (`request_timeout`), or the database cannot be \
+                     reached (`database_unavailable`, with `Retry-After`)"
                 }
             };
             responses

@@ -32,6 +32,8 @@ const VISIBILITY_WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_secs(1);
 /// How often a replica records its position (a heartbeat) when nothing changes.
 const HEARTBEAT: Duration = Duration::from_secs(10);
+/// At most this often when it does: each record is a write, and a busy log changes every batch.
+const RECORD_EVERY: Duration = Duration::from_secs(1);
 /// A replica that has not recorded its position for this long no longer holds back pruning
 /// of the change log; if it comes back, it rebuilds its index.
 pub const DEFAULT_REPLICA_EXPIRY: Duration = Duration::from_secs(15 * 60);
@@ -319,7 +321,10 @@ async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>
                 tracing::error!(error = ?e, "applying changes to the index failed; retrying")
             }
         }
-        if recorded.is_none_or(|(s, at)| s != seq || at.elapsed() >= HEARTBEAT) {
+        let due = recorded.is_none_or(|(s, at)| {
+            at.elapsed() >= HEARTBEAT || (s != seq && at.elapsed() >= RECORD_EVERY)
+        });
+        if due {
             match record_and_prune(&f, seq).await {
                 Ok(()) => recorded = Some((seq, std::time::Instant::now())),
                 Err(e) => {

@@ -5,7 +5,7 @@
 use super::{StoreError, StoreResult, decode_error, from_micros};
 use crate::domain::import::ImportItem;
 use crate::domain::{
-    Answer, CategoryRef, Difficulty, NewQuestion, Precondition, Question, QuestionPatch,
+    Answer, Category, CategoryRef, Difficulty, NewQuestion, Precondition, Question, QuestionPatch,
     QuizFilter, RawSynonymTable, Scope, Slug, SynonymTable,
 };
 use chrono::{DateTime, Utc};
@@ -295,6 +295,15 @@ pub(super) fn card((s, d, due, last, reps): (f64, f64, i64, i64, i64)) -> Card {
         due: from_micros(due),
         last_review: from_micros(last),
         reps,
+    }
+}
+
+/// A category as selected: slug, name, number of questions.
+pub(super) fn category((slug, name, question_count): (String, String, i64)) -> Category {
+    Category {
+        slug,
+        name,
+        question_count,
     }
 }
 

@@ -478,3 +478,30 @@ fn while_postgresql_is_down_requests_get_503_and_service_resumes_when_it_is_back
     );
     assert_eq!(server.request("GET", "/readyz", None).0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_migrate_the_database_once() {
+    if !on_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url_for(dir.path()).unwrap();
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { kb::store::Store::connect_postgres(&url).await })
+        })
+        .collect();
+    for open in opens {
+        let store = open.await.unwrap().expect("every replica opens the store");
+        store.close().await;
+    }
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .count();
+    let applied = db_rows(
+        dir.path(),
+        "SELECT CAST(count(*) AS TEXT) FROM _sqlx_migrations WHERE success",
+    );
+    assert_eq!(applied, vec![files.to_string()]);
+}

@@ -4,7 +4,7 @@
 use super::{PgStore, SYNONYMS_LOCK};
 use crate::domain::{Category, CategoryName, Precondition, Scope, Slug, SynonymTable, TagCount};
 use crate::store::model::{
-    ApiKey, KeyGrant, KeyRow, api_key, decode_synonyms, encode_synonyms, key_grant,
+    ApiKey, KeyGrant, KeyRow, api_key, category, decode_synonyms, encode_synonyms, key_grant,
 };
 use crate::store::{
     SEEDED, StoreError, StoreResult, decode_error, from_micros, is_unique_violation, now_micros,
@@ -226,13 +226,5 @@ impl PgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
-    }
-}
-
-fn category((slug, name, question_count): (String, String, i64)) -> Category {
-    Category {
-        slug,
-        name,
-        question_count,
     }
 }

@@ -2,6 +2,7 @@
 
 use super::SqliteStore;
 use crate::domain::{Category, CategoryName, Slug, TagCount};
+use crate::store::model::category;
 use crate::store::{StoreError, StoreResult, is_unique_violation, now_micros};
 
 type CategoryRow = (String, String, i64);
@@ -70,13 +71,5 @@ impl SqliteStore {
                 question_count,
             })
             .collect())
-    }
-}
-
-fn category((slug, name, question_count): CategoryRow) -> Category {
-    Category {
-        slug,
-        name,
-        question_count,
     }
 }
