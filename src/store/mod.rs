@@ -7,6 +7,7 @@
 mod model;
 mod postgres;
 mod sqlite;
+mod writes;
 
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::HashSet;

@@ -1,18 +1,19 @@
-//! Questions with their tags and answers, their quiz-pool slots and the change log, and bulk
-//! import: the PostgreSQL spelling of `store/sqlite/{questions,rows,import}.rs`. Sets of rows
-//! travel as arrays through `unnest`.
+//! Questions with their tags and answers: reads, the write paths of `store/writes.rs` inside a
+//! change-log transaction, and the statements they are made of on PostgreSQL ([`Rows`] for its
+//! connection). Sets of rows travel as arrays through `unnest`.
 
 use super::PgStore;
-use super::quiz::{append_to_pools, sync_pools};
+use super::quiz::append_to_pools;
 use crate::domain::import::ImportItem;
 use crate::domain::{
     Answer, Markdown, NewQuestion, Precondition, Question, QuestionFilter, QuestionPatch,
     QuestionSize, Tags,
 };
 use crate::store::model::{
-    AnswerRow, BatchOutcome, Existing, ListPage, NewRows, Pool, QuestionRow, Written,
-    check_version, classify, import_patch, questions_in_order, wanted_categories,
+    AnswerRow, BatchOutcome, ListPage, NewRows, Pool, QuestionRow, Written, questions_in_order,
+    wanted_categories,
 };
+use crate::store::writes::{self, Found, Rows};
 use crate::store::{StoreError, StoreResult, now_micros};
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -28,51 +29,27 @@ const LOAD_QUESTIONS: &str = "SELECT q.id, q.title, q.body, c.slug AS category_s
      FROM questions q JOIN categories c ON c.id = q.category_id
      WHERE q.id = ANY($1)";
 
-async fn load_questions(conn: &mut PgConnection, ids: &[i64]) -> StoreResult<Vec<Question>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<QuestionRow> = sqlx::query_as(LOAD_QUESTIONS)
-        .bind(ids)
-        .fetch_all(&mut *conn)
-        .await?;
-    questions_in_order(ids, rows)
-}
-
-async fn load_question(conn: &mut PgConnection, id: i64) -> StoreResult<Question> {
-    load_questions(conn, &[id])
-        .await?
-        .pop()
-        .ok_or(StoreError::QuestionNotFound(id))
-}
-
-async fn question_version(conn: &mut PgConnection, id: i64) -> StoreResult<i64> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT version FROM questions WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|r| r.0).ok_or(StoreError::QuestionNotFound(id))
-}
-
-async fn fetch_answer(conn: &mut PgConnection, id: i64) -> StoreResult<Answer> {
-    let row: Option<AnswerRow> = sqlx::query_as(
-        "SELECT id, question_id, body, created_at, updated_at, version FROM answers WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.map(Answer::from).ok_or(StoreError::AnswerNotFound(id))
-}
-
 impl PgStore {
+    /// Runs `f` in a change-log transaction (see the module docs of `store/postgres`) and
+    /// commits what it did (nothing on error).
+    async fn write<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut PgConnection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut tx = self.begin_changes().await?;
+        let out = f(&mut tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
     pub async fn get_question(&self, id: i64) -> StoreResult<Question> {
         let mut conn = self.pool.acquire().await?;
-        load_question(&mut conn, id).await
+        writes::load_question(&mut *conn, id).await
     }
 
     pub async fn get_questions(&self, ids: &[i64]) -> StoreResult<Vec<Question>> {
         let mut conn = self.pool.acquire().await?;
-        load_questions(&mut conn, ids).await
+        conn.load_questions(ids).await
     }
 
     pub async fn list_questions(
@@ -109,19 +86,13 @@ impl PgStore {
             None
         };
         let mut conn = self.pool.acquire().await?;
-        let items = load_questions(&mut conn, &ids).await?;
+        let items = conn.load_questions(&ids).await?;
         Ok(ListPage { items, next_after })
     }
 
     pub async fn create_question(&self, new: &NewQuestion) -> StoreResult<Written<Question>> {
-        let mut tx = self.begin_changes().await?;
-        let now = now_micros();
-        let category = category_id(&mut tx, new.category.as_str()).await?;
-        let rows = NewRows::created(new, category, now);
-        let (ids, seq) = insert_new(&mut tx, &[rows], now).await?;
-        let value = load_question(&mut tx, ids[0]).await?;
-        tx.commit().await?;
-        Ok(Written { value, seq })
+        self.write(async |c| writes::create_question(c, new, now_micros()).await)
+            .await
     }
 
     pub async fn patch_question(
@@ -130,36 +101,18 @@ impl PgStore {
         patch: &QuestionPatch,
         expected: &Precondition,
     ) -> StoreResult<Written<Question>> {
-        let mut tx = self.begin_changes().await?;
-        let current = question_version(&mut tx, id).await?;
-        check_version(current, expected)?;
-        if patch.is_empty() {
-            let value = load_question(&mut tx, id).await?;
-            return Ok(Written { value, seq: 0 });
-        }
-        let seq = apply_patch(&mut tx, id, patch, now_micros()).await?;
-        let value = load_question(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(Written { value, seq })
+        self.write(async |c| writes::patch_question(c, id, patch, expected, now_micros()).await)
+            .await
     }
 
     pub async fn delete_question(&self, id: i64, expected: &Precondition) -> StoreResult<i64> {
-        let mut tx = self.begin_changes().await?;
-        let current = question_version(&mut tx, id).await?;
-        check_version(current, expected)?;
-        sqlx::query("DELETE FROM questions WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sync_pools(&mut tx, id).await?;
-        let seq = record_change(&mut tx, id, now_micros()).await?;
-        tx.commit().await?;
-        Ok(seq)
+        self.write(async |c| writes::delete_question(c, id, expected, now_micros()).await)
+            .await
     }
 
     pub async fn list_answers(&self, question_id: i64) -> StoreResult<Vec<Answer>> {
         let mut conn = self.pool.acquire().await?;
-        question_version(&mut conn, question_id).await?;
+        conn.question_version(question_id).await?;
         let rows: Vec<AnswerRow> = sqlx::query_as(
             "SELECT id, question_id, body, created_at, updated_at, version FROM answers
              WHERE question_id = $1 ORDER BY id",
@@ -172,7 +125,7 @@ impl PgStore {
 
     pub async fn get_answer(&self, id: i64) -> StoreResult<Answer> {
         let mut conn = self.pool.acquire().await?;
-        fetch_answer(&mut conn, id).await
+        conn.fetch_answer(id).await
     }
 
     pub async fn add_answer(
@@ -180,19 +133,8 @@ impl PgStore {
         question_id: i64,
         body: &Markdown,
     ) -> StoreResult<Written<Answer>> {
-        let mut tx = self.begin_changes().await?;
-        question_version(&mut tx, question_id).await?;
-        let before = question_size(&mut tx, question_id).await?;
-        let now = now_micros();
-        let id = insert_answer(&mut tx, question_id, body, now).await?;
-        question_size(&mut tx, question_id)
-            .await?
-            .check_growth(before)?;
-        touch_question(&mut tx, question_id, now).await?;
-        let seq = record_change(&mut tx, question_id, now).await?;
-        let value = fetch_answer(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(Written { value, seq })
+        self.write(async |c| writes::add_answer(c, question_id, body, now_micros()).await)
+            .await
     }
 
     pub async fn update_answer(
@@ -201,226 +143,332 @@ impl PgStore {
         body: &Markdown,
         expected: &Precondition,
     ) -> StoreResult<Written<Answer>> {
-        let mut tx = self.begin_changes().await?;
-        let before = fetch_answer(&mut tx, id).await?;
-        check_version(before.version, expected)?;
-        let size_before = question_size(&mut tx, before.question_id).await?;
-        let now = now_micros();
+        self.write(async |c| writes::update_answer(c, id, body, expected, now_micros()).await)
+            .await
+    }
+
+    pub async fn delete_answer(&self, id: i64, expected: &Precondition) -> StoreResult<(i64, i64)> {
+        self.write(async |c| writes::delete_answer(c, id, expected, now_micros()).await)
+            .await
+    }
+
+    pub async fn import_batch(&self, items: &[ImportItem]) -> StoreResult<BatchOutcome> {
+        self.write(async |c| writes::import_batch(c, items, now_micros()).await)
+            .await
+    }
+}
+
+impl Rows for PgConnection {
+    async fn load_questions(&mut self, ids: &[i64]) -> StoreResult<Vec<Question>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<QuestionRow> = sqlx::query_as(LOAD_QUESTIONS)
+            .bind(ids)
+            .fetch_all(&mut *self)
+            .await?;
+        questions_in_order(ids, rows)
+    }
+
+    async fn question_version(&mut self, id: i64) -> StoreResult<i64> {
+        let row: Option<i64> = sqlx::query_scalar("SELECT version FROM questions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self)
+            .await?;
+        row.ok_or(StoreError::QuestionNotFound(id))
+    }
+
+    async fn fetch_answer(&mut self, id: i64) -> StoreResult<Answer> {
+        let row: Option<AnswerRow> = sqlx::query_as(
+            "SELECT id, question_id, body, created_at, updated_at, version FROM answers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self)
+        .await?;
+        row.map(Answer::from).ok_or(StoreError::AnswerNotFound(id))
+    }
+
+    async fn question_size(&mut self, id: i64) -> sqlx::Result<QuestionSize> {
+        // length() counts characters of text, as the domain does.
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM answers WHERE question_id = $1),
+                    (length(title) + coalesce(length(body), 0)
+                      + coalesce((SELECT sum(length(body)) FROM answers WHERE question_id = $1), 0))::bigint
+             FROM questions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self)
+        .await?;
+        Ok(
+            row.map_or(QuestionSize::default(), |(answers, chars)| QuestionSize {
+                answers: answers as usize,
+                chars: chars as usize,
+            }),
+        )
+    }
+
+    async fn category_id(&mut self, slug: &str) -> StoreResult<i64> {
+        let row: Option<i64> = sqlx::query_scalar("SELECT id FROM categories WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&mut *self)
+            .await?;
+        row.ok_or_else(|| StoreError::UnknownCategory(slug.to_string()))
+    }
+
+    async fn update_question(
+        &mut self,
+        id: i64,
+        patch: &QuestionPatch,
+        category_id: Option<i64>,
+        now: i64,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE questions SET
+                title = coalesce($1, title),
+                body = CASE WHEN $2 THEN $3 ELSE body END,
+                category_id = coalesce($4, category_id),
+                difficulty = coalesce($5, difficulty),
+                updated_at = $6,
+                version = version + 1
+             WHERE id = $7",
+        )
+        .bind(patch.title.as_ref().map(|t| t.as_str()))
+        .bind(patch.body.is_some())
+        .bind(
+            patch
+                .body
+                .as_ref()
+                .and_then(|b| b.as_ref().map(|b| b.as_str())),
+        )
+        .bind(category_id)
+        .bind(patch.difficulty.map(|d| d.as_str()))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_tags(&mut self, question_id: i64, tags: &Tags) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM question_tags WHERE question_id = $1")
+            .bind(question_id)
+            .execute(&mut *self)
+            .await?;
+        let slugs: Vec<&str> = tags.as_slice().iter().map(|t| t.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO tags (slug) SELECT unnest($1::text[]) ON CONFLICT (slug) DO NOTHING",
+        )
+        .bind(&slugs)
+        .execute(&mut *self)
+        .await?;
+        sqlx::query(
+            "INSERT INTO question_tags (question_id, tag_id, position)
+             SELECT $1, t.id, s.position - 1
+             FROM unnest($2::text[]) WITH ORDINALITY AS s(slug, position)
+             JOIN tags t ON t.slug = s.slug",
+        )
+        .bind(question_id)
+        .bind(&slugs)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_answers_of(&mut self, question_id: i64) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM answers WHERE question_id = $1")
+            .bind(question_id)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_answer(
+        &mut self,
+        question_id: i64,
+        body: &Markdown,
+        now: i64,
+    ) -> sqlx::Result<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO answers (question_id, body, created_at, updated_at) VALUES ($1, $2, $3, $3)
+             RETURNING id",
+        )
+        .bind(question_id)
+        .bind(body.as_str())
+        .bind(now)
+        .fetch_one(&mut *self)
+        .await
+    }
+
+    async fn update_answer_body(&mut self, id: i64, body: &Markdown, now: i64) -> sqlx::Result<()> {
         sqlx::query(
             "UPDATE answers SET body = $1, updated_at = $2, version = version + 1 WHERE id = $3",
         )
         .bind(body.as_str())
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut *self)
         .await?;
-        question_size(&mut tx, before.question_id)
-            .await?
-            .check_growth(size_before)?;
-        touch_question(&mut tx, before.question_id, now).await?;
-        let seq = record_change(&mut tx, before.question_id, now).await?;
-        let value = fetch_answer(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(Written { value, seq })
+        Ok(())
     }
 
-    pub async fn delete_answer(&self, id: i64, expected: &Precondition) -> StoreResult<(i64, i64)> {
-        let mut tx = self.begin_changes().await?;
-        let before = fetch_answer(&mut tx, id).await?;
-        check_version(before.version, expected)?;
-        let now = now_micros();
+    async fn delete_answer_row(&mut self, id: i64) -> sqlx::Result<()> {
         sqlx::query("DELETE FROM answers WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut *self)
             .await?;
-        touch_question(&mut tx, before.question_id, now).await?;
-        let seq = record_change(&mut tx, before.question_id, now).await?;
-        tx.commit().await?;
-        Ok((seq, before.question_id))
+        Ok(())
     }
 
-    pub async fn import_batch(&self, items: &[ImportItem]) -> StoreResult<BatchOutcome> {
-        let mut tx = self.begin_changes().await?;
-        let now = now_micros();
-        let existing = find_existing(&mut tx, items).await?;
-        let categories = ensure_categories(&mut tx, items, now).await?;
-        let mut outcome = BatchOutcome::default();
-        let mut fresh: Vec<&ImportItem> = Vec::new();
-        for (item, state) in items.iter().zip(&existing) {
-            match state {
-                Existing::New => fresh.push(item),
-                Existing::Unchanged => outcome.unchanged += 1,
-                Existing::Changed(id) => {
-                    outcome.last_seq = apply_patch(&mut tx, *id, &import_patch(item), now).await?;
-                    sqlx::query("UPDATE questions SET import_hash = $1 WHERE id = $2")
-                        .bind(&item.hash)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    outcome.updated += 1;
-                }
-            }
-        }
-        if !fresh.is_empty() {
-            let rows: Vec<NewRows> = fresh
-                .iter()
-                .map(|item| {
-                    NewRows::imported(item, categories[item.question.category.as_str()], now)
-                })
-                .collect();
-            (_, outcome.last_seq) = insert_new(&mut tx, &rows, now).await?;
-            outcome.created = fresh.len() as u64;
-        }
-        tx.commit().await?;
-        Ok(outcome)
-    }
-}
-
-pub(super) async fn category_id(conn: &mut PgConnection, slug: &str) -> StoreResult<i64> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM categories WHERE slug = $1")
-        .bind(slug)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|r| r.0)
-        .ok_or_else(|| StoreError::UnknownCategory(slug.to_string()))
-}
-
-async fn set_tags(conn: &mut PgConnection, question_id: i64, tags: &Tags) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM question_tags WHERE question_id = $1")
-        .bind(question_id)
-        .execute(&mut *conn)
-        .await?;
-    let slugs: Vec<&str> = tags.as_slice().iter().map(|t| t.as_str()).collect();
-    sqlx::query("INSERT INTO tags (slug) SELECT unnest($1::text[]) ON CONFLICT (slug) DO NOTHING")
-        .bind(&slugs)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "INSERT INTO question_tags (question_id, tag_id, position)
-         SELECT $1, t.id, s.position - 1
-         FROM unnest($2::text[]) WITH ORDINALITY AS s(slug, position)
-         JOIN tags t ON t.slug = s.slug",
-    )
-    .bind(question_id)
-    .bind(&slugs)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn insert_answer(
-    conn: &mut PgConnection,
-    question_id: i64,
-    body: &Markdown,
-    now: i64,
-) -> sqlx::Result<i64> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO answers (question_id, body, created_at, updated_at) VALUES ($1, $2, $3, $3)
-         RETURNING id",
-    )
-    .bind(question_id)
-    .bind(body.as_str())
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(id)
-}
-
-/// Appends to the change log; the caller's transaction (begun by `begin_changes`, so holding
-/// the change-log lock) makes it atomic with the write.
-async fn record_change(conn: &mut PgConnection, question_id: i64, now: i64) -> sqlx::Result<i64> {
-    let (seq,): (i64,) = sqlx::query_as(
-        "INSERT INTO index_changes (question_id, created_at) VALUES ($1, $2) RETURNING seq",
-    )
-    .bind(question_id)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(seq)
-}
-
-/// A question's answers changed: its representation (and so its ETag) changed too.
-async fn touch_question(conn: &mut PgConnection, question_id: i64, now: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE questions SET version = version + 1, updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(question_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// The stored size of a question (zero when it does not exist).
-async fn question_size(conn: &mut PgConnection, id: i64) -> sqlx::Result<QuestionSize> {
-    // length() counts characters of text, as the domain does.
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM answers WHERE question_id = $1),
-                (length(title) + coalesce(length(body), 0)
-                  + coalesce((SELECT sum(length(body)) FROM answers WHERE question_id = $1), 0))::bigint
-         FROM questions WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(
-        row.map_or(QuestionSize::default(), |(answers, chars)| QuestionSize {
-            answers: answers as usize,
-            chars: chars as usize,
-        }),
-    )
-}
-
-/// Applies a non-empty merge patch to an existing question, bumps its version and logs the
-/// change; returns the change's sequence.
-async fn apply_patch(
-    conn: &mut PgConnection,
-    id: i64,
-    patch: &QuestionPatch,
-    now: i64,
-) -> StoreResult<i64> {
-    let before = question_size(conn, id).await?;
-    let category = match &patch.category {
-        Some(slug) => Some(category_id(conn, slug.as_str()).await?),
-        None => None,
-    };
-    sqlx::query(
-        "UPDATE questions SET
-            title = coalesce($1, title),
-            body = CASE WHEN $2 THEN $3 ELSE body END,
-            category_id = coalesce($4, category_id),
-            difficulty = coalesce($5, difficulty),
-            updated_at = $6,
-            version = version + 1
-         WHERE id = $7",
-    )
-    .bind(patch.title.as_ref().map(|t| t.as_str()))
-    .bind(patch.body.is_some())
-    .bind(
-        patch
-            .body
-            .as_ref()
-            .and_then(|b| b.as_ref().map(|b| b.as_str())),
-    )
-    .bind(category)
-    .bind(patch.difficulty.map(|d| d.as_str()))
-    .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    if let Some(tags) = &patch.tags {
-        set_tags(conn, id, tags).await?;
-    }
-    if let Some(answers) = &patch.answers {
-        sqlx::query("DELETE FROM answers WHERE question_id = $1")
+    async fn delete_question_row(&mut self, id: i64) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM questions WHERE id = $1")
             .bind(id)
-            .execute(&mut *conn)
+            .execute(&mut *self)
             .await?;
-        for a in answers {
-            insert_answer(conn, id, a, now).await?;
-        }
+        Ok(())
     }
-    question_size(conn, id).await?.check_growth(before)?;
-    sync_pools(conn, id).await?;
-    Ok(record_change(conn, id, now).await?)
+
+    async fn touch_question(&mut self, id: i64, now: i64) -> sqlx::Result<()> {
+        sqlx::query("UPDATE questions SET version = version + 1, updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    /// The caller's transaction was begun by `begin_changes`, so it holds the change-log lock.
+    async fn record_change(&mut self, question_id: i64, now: i64) -> sqlx::Result<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO index_changes (question_id, created_at) VALUES ($1, $2) RETURNING seq",
+        )
+        .bind(question_id)
+        .bind(now)
+        .fetch_one(&mut *self)
+        .await
+    }
+
+    async fn pool_attributes(&mut self, id: i64) -> sqlx::Result<Option<(i64, String, Vec<i64>)>> {
+        sqlx::query_as(
+            "SELECT category_id, difficulty,
+                    array(SELECT tag_id FROM question_tags WHERE question_id = $1)
+             FROM questions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self)
+        .await
+    }
+
+    async fn slots_of(&mut self, question_id: i64) -> sqlx::Result<Vec<(String, i64)>> {
+        sqlx::query_as("SELECT pool, slot FROM quiz_slots WHERE question_id = $1")
+            .bind(question_id)
+            .fetch_all(&mut *self)
+            .await
+    }
+
+    async fn remove_from_pool(&mut self, pool: &str, slot: i64) -> sqlx::Result<()> {
+        let last: i64 = sqlx::query_scalar(
+            "UPDATE quiz_pools SET size = size - 1 WHERE pool = $1 RETURNING size + 1",
+        )
+        .bind(pool)
+        .fetch_one(&mut *self)
+        .await?;
+        sqlx::query("DELETE FROM quiz_slots WHERE pool = $1 AND slot = $2")
+            .bind(pool)
+            .bind(slot)
+            .execute(&mut *self)
+            .await?;
+        if slot != last {
+            sqlx::query("UPDATE quiz_slots SET slot = $1 WHERE pool = $2 AND slot = $3")
+                .bind(slot)
+                .bind(pool)
+                .bind(last)
+                .execute(&mut *self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn add_to_pool(&mut self, pool: &str, question_id: i64) -> sqlx::Result<()> {
+        let size: i64 = sqlx::query_scalar(
+            "INSERT INTO quiz_pools (pool, size) VALUES ($1, 1)
+             ON CONFLICT (pool) DO UPDATE SET size = quiz_pools.size + 1 RETURNING size",
+        )
+        .bind(pool)
+        .fetch_one(&mut *self)
+        .await?;
+        sqlx::query("INSERT INTO quiz_slots (pool, slot, question_id) VALUES ($1, $2, $3)")
+            .bind(pool)
+            .bind(size)
+            .bind(question_id)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_new(
+        &mut self,
+        items: &[NewRows<'_>],
+        now: i64,
+    ) -> StoreResult<(Vec<i64>, i64)> {
+        insert_new(self, items, now).await
+    }
+
+    async fn find_by_external_id(&mut self, keys: &[(i64, &str)]) -> sqlx::Result<Vec<Found>> {
+        let (index, external): (Vec<i64>, Vec<&str>) = keys.iter().copied().unzip();
+        sqlx::query_as(
+            "SELECT j.i, q.id, q.import_hash FROM unnest($1::bigint[], $2::text[]) AS j(i, ext)
+             JOIN questions q ON q.external_id = j.ext",
+        )
+        .bind(&index)
+        .bind(&external)
+        .fetch_all(&mut *self)
+        .await
+    }
+
+    async fn find_by_hash(&mut self, keys: &[(i64, &str)]) -> sqlx::Result<Vec<Found>> {
+        let (index, hash): (Vec<i64>, Vec<&str>) = keys.iter().copied().unzip();
+        sqlx::query_as(
+            "SELECT j.i, min(q.id), min(q.import_hash)
+             FROM unnest($1::bigint[], $2::text[]) AS j(i, h)
+             JOIN questions q ON q.import_hash = j.h
+             GROUP BY j.i",
+        )
+        .bind(&index)
+        .bind(&hash)
+        .fetch_all(&mut *self)
+        .await
+    }
+
+    async fn ensure_categories(
+        &mut self,
+        items: &[ImportItem],
+        now: i64,
+    ) -> StoreResult<HashMap<String, i64>> {
+        let (slugs, names): (Vec<&str>, Vec<&str>) = wanted_categories(items).into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO categories (slug, name, created_at)
+             SELECT s, n, $1 FROM unnest($2::text[], $3::text[]) AS x(s, n)
+             ON CONFLICT (slug) DO NOTHING",
+        )
+        .bind(now)
+        .bind(&slugs)
+        .bind(&names)
+        .execute(&mut *self)
+        .await?;
+        let all: Vec<(String, i64)> = sqlx::query_as("SELECT slug, id FROM categories")
+            .fetch_all(&mut *self)
+            .await?;
+        Ok(all.into_iter().collect())
+    }
+
+    async fn set_import_hash(&mut self, id: i64, hash: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE questions SET import_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(id)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
 }
 
 /// Inserts new questions with their tags, answers, quiz-pool slots and change-log entries, in
@@ -564,73 +612,4 @@ impl<'a> QuestionColumns<'a> {
         self.external_id.push(item.external_id);
         self.import_hash.push(item.import_hash);
     }
-}
-
-/// Looks every item up by its identity, in two statements.
-async fn find_existing(
-    conn: &mut PgConnection,
-    items: &[ImportItem],
-) -> StoreResult<Vec<Existing>> {
-    let (mut ext_i, mut ext_id, mut hash_i, mut hash) = (vec![], vec![], vec![], vec![]);
-    for (i, item) in items.iter().enumerate() {
-        match &item.external_id {
-            Some(id) => {
-                ext_i.push(i as i64);
-                ext_id.push(id.as_str());
-            }
-            None => {
-                hash_i.push(i as i64);
-                hash.push(item.hash.as_str());
-            }
-        }
-    }
-    let mut found: HashMap<usize, (i64, Option<String>)> = HashMap::new();
-    if !ext_i.is_empty() {
-        let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
-            "SELECT j.i, q.id, q.import_hash FROM unnest($1::bigint[], $2::text[]) AS j(i, ext)
-             JOIN questions q ON q.external_id = j.ext",
-        )
-        .bind(&ext_i)
-        .bind(&ext_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        found.extend(rows.into_iter().map(|(i, id, h)| (i as usize, (id, h))));
-    }
-    if !hash_i.is_empty() {
-        let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
-            "SELECT j.i, min(q.id), min(q.import_hash)
-             FROM unnest($1::bigint[], $2::text[]) AS j(i, h)
-             JOIN questions q ON q.import_hash = j.h
-             GROUP BY j.i",
-        )
-        .bind(&hash_i)
-        .bind(&hash)
-        .fetch_all(&mut *conn)
-        .await?;
-        found.extend(rows.into_iter().map(|(i, id, h)| (i as usize, (id, h))));
-    }
-    Ok(classify(items, &found))
-}
-
-/// Creates the categories the batch names that do not exist yet; returns slug → id.
-async fn ensure_categories(
-    conn: &mut PgConnection,
-    items: &[ImportItem],
-    now: i64,
-) -> StoreResult<HashMap<String, i64>> {
-    let (slugs, names): (Vec<&str>, Vec<&str>) = wanted_categories(items).into_iter().unzip();
-    sqlx::query(
-        "INSERT INTO categories (slug, name, created_at)
-         SELECT s, n, $1 FROM unnest($2::text[], $3::text[]) AS x(s, n)
-         ON CONFLICT (slug) DO NOTHING",
-    )
-    .bind(now)
-    .bind(&slugs)
-    .bind(&names)
-    .execute(&mut *conn)
-    .await?;
-    let all: Vec<(String, i64)> = sqlx::query_as("SELECT slug, id FROM categories")
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(all.into_iter().collect())
 }

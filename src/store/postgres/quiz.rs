@@ -6,84 +6,10 @@ use crate::domain::{Difficulty, QuizFilter, Slug};
 use crate::store::model::{
     Card, Eligibility, Pool, RawSession, SessionRow, card, pool_keys, session_row,
 };
-use crate::store::{StoreError, StoreResult, decode_error};
+use crate::store::{StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use std::collections::{HashMap, HashSet};
-
-/// Brings the pool memberships of `question_id` in line with its row (none once deleted).
-/// Runs inside the caller's change-log transaction, which serialises pool edits.
-pub(super) async fn sync_pools(conn: &mut PgConnection, question_id: i64) -> sqlx::Result<()> {
-    let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT category_id, difficulty FROM questions WHERE id = $1")
-            .bind(question_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let desired: HashSet<String> = match row {
-        None => HashSet::new(),
-        Some((category_id, difficulty)) => {
-            let tag_ids: Vec<i64> =
-                sqlx::query_scalar("SELECT tag_id FROM question_tags WHERE question_id = $1")
-                    .bind(question_id)
-                    .fetch_all(&mut *conn)
-                    .await?;
-            let difficulty = Difficulty::parse(&difficulty).map_err(decode_error)?;
-            pool_keys(&Pool::of(category_id, difficulty, &tag_ids))
-                .into_iter()
-                .collect()
-        }
-    };
-    let current: Vec<(String, i64)> =
-        sqlx::query_as("SELECT pool, slot FROM quiz_slots WHERE question_id = $1")
-            .bind(question_id)
-            .fetch_all(&mut *conn)
-            .await?;
-    for (pool, slot) in &current {
-        if !desired.contains(pool) {
-            remove_from_pool(conn, pool, *slot).await?;
-        }
-    }
-    let current: HashSet<String> = current.into_iter().map(|(p, _)| p).collect();
-    for pool in desired.difference(&current) {
-        let (size,): (i64,) = sqlx::query_as(
-            "INSERT INTO quiz_pools (pool, size) VALUES ($1, 1)
-             ON CONFLICT (pool) DO UPDATE SET size = quiz_pools.size + 1 RETURNING size",
-        )
-        .bind(pool)
-        .fetch_one(&mut *conn)
-        .await?;
-        sqlx::query("INSERT INTO quiz_slots (pool, slot, question_id) VALUES ($1, $2, $3)")
-            .bind(pool)
-            .bind(size)
-            .bind(question_id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Swap-remove: the pool's last member takes over the freed slot.
-async fn remove_from_pool(conn: &mut PgConnection, pool: &str, slot: i64) -> sqlx::Result<()> {
-    let (last,): (i64,) =
-        sqlx::query_as("UPDATE quiz_pools SET size = size - 1 WHERE pool = $1 RETURNING size + 1")
-            .bind(pool)
-            .fetch_one(&mut *conn)
-            .await?;
-    sqlx::query("DELETE FROM quiz_slots WHERE pool = $1 AND slot = $2")
-        .bind(pool)
-        .bind(slot)
-        .execute(&mut *conn)
-        .await?;
-    if slot != last {
-        sqlx::query("UPDATE quiz_slots SET slot = $1 WHERE pool = $2 AND slot = $3")
-            .bind(slot)
-            .bind(pool)
-            .bind(last)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
 
 /// Gives each (pool, question) pair the next dense slot of its pool.
 pub(super) async fn append_to_pools(

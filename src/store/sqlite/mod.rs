@@ -6,7 +6,6 @@
 
 mod categories;
 mod changes;
-mod import;
 mod keys;
 mod meta;
 mod questions;

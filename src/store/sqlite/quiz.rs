@@ -5,86 +5,9 @@ use crate::domain::{Difficulty, QuizFilter, Slug};
 use crate::store::model::{
     Card, Eligibility, Pool, RawSession, SessionRow, card, pool_keys, session_row,
 };
-use crate::store::{StoreError, StoreResult, decode_error, from_micros};
+use crate::store::{StoreError, StoreResult, from_micros};
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
 use std::collections::HashSet;
-
-/// Brings the pool memberships of `question_id` in line with its row (none once deleted).
-/// Runs inside the caller's write transaction.
-pub(super) async fn sync_pools(conn: &mut SqliteConnection, question_id: i64) -> sqlx::Result<()> {
-    let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT category_id, difficulty FROM questions WHERE id = ?")
-            .bind(question_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let desired: HashSet<String> = match row {
-        None => HashSet::new(),
-        Some((category_id, difficulty)) => {
-            let tag_ids: Vec<(i64,)> =
-                sqlx::query_as("SELECT tag_id FROM question_tags WHERE question_id = ?")
-                    .bind(question_id)
-                    .fetch_all(&mut *conn)
-                    .await?;
-            let tag_ids: Vec<i64> = tag_ids.into_iter().map(|r| r.0).collect();
-            let difficulty = Difficulty::parse(&difficulty).map_err(decode_error)?;
-            Pool::of(category_id, difficulty, &tag_ids)
-                .iter()
-                .map(Pool::key)
-                .collect()
-        }
-    };
-    let current: Vec<(String, i64)> =
-        sqlx::query_as("SELECT pool, slot FROM quiz_slots WHERE question_id = ?")
-            .bind(question_id)
-            .fetch_all(&mut *conn)
-            .await?;
-    for (pool, slot) in &current {
-        if !desired.contains(pool) {
-            remove_from_pool(conn, pool, *slot).await?;
-        }
-    }
-    let current: HashSet<String> = current.into_iter().map(|(p, _)| p).collect();
-    for pool in desired.difference(&current) {
-        let (size,): (i64,) = sqlx::query_as(
-            "INSERT INTO quiz_pools (pool, size) VALUES (?, 1)
-             ON CONFLICT (pool) DO UPDATE SET size = size + 1 RETURNING size",
-        )
-        .bind(pool)
-        .fetch_one(&mut *conn)
-        .await?;
-        sqlx::query("INSERT INTO quiz_slots (pool, slot, question_id) VALUES (?, ?, ?)")
-            .bind(pool)
-            .bind(size)
-            .bind(question_id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Swap-remove: the pool's last member takes over the freed slot.
-async fn remove_from_pool(conn: &mut SqliteConnection, pool: &str, slot: i64) -> sqlx::Result<()> {
-    let (last,): (i64,) =
-        sqlx::query_as("UPDATE quiz_pools SET size = size - 1 WHERE pool = ? RETURNING size + 1")
-            .bind(pool)
-            .fetch_one(&mut *conn)
-            .await?;
-    sqlx::query("DELETE FROM quiz_slots WHERE pool = ? AND slot = ?")
-        .bind(pool)
-        .bind(slot)
-        .execute(&mut *conn)
-        .await?;
-    if slot != last {
-        sqlx::query("UPDATE quiz_slots SET slot = ? WHERE pool = ? AND slot = ?")
-            .bind(slot)
-            .bind(pool)
-            .bind(last)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
 
 /// The eligibility conditions on a candidate `c.value`, shared by the two queries below.
 /// Parameters: ?2 other pools (JSON array), ?3 their number, ?4 session hash or NULL,
