@@ -101,6 +101,14 @@ pub struct GlobalArgs {
     /// under the data directory.
     #[arg(long, env = "KB_DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Connections to PostgreSQL this process keeps at most (0: four per core, at most 32).
+    #[arg(
+        long,
+        env = "KB_DATABASE_CONNECTIONS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub database_connections: u32,
     /// Log filter, in `tracing` env-filter syntax (e.g. `info,kb=debug`).
     #[arg(long, env = "KB_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -246,6 +254,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// PostgreSQL instead of SQLite in `data_dir` (may carry a password: never printed).
     pub database_url: Option<SecretString>,
+    /// Connections to PostgreSQL at most.
+    pub database_connections: u32,
     pub bind: SocketAddr,
     pub cors_origins: Origins,
     /// Load the bundled seed into an empty database.
@@ -276,6 +286,7 @@ impl Config {
         Self {
             data_dir: data_dir.into(),
             database_url: None,
+            database_connections: crate::store::default_pg_connections(),
             bind: DEFAULT_BIND.parse().expect("the default address parses"),
             cors_origins: Origins::Only(Vec::new()),
             seed: true,
@@ -385,7 +396,16 @@ impl Cli {
             .map_err(|e| anyhow::anyhow!("--trusted-proxies / KB_TRUSTED_PROXIES: {e}"))?;
         let config = Config {
             data_dir: self.global.data_dir,
-            database_url: self.global.database_url.map(SecretString::from),
+            // An empty KB_DATABASE_URL (as `KB_DATABASE_URL= kb`) means SQLite, like none.
+            database_url: self
+                .global
+                .database_url
+                .filter(|u| !u.trim().is_empty())
+                .map(SecretString::from),
+            database_connections: match self.global.database_connections {
+                0 => crate::store::default_pg_connections(),
+                n => n,
+            },
             bind: serve.bind,
             cors_origins,
             seed: !serve.no_seed,

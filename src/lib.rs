@@ -114,7 +114,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     if let Some(url) = &config.database_url {
-        return Store::connect_postgres(url.expose_secret())
+        return Store::connect_postgres_with(url.expose_secret(), config.database_connections)
             .await
             .context("cannot open the PostgreSQL database of KB_DATABASE_URL");
     }

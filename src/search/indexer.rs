@@ -1,8 +1,10 @@
 //! The write side of the index: open or recreate it, apply batches of changes, rebuild.
 //!
-//! Each commit carries `{"schema": SCHEMA_VERSION, "seq": N}` as its payload: N is the last
-//! change-log sequence the commit includes, so after a crash the service replays exactly
-//! what the index is missing.
+//! Each commit carries `{"schema": SCHEMA_VERSION, "seq": N, "database": ID}` as its payload:
+//! N is the last change-log sequence the commit includes, so after a crash the service replays
+//! exactly what the index is missing; ID names the database whose log that is, so an index
+//! left from another database (a data directory moved from SQLite to PostgreSQL, a database
+//! recreated) is rebuilt instead of trusted.
 
 use super::analyzer::{BIGRAM_TOKENIZER_NAME, CjkBigramTokenizer, KbTokenizer, TOKENIZER_NAME};
 use super::schema::{self, SCHEMA_VERSION};
@@ -22,8 +24,9 @@ const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 /// The state the index was found in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Opened {
-    /// A valid index that includes every change up to `seq`.
-    Current { seq: i64 },
+    /// A valid index that includes every change up to `seq` of the database `database`
+    /// (empty: written before indexes recorded it).
+    Current { seq: i64, database: String },
     /// Missing, corrupt, or of another schema version: it was recreated empty and must be
     /// rebuilt from the database.
     NeedsRebuild { reason: String },
@@ -33,6 +36,8 @@ pub enum Opened {
 struct Payload {
     schema: u32,
     seq: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    database: String,
 }
 
 fn register(index: &Index) {
@@ -46,7 +51,7 @@ fn register(index: &Index) {
 }
 
 /// Opens the existing index if it is usable as it stands.
-fn try_open(dir: &Path, schema: &Schema) -> anyhow::Result<(Index, i64)> {
+fn try_open(dir: &Path, schema: &Schema) -> anyhow::Result<(Index, Payload)> {
     let directory = MmapDirectory::open(dir)?;
     if !Index::exists(&directory)? {
         return Err(anyhow!("no index yet"));
@@ -73,7 +78,7 @@ fn try_open(dir: &Path, schema: &Schema) -> anyhow::Result<(Index, i64)> {
     reader
         .searcher()
         .search(&tantivy::query::AllQuery, &tantivy::collector::Count)?;
-    Ok((index, payload.seq))
+    Ok((index, payload))
 }
 
 impl SearchIndex {
@@ -82,7 +87,13 @@ impl SearchIndex {
     pub fn open(dir: &Path) -> anyhow::Result<(Self, Opened)> {
         let (schema, fields) = schema::build();
         let (index, opened) = match try_open(dir, &schema) {
-            Ok((index, seq)) => (index, Opened::Current { seq }),
+            Ok((index, p)) => (
+                index,
+                Opened::Current {
+                    seq: p.seq,
+                    database: p.database,
+                },
+            ),
             Err(e) => {
                 let reason = e.to_string();
                 if dir.exists() {
@@ -112,6 +123,7 @@ impl SearchIndex {
                 reader,
                 writer: Mutex::new(Some(writer)),
                 fields,
+                database: Mutex::new(String::new()),
             },
             opened,
         ))
@@ -153,6 +165,7 @@ impl SearchIndex {
     /// Replaces the documents of `ids` with `docs` (ids without a doc are deleted), commits
     /// with `seq` as the payload, and makes the result visible to searches.
     pub fn apply(&self, ids: &[i64], docs: &[IndexDoc], seq: i64) -> anyhow::Result<()> {
+        let database = self.database();
         self.with_writer(|w| {
             for id in ids {
                 w.delete_term(Term::from_field_u64(self.fields.id, *id as u64));
@@ -160,7 +173,7 @@ impl SearchIndex {
             for d in docs {
                 w.add_document(self.to_document(d))?;
             }
-            commit(w, seq)
+            commit(w, seq, &database)
         })?;
         self.reader.reload()?;
         Ok(())
@@ -186,7 +199,8 @@ impl SearchIndex {
     }
 
     pub fn finish_rebuild(&self, seq: i64) -> anyhow::Result<()> {
-        self.with_writer(|w| commit(w, seq))?;
+        let database = self.database();
+        self.with_writer(|w| commit(w, seq, &database))?;
         self.reader.reload()?;
         Ok(())
     }
@@ -194,6 +208,18 @@ impl SearchIndex {
     /// Number of documents visible to searches.
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
+    }
+
+    /// Names the database this index follows; every later commit records it.
+    pub fn set_database(&self, id: &str) {
+        *self.database.lock().unwrap_or_else(|p| p.into_inner()) = id.to_string();
+    }
+
+    fn database(&self) -> String {
+        self.database
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Waits for merges and releases the writer (and its directory lock).
@@ -205,10 +231,11 @@ impl SearchIndex {
     }
 }
 
-fn commit(w: &mut IndexWriter, seq: i64) -> anyhow::Result<()> {
+fn commit(w: &mut IndexWriter, seq: i64, database: &str) -> anyhow::Result<()> {
     let payload = serde_json::to_string(&Payload {
         schema: SCHEMA_VERSION,
         seq,
+        database: database.to_string(),
     })?;
     let mut prepared = w.prepare_commit()?;
     prepared.set_payload(&payload);

@@ -37,6 +37,8 @@ pub struct SearchIndex {
     /// `None` once closed, so the directory lock is released even while handles remain.
     writer: Mutex<Option<IndexWriter>>,
     fields: Fields,
+    /// The database the index follows, written into every commit (see `indexer.rs`).
+    database: Mutex<String>,
 }
 
 impl std::fmt::Debug for SearchIndex {

@@ -30,10 +30,14 @@ const VISIBILITY_WAIT: Duration = Duration::from_secs(10);
 /// The indexer looks at the log this often even when nobody wakes it (e.g. another process
 /// wrote).
 const POLL: Duration = Duration::from_secs(1);
-/// How often a replica records its position (a heartbeat) when nothing changes.
+/// How often a replica records its position (a heartbeat) when nothing changes, unless the
+/// replica expiry asks for more often (a third of it, so a live replica never looks expired).
 const HEARTBEAT: Duration = Duration::from_secs(10);
 /// At most this often when it does: each record is a write, and a busy log changes every batch.
 const RECORD_EVERY: Duration = Duration::from_secs(1);
+/// How long the indexer applies changes before it looks up from the log (position, synonyms,
+/// shutdown) when writes keep coming.
+const CATCH_UP_SLICE: Duration = Duration::from_secs(1);
 /// A replica that has not recorded its position for this long no longer holds back pruning
 /// of the change log; if it comes back, it rebuilds its index.
 pub const DEFAULT_REPLICA_EXPIRY: Duration = Duration::from_secs(15 * 60);
@@ -115,21 +119,27 @@ impl<E: Into<anyhow::Error>> From<E> for Behind {
     }
 }
 
-/// Applies every logged change after `seq`; returns the new applied sequence.
+/// Applies logged changes after `seq` for at most about [`CATCH_UP_SLICE`]; returns the new
+/// applied sequence and whether the log is drained. The slice lets the caller record its
+/// position and watch for shutdown while writes keep arriving.
 async fn catch_up(
     store: &Store,
     cache: &super::cache::RenderCache,
     index: &Arc<SearchIndex>,
     mut seq: i64,
     applied: &watch::Sender<i64>,
-) -> Result<i64, Behind> {
+) -> Result<(i64, bool), Behind> {
+    let started = std::time::Instant::now();
     loop {
+        if started.elapsed() >= CATCH_UP_SLICE {
+            return Ok((seq, false));
+        }
         let changes = match store.changes_after(seq, BATCH).await? {
             Changes::Entries(changes) => changes,
             Changes::Pruned { upto } => return Err(Behind::Pruned { upto }),
         };
         let Some(last) = changes.last().map(|c| c.seq) else {
-            return Ok(seq);
+            return Ok((seq, true));
         };
         apply_batch(store, index, &changes, seq + 1, last).await?;
         // Whatever changed, also by another process, is re-read on its next request; this
@@ -190,9 +200,12 @@ impl Indexing {
         let replica = replica_name(dir);
         let dir = dir.to_path_buf();
         let (index, opened) = blocking(move || SearchIndex::open(&dir)).await?;
+        let database = database_id(&store).await?;
+        index.set_database(&database);
+        let opened = check_origin(&store, opened, &database).await?;
         let index = Arc::new(index);
         let start_seq = match &opened {
-            Opened::Current { seq } => *seq,
+            Opened::Current { seq, .. } => *seq,
             Opened::NeedsRebuild { reason } => {
                 tracing::warn!(%reason, "the search index will be rebuilt from the database");
                 0
@@ -273,6 +286,35 @@ impl Indexing {
     }
 }
 
+/// The identity of the database an index follows: a random id kept in the database itself,
+/// the same for every replica of one PostgreSQL database.
+pub(crate) async fn database_id(store: &Store) -> anyhow::Result<String> {
+    Ok(hex::encode(store.secret("database-id").await?))
+}
+
+/// An index that is valid but follows another database (its id differs, or it claims changes
+/// the log never handed out) is rebuilt rather than trusted: its sequence numbers mean
+/// nothing here. Indexes written before ids were recorded are judged by the sequence alone.
+async fn check_origin(store: &Store, opened: Opened, database: &str) -> anyhow::Result<Opened> {
+    let Opened::Current { seq, database: of } = &opened else {
+        return Ok(opened);
+    };
+    if !of.is_empty() && of != database {
+        return Ok(Opened::NeedsRebuild {
+            reason: "the index was built from another database".into(),
+        });
+    }
+    let last = store.last_change_seq().await?;
+    if *seq > last {
+        return Ok(Opened::NeedsRebuild {
+            reason: format!(
+                "the index is at change {seq}, past this database's last change {last}"
+            ),
+        });
+    }
+    Ok(opened)
+}
+
 /// What the indexer task reads from and writes to.
 struct Follower {
     store: Store,
@@ -291,7 +333,7 @@ struct Follower {
 async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>) {
     let f = follower;
     let mut seq = match opened {
-        Opened::Current { seq } => seq,
+        Opened::Current { seq, .. } => seq,
         Opened::NeedsRebuild { .. } => match rebuild_until_done(&f, &mut stop).await {
             Some(seq) => seq,
             None => return,
@@ -300,9 +342,12 @@ async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>
     f.applied.send_replace(seq);
     f.ready.store(true, Ordering::Release);
     let mut recorded: Option<(i64, std::time::Instant)> = None;
+    let heartbeat = HEARTBEAT.min(f.replica_expiry / 3);
+    let record_every = RECORD_EVERY.min(heartbeat);
     loop {
+        let mut drained = true;
         match catch_up(&f.store, &f.cache, &f.index, seq, &f.applied).await {
-            Ok(s) => seq = s,
+            Ok((s, done)) => (seq, drained) = (s, done),
             Err(Behind::Pruned { upto }) => {
                 tracing::warn!(
                     applied = seq,
@@ -322,7 +367,7 @@ async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>
             }
         }
         let due = recorded.is_none_or(|(s, at)| {
-            at.elapsed() >= HEARTBEAT || (s != seq && at.elapsed() >= RECORD_EVERY)
+            at.elapsed() >= heartbeat || (s != seq && at.elapsed() >= record_every)
         });
         if due {
             match record_and_prune(&f, seq).await {
@@ -335,20 +380,37 @@ async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>
         if let Err(e) = super::synonyms::refresh(&f.store, &f.synonyms).await {
             tracing::warn!(error = %e, "could not check the synonym table's version; will retry");
         }
+        // More waiting in the log: look for shutdown, then go straight on.
+        let pause = if drained { POLL } else { Duration::ZERO };
         tokio::select! {
-            () = f.wake.notified() => {}
-            () = tokio::time::sleep(POLL) => {}
+            () = f.wake.notified(), if drained => {}
+            () = tokio::time::sleep(pause) => {}
             _ = stop.changed() => {
-                match catch_up(&f.store, &f.cache, &f.index, seq, &f.applied).await {
-                    Ok(s) => {
-                        let _ = f.store.record_position(&f.replica, s).await;
-                    }
-                    Err(_) => tracing::warn!("index not fully caught up at shutdown; it will replay on start"),
-                }
+                finish(&f, seq).await;
                 return;
             }
         }
     }
+}
+
+/// At shutdown: applies what is pending and records the position, as far as the database
+/// lets it (what is left replays on the next start).
+async fn finish(f: &Follower, mut seq: i64) {
+    loop {
+        match catch_up(&f.store, &f.cache, &f.index, seq, &f.applied).await {
+            Ok((s, drained)) => {
+                seq = s;
+                if drained {
+                    break;
+                }
+            }
+            Err(_) => {
+                tracing::warn!("index not fully caught up at shutdown; it will replay on start");
+                break;
+            }
+        }
+    }
+    let _ = f.store.record_position(&f.replica, seq).await;
 }
 
 /// Rebuilds, retrying while the database is unreachable; `None` when asked to stop first.

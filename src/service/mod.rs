@@ -101,6 +101,7 @@ impl Service {
         let dir = index_dir.to_path_buf();
         let (index, _) =
             tokio::task::spawn_blocking(move || crate::search::SearchIndex::open(&dir)).await??;
+        index.set_database(&indexing::database_id(store).await?);
         let index = Arc::new(index);
         indexing::rebuild(store, &index, &indexing::replica_name(index_dir)).await?;
         let n = index.num_docs();

@@ -18,7 +18,7 @@ pub use model::{
     ApiKey, BatchOutcome, Card, Change, Changes, Eligibility, IndexRow, KeyGrant, ListPage, Pool,
     SessionRow, Written,
 };
-pub use postgres::PgStore;
+pub use postgres::{PgStore, default_connections as default_pg_connections};
 pub use sqlite::{DEFAULT_MMAP_MB, SqliteStore};
 
 use crate::domain::import::ImportItem;
@@ -67,9 +67,9 @@ impl StoreError {
                     | sqlx::Error::Protocol(_)
             )
         ) || matches!(self, StoreError::Db(sqlx::Error::Database(d))
-            // PostgreSQL shutting down or restarting: admin_shutdown, crash_shutdown,
-            // cannot_connect_now.
-            if matches!(d.code().as_deref(), Some("57P01" | "57P02" | "57P03")))
+            // PostgreSQL shutting down or restarting (admin_shutdown, crash_shutdown,
+            // cannot_connect_now), or a lock not granted in time (lock_not_available).
+            if matches!(d.code().as_deref(), Some("57P01" | "57P02" | "57P03" | "55P03")))
     }
 }
 
@@ -103,7 +103,14 @@ impl Store {
     /// Connects to PostgreSQL at `url` and applies pending migrations (once, however many
     /// replicas start together).
     pub async fn connect_postgres(url: &str) -> anyhow::Result<Self> {
-        Ok(Self::from(Backend::Postgres(PgStore::connect(url).await?)))
+        Self::connect_postgres_with(url, postgres::default_connections()).await
+    }
+
+    /// As [`Store::connect_postgres`], with at most `connections` connections.
+    pub async fn connect_postgres_with(url: &str, connections: u32) -> anyhow::Result<Self> {
+        Ok(Self::from(Backend::Postgres(
+            PgStore::connect(url, connections).await?,
+        )))
     }
 
     fn from(backend: Backend) -> Self {

@@ -64,18 +64,23 @@ impl PgStore {
 
     pub async fn last_change_seq(&self) -> StoreResult<i64> {
         // Appenders hold the change-log lock until they commit; sharing it here waits for the
-        // one in flight, so every sequence handed out so far belongs to a finished transaction.
+        // one in flight, so the newest entry seen is the newest there will be below it. The
+        // sequence's own counter would also count appends that were rolled back.
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
             .bind(CHANGE_LOG_LOCK)
             .execute(&mut *tx)
             .await?;
-        let (last, called): (i64, bool) =
-            sqlx::query_as("SELECT last_value, is_called FROM index_changes_seq_seq")
-                .fetch_one(&mut *tx)
-                .await?;
+        let last: i64 = sqlx::query_scalar(
+            "SELECT greatest(
+                coalesce((SELECT max(seq) FROM index_changes), 0),
+                coalesce((SELECT value::bigint FROM meta WHERE key = $1), 0))",
+        )
+        .bind(PRUNED_UPTO)
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(if called { last } else { 0 })
+        Ok(last)
     }
 
     pub async fn record_position(&self, name: &str, seq: i64) -> StoreResult<()> {

@@ -15,7 +15,7 @@ impl PgStore {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT c.slug, c.name,
                     (SELECT count(*) FROM questions q WHERE q.category_id = c.id)
-             FROM categories c ORDER BY c.slug",
+             FROM categories c ORDER BY c.slug COLLATE \"C\"",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -59,7 +59,7 @@ impl PgStore {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT t.slug, count(*) AS n
              FROM tags t JOIN question_tags qt ON qt.tag_id = t.id
-             GROUP BY t.id ORDER BY n DESC, t.slug LIMIT $1",
+             GROUP BY t.id ORDER BY n DESC, t.slug COLLATE \"C\" LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)

@@ -17,7 +17,8 @@ mod meta;
 mod questions;
 mod quiz;
 
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,15 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// One change-log transaction per process at a time: the others wait here, not holding a
+    /// pooled connection while they wait for the lock (which would starve reads).
+    write_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Connections per replica when not configured: enough for the cores, and few enough that a
+/// handful of replicas stay well under PostgreSQL's default of 100.
+pub fn default_connections() -> u32 {
+    std::thread::available_parallelism().map_or(8, |n| (n.get() * 4).min(32) as u32)
 }
 
 /// Advisory lock keys (any fixed 64-bit numbers; they only need to differ from each other and
@@ -36,19 +46,31 @@ const CHANNEL: &str = "kb_changes";
 /// How long a request waits for a connection before it fails with 503 (PostgreSQL down or
 /// every connection busy).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a write waits for the change-log lock before it gives up with 503 (another
+/// replica's write stuck mid-transaction).
+const LOCK_TIMEOUT: &str = "10s";
+/// A connection left in an open transaction this long (a replica hung mid-write) is closed by
+/// the server, which releases the change-log lock for everyone else.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
 
 impl PgStore {
     /// Connects and applies pending migrations; sqlx takes an advisory lock around them, so
     /// replicas that start together migrate once.
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let connections = std::thread::available_parallelism().map_or(8, |n| n.get() * 4);
+    pub async fn connect(url: &str, connections: u32) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(url)?.options([(
+            "idle_in_transaction_session_timeout",
+            IDLE_IN_TRANSACTION_TIMEOUT,
+        )]);
         let pool = PgPoolOptions::new()
-            .max_connections(connections as u32)
+            .max_connections(connections.max(2))
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            write_gate: Arc::default(),
+        })
     }
 
     /// Begins a transaction that appends to the change log: takes the change-log lock (held
@@ -56,6 +78,11 @@ impl PgStore {
     /// for (PostgreSQL delivers it at commit, and drops it on rollback).
     async fn begin_changes(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"
+        )))
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
             .bind(CHANGE_LOG_LOCK)
             .bind(CHANNEL)

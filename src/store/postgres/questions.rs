@@ -36,6 +36,7 @@ impl PgStore {
         &self,
         f: impl AsyncFnOnce(&mut PgConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
+        let _gate = self.write_gate.lock().await;
         let mut tx = self.begin_changes().await?;
         let out = f(&mut tx).await?;
         tx.commit().await?;

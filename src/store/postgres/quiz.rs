@@ -213,13 +213,16 @@ impl PgStore {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Vec<i64>> {
         let mut tx = self.pool.begin().await?;
-        // The primary key decides which of two concurrent draws served a question first.
+        // The primary key decides which of two concurrent draws served a question first;
+        // inserting in id order keeps two such draws from deadlocking on each other's rows.
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
         let fresh: HashSet<i64> = sqlx::query_scalar(
             "INSERT INTO quiz_session_served (token_hash, question_id)
              SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING RETURNING question_id",
         )
         .bind(token_hash)
-        .bind(ids)
+        .bind(&sorted)
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
@@ -273,10 +276,13 @@ impl PgStore {
             .bind(question_id)
             .execute(&mut *tx)
             .await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM questions WHERE id = $1")
-            .bind(question_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        // KEY SHARE: a concurrent delete of the question waits for this review (or this
+        // review sees it gone) instead of failing the insert on the foreign key.
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM questions WHERE id = $1 FOR KEY SHARE")
+                .bind(question_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         if exists.is_none() {
             return Err(StoreError::QuestionNotFound(question_id));
         }
