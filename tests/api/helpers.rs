@@ -244,6 +244,8 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::new(dir.path());
         config.database_url = database_url_for(dir.path()).map(Into::into);
+        // Tests run side by side: a few connections each keep the server's limit far away.
+        config.database_connections = 4;
         config.admin_key = Some(ADMIN_KEY.into());
         // In-process requests have no client address, so they would all share one quota;
         // the quota tests turn them back on.
@@ -283,6 +285,7 @@ impl TestApp {
         meddle(dir.path());
         let mut config = Config::new(dir.path());
         config.database_url = database_url_for(dir.path()).map(Into::into);
+        config.database_connections = 4;
         config.admin_key = Some(ADMIN_KEY.into());
         config.quotas.enabled = false;
         Self::start(dir, config).await
