@@ -204,11 +204,11 @@ if [ "${POSTGRES:-1}" = 1 ] && [ -n "${sqlite_import[$PG_SIZE]:-}" ]; then
   wait_ready $((PORT + 3)) 120000
   replica_build_ms=$(( ($(date +%s%N) - start) / 1000000 ))
   echo "== PostgreSQL $N: replication lag under the mixed load (c=16 on replica A)" >&2
-  KB_N=$N KB_ADMIN_KEY=$KEY wrk -t2 -c16 -d"${LAG_DURATION:-30}s" -s benches/load/mixed.lua \
+  KB_N=$N KB_ADMIN_KEY=$KEY wrk -t2 -c16 -d"${LAG_DURATION:-60}s" -s benches/load/mixed.lua \
     "http://127.0.0.1:$((PORT + 2))" >"$dir/lag-wrk.txt" 2>&1 &
   lag_wrk=$!
   read -r lag_n lag_p50 lag_p99 lag_max < <(python3 benches/load/lag.py \
-    "http://127.0.0.1:$((PORT + 2))" "http://127.0.0.1:$((PORT + 3))" "$KEY" "${LAG_PROBES:-100}" 0.2)
+    "http://127.0.0.1:$((PORT + 2))" "http://127.0.0.1:$((PORT + 3))" "$KEY" "${LAG_PROBES:-200}" 0.2)
   wait $lag_wrk || true
   lag_rps=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$dir/lag-wrk.txt")
   kill $pg_a $pg_b

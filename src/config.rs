@@ -359,6 +359,9 @@ impl Cli {
         if serve.request_timeout_secs == 0 {
             bail!("--request-timeout-secs / KB_REQUEST_TIMEOUT_SECS must be at least 1");
         }
+        if serve.replica_expiry_secs == 0 {
+            bail!("--replica-expiry-secs / KB_REPLICA_EXPIRY_SECS must be at least 1");
+        }
         if serve.header_timeout_secs == 0 {
             bail!("--header-timeout-secs / KB_HEADER_TIMEOUT_SECS must be at least 1");
         }
@@ -429,7 +432,7 @@ impl Cli {
             metrics_bind: serve.metrics_bind,
             cache_bytes: serve.cache_mb * 1024 * 1024,
             mmap_mb: serve.mmap_mb,
-            replica_expiry: Duration::from_secs(serve.replica_expiry_secs.max(1)),
+            replica_expiry: Duration::from_secs(serve.replica_expiry_secs),
         };
         Ok((self.command, config, logging))
     }
@@ -455,6 +458,7 @@ mod tests {
         assert!(err(&["--admin-key", "secret"]).contains("at least 32 characters"));
         assert!(err(&["--key-rate", "lots"]).contains("KB_KEY_RATE"));
         assert!(err(&["--trusted-proxies", "proxy.example"]).contains("KB_TRUSTED_PROXIES"));
+        assert!(err(&["--replica-expiry-secs", "0"]).contains("KB_REPLICA_EXPIRY_SECS"));
     }
 
     #[test]

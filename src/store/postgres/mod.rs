@@ -49,6 +49,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a write waits for the change-log lock before it gives up with 503 (another
 /// replica's write stuck mid-transaction).
 const LOCK_TIMEOUT: &str = "10s";
+/// How long a write waits for its turn among this replica's writes before it gives up with
+/// 503, so a queue of writes behind a stuck one fails fast rather than at the request timeout.
+const GATE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection left in an open transaction this long (a replica hung mid-write) is closed by
 /// the server, which releases the change-log lock for everyone else.
 const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";

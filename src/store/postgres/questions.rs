@@ -36,7 +36,10 @@ impl PgStore {
         &self,
         f: impl AsyncFnOnce(&mut PgConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let _gate = self.write_gate.lock().await;
+        // Not getting a turn in time is reported like not getting a connection: busy, 503.
+        let _gate = tokio::time::timeout(super::GATE_TIMEOUT, self.write_gate.lock())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?;
         let mut tx = self.begin_changes().await?;
         let out = f(&mut tx).await?;
         tx.commit().await?;
