@@ -1,6 +1,7 @@
 //! Several kb processes on one PostgreSQL database, each with its own data directory and
 //! search index. These run only when `KB_TEST_DATABASE_URL` names a PostgreSQL server (CI sets
-//! it); on SQLite there is nothing to share.
+//! it); on SQLite there is nothing to share. The last test, on pruning the change log by the
+//! replicas' positions, runs on both stores.
 
 use crate::helpers::{database_url_for, db_rows, kb_command, on_postgres};
 use crate::process::{Server, db_ids, index_ids, json, request, request_as};
@@ -536,4 +537,65 @@ async fn replicas_starting_together_migrate_the_database_once() {
         "SELECT CAST(count(*) AS TEXT) FROM _sqlx_migrations WHERE success",
     );
     assert_eq!(applied, vec![files.to_string()]);
+}
+
+/// A store of its own in `dir`, as a replica's process opens it: SQLite there, or a
+/// PostgreSQL database of its own when the tests run on PostgreSQL.
+async fn store_of(dir: &Path) -> kb::store::Store {
+    match database_url_for(dir) {
+        Some(url) => kb::store::Store::connect_postgres_with(&url, 2)
+            .await
+            .unwrap(),
+        None => kb::store::Store::open(&dir.join("kb.sqlite3"))
+            .await
+            .unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn the_change_log_is_pruned_only_below_what_every_live_replica_has_applied() {
+    use kb::store::Changes;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_of(dir.path()).await;
+    let items: Vec<_> = (0..6)
+        .map(|i| {
+            kb::domain::import::parse_line(&format!(
+                r#"{{"title": "pruned {i}", "category": "golang"}}"#
+            ))
+            .unwrap()
+        })
+        .collect();
+    let last = store.import_batch(&items).await.unwrap().last_seq;
+    assert_eq!(last, store.last_change_seq().await.unwrap());
+    assert!(last >= 6);
+    let now = || chrono::Utc::now().timestamp_micros();
+    store.record_position("replica-behind", 2).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let between = now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store.record_position("replica-ahead", last).await.unwrap();
+
+    // Both live: nothing the one behind still needs goes.
+    assert_eq!(store.prune_changes(now() - 60_000_000).await.unwrap(), 2);
+    match store.changes_after(2, 100).await.unwrap() {
+        Changes::Entries(e) => assert_eq!(e.len() as i64, last - 2, "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.changes_after(1, 100).await.unwrap(),
+        Changes::Pruned { upto: 2 },
+        "a replica below the pruned part is told to rebuild"
+    );
+
+    // The one behind falls silent: the log is pruned past it, and it is told so.
+    assert_eq!(store.prune_changes(between).await.unwrap(), last);
+    assert_eq!(
+        store.changes_after(2, 100).await.unwrap(),
+        Changes::Pruned { upto: last }
+    );
+    assert_eq!(
+        store.changes_after(last, 100).await.unwrap(),
+        Changes::Entries(vec![])
+    );
+    store.close().await;
 }
