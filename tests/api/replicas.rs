@@ -242,18 +242,66 @@ fn a_replica_that_fell_behind_the_pruned_log_rebuilds_and_a_new_one_builds_from_
     });
 
     // A new replica with an empty data directory builds its index from the database; until
-    // then /readyz says 503 (with the reason), never a wrong "ready".
+    // then /readyz says 503 with the reason. The build is held at its first step (reading the
+    // log's head, which waits for a writer holding the change-log lock) so the window is
+    // certain to be seen.
     let c_dir = tempfile::tempdir().unwrap();
     let url = database_url_for(a_dir.path()).unwrap();
+    let lock = ChangeLogLock::hold(&url);
     let c = Server::start(c_dir.path(), &[("KB_DATABASE_URL", url.as_str())]);
     let (status, body) = c.request("GET", "/readyz", None);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(json(&body)["code"], "not_ready");
     assert!(
-        status == 200 || (status == 503 && json(&body)["code"] == "not_ready"),
-        "{status} {body}"
+        json(&body)["detail"].as_str().unwrap().contains("rebuilt"),
+        "{body}"
     );
+    lock.release();
     eventually("C is ready", || c.request("GET", "/readyz", None).0 == 200);
     assert_eq!(index_ids(&c, "fellbehind"), BTreeSet::from([id]));
     assert_eq!(index_ids(&c, "GMP"), index_ids(&a, "GMP"));
+}
+
+/// The change-log lock (the key kb's PostgreSQL store uses), held by another session as a
+/// writer of another replica would hold it, until released.
+struct ChangeLogLock {
+    release: std::sync::mpsc::Sender<()>,
+    holder: std::thread::JoinHandle<()>,
+}
+
+impl ChangeLogLock {
+    const KEY: i64 = 0x6b62_0001;
+
+    fn hold(url: &str) -> Self {
+        let url = url.to_string();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(Self::KEY)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                held_tx.send(()).unwrap();
+                let _ = release_rx.recv();
+                conn.close().await.unwrap();
+            });
+        });
+        held_rx.recv().expect("the lock is taken");
+        Self { release, holder }
+    }
+
+    fn release(self) {
+        self.release.send(()).unwrap();
+        self.holder.join().unwrap();
+    }
 }
 
 #[test]
