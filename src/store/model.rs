@@ -20,6 +20,18 @@ pub struct ListPage {
     pub next_after: Option<i64>,
 }
 
+/// Cuts `ids` (fetched with one row more than `limit`) to a page: the id to continue after is
+/// the page's last one when that extra row came back.
+pub(super) fn page(mut ids: Vec<i64>, limit: i64) -> (Vec<i64>, Option<i64>) {
+    if ids.len() as i64 > limit {
+        ids.truncate(limit as usize);
+        let next = ids.last().copied();
+        (ids, next)
+    } else {
+        (ids, None)
+    }
+}
+
 /// The result of a write and the sequence number of the index change it recorded.
 #[derive(Debug)]
 pub struct Written<T> {

@@ -1,20 +1,21 @@
-//! The write paths both stores share: which rows a write touches, in which order, and which
-//! checks it makes, inside the caller's transaction. Each backend supplies the statements by
-//! implementing [`Rows`] for its connection type, and the transaction around them (SQLite's
-//! single writer, PostgreSQL's change-log lock).
+//! The paths both stores share: which rows a write touches, in which order, and which checks
+//! it makes, inside the caller's transaction (and the few reads that take more than one
+//! statement). Each backend supplies the statements by implementing [`Rows`] for its
+//! connection type, and the transaction around them (SQLite's single writer, PostgreSQL's
+//! change-log lock).
 //!
 //! Every write of a question keeps its tags, answers, quiz-pool slots and the index change log
 //! in step, and returns the sequence of the change it logged.
 
 use super::model::{
-    BatchOutcome, Existing, NewRows, Pool, Written, check_version, classify, import_patch,
+    BatchOutcome, Card, Existing, NewRows, Pool, Written, check_version, classify, import_patch,
     pool_keys,
 };
 use super::{StoreError, StoreResult};
 use crate::domain::import::ImportItem;
 use crate::domain::{
     Answer, Difficulty, Markdown, NewQuestion, Precondition, Question, QuestionPatch, QuestionSize,
-    Tags,
+    QuizFilter, Tags,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -22,7 +23,8 @@ use std::collections::{HashMap, HashSet};
 /// of the line the question was last imported from.
 pub(super) type Found = (i64, i64, Option<String>);
 
-/// The statements a write is made of, on one connection inside its transaction.
+/// The statements the shared paths are made of, on one connection (inside the caller's
+/// transaction, for writes).
 pub(super) trait Rows {
     /// Full questions for `ids`, in that order, skipping ids with no row.
     async fn load_questions(&mut self, ids: &[i64]) -> StoreResult<Vec<Question>>;
@@ -34,6 +36,22 @@ pub(super) trait Rows {
     async fn question_size(&mut self, id: i64) -> sqlx::Result<QuestionSize>;
     /// The category's id, or `UnknownCategory`.
     async fn category_id(&mut self, slug: &str) -> StoreResult<i64>;
+    /// The tag's id, or `UnknownTag`.
+    async fn tag_id(&mut self, slug: &str) -> StoreResult<i64>;
+    /// Makes the check-then-write of a review atomic against other writers of the same card
+    /// and against the question's deletion; returns whether the question exists.
+    async fn lock_for_review(&mut self, learner: &str, question_id: i64) -> sqlx::Result<bool>;
+    /// When the learner last reviewed the question (microseconds), if ever.
+    async fn last_review(&mut self, learner: &str, question_id: i64) -> sqlx::Result<Option<i64>>;
+    /// Stores the card state and appends the review to the learner's log.
+    async fn save_card(
+        &mut self,
+        learner: &str,
+        question_id: i64,
+        rating: &str,
+        interval_days: f64,
+        card: &Card,
+    ) -> sqlx::Result<()>;
     /// Sets the patch's scalar fields (title, body, category, difficulty), the update time,
     /// and bumps the version.
     async fn update_question(
@@ -172,6 +190,48 @@ pub(super) async fn update_answer(
     let seq = c.record_change(before.question_id, now).await?;
     let value = c.fetch_answer(id).await?;
     Ok(Written { value, seq })
+}
+
+/// The pools a draw with these filters must come from; an unknown category or tag is an
+/// error rather than an empty pool, so a typo is reported, not silently "no questions".
+pub(super) async fn quiz_pools(c: &mut impl Rows, filter: &QuizFilter) -> StoreResult<Vec<Pool>> {
+    let mut pools = Vec::new();
+    if let Some(slug) = &filter.category {
+        pools.push(Pool::Category(c.category_id(slug.as_str()).await?));
+    }
+    if let Some(slug) = &filter.tag {
+        pools.push(Pool::Tag(c.tag_id(slug.as_str()).await?));
+    }
+    if let Some(d) = filter.difficulty {
+        pools.push(Pool::Difficulty(d));
+    }
+    if pools.is_empty() {
+        pools.push(Pool::All);
+    }
+    Ok(pools)
+}
+
+/// Stores a review and the card state it led to.
+pub(super) async fn save_review(
+    c: &mut impl Rows,
+    learner: &str,
+    question_id: i64,
+    rating: &str,
+    interval_days: f64,
+    card: &Card,
+) -> StoreResult<()> {
+    if !c.lock_for_review(learner, question_id).await? {
+        return Err(StoreError::QuestionNotFound(question_id));
+    }
+    // Checked under that lock: of two clients syncing reviews, the older one cannot land
+    // after the newer.
+    let latest = c.last_review(learner, question_id).await?;
+    if latest.is_some_and(|t| t > card.last_review.timestamp_micros()) {
+        return Err(StoreError::ReviewOutOfOrder);
+    }
+    c.save_card(learner, question_id, rating, interval_days, card)
+        .await?;
+    Ok(())
 }
 
 /// Returns the change's sequence and the answer's question.

@@ -10,8 +10,8 @@ use crate::domain::{
     QuestionSize, Tags,
 };
 use crate::store::model::{
-    AnswerRow, BatchOutcome, ListPage, NewRows, Pool, QuestionRow, Written, questions_in_order,
-    wanted_categories,
+    AnswerRow, BatchOutcome, Card, ListPage, NewRows, Pool, QuestionRow, Written, page,
+    questions_in_order, wanted_categories,
 };
 use crate::store::writes::{self, Found, Rows};
 use crate::store::{StoreError, StoreResult, now_micros};
@@ -32,7 +32,7 @@ const LOAD_QUESTIONS: &str = "SELECT q.id, q.title, q.body, c.slug AS category_s
 impl PgStore {
     /// Runs `f` in a change-log transaction (see the module docs of `store/postgres`) and
     /// commits what it did (nothing on error).
-    async fn write<T>(
+    pub(super) async fn write<T>(
         &self,
         f: impl AsyncFnOnce(&mut PgConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
@@ -82,13 +82,7 @@ impl PgStore {
         .bind(limit + 1)
         .fetch_all(&self.pool)
         .await?;
-        let mut ids: Vec<i64> = ids.into_iter().map(|r| r.0).collect();
-        let next_after = if ids.len() as i64 > limit {
-            ids.truncate(limit as usize);
-            ids.last().copied()
-        } else {
-            None
-        };
+        let (ids, next_after) = page(ids.into_iter().map(|r| r.0).collect(), limit);
         let mut conn = self.pool.acquire().await?;
         let items = conn.load_questions(&ids).await?;
         Ok(ListPage { items, next_after })
@@ -217,6 +211,79 @@ impl Rows for PgConnection {
             .fetch_optional(&mut *self)
             .await?;
         row.ok_or_else(|| StoreError::UnknownCategory(slug.to_string()))
+    }
+
+    async fn tag_id(&mut self, slug: &str) -> StoreResult<i64> {
+        let row: Option<i64> = sqlx::query_scalar("SELECT id FROM tags WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&mut *self)
+            .await?;
+        row.ok_or_else(|| StoreError::UnknownTag(slug.to_string()))
+    }
+
+    /// This card's advisory lock serialises two clients syncing reviews of it (perhaps through
+    /// two replicas). KEY SHARE on the question makes a concurrent delete wait for this review
+    /// (or this review see it gone) instead of failing the insert on the foreign key.
+    async fn lock_for_review(&mut self, learner: &str, question_id: i64) -> sqlx::Result<bool> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2::text, 0))")
+            .bind(learner)
+            .bind(question_id)
+            .execute(&mut *self)
+            .await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM questions WHERE id = $1 FOR KEY SHARE")
+                .bind(question_id)
+                .fetch_optional(&mut *self)
+                .await?;
+        Ok(exists.is_some())
+    }
+
+    async fn last_review(&mut self, learner: &str, question_id: i64) -> sqlx::Result<Option<i64>> {
+        sqlx::query_scalar(
+            "SELECT last_review FROM review_cards WHERE learner = $1 AND question_id = $2",
+        )
+        .bind(learner)
+        .bind(question_id)
+        .fetch_optional(&mut *self)
+        .await
+    }
+
+    async fn save_card(
+        &mut self,
+        learner: &str,
+        question_id: i64,
+        rating: &str,
+        interval_days: f64,
+        card: &Card,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO review_cards (learner, question_id, stability, difficulty, due, last_review, reps)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (learner, question_id) DO UPDATE SET stability = excluded.stability,
+                difficulty = excluded.difficulty, due = excluded.due,
+                last_review = excluded.last_review, reps = excluded.reps",
+        )
+        .bind(learner)
+        .bind(question_id)
+        .bind(card.stability as f64)
+        .bind(card.difficulty as f64)
+        .bind(card.due.timestamp_micros())
+        .bind(card.last_review.timestamp_micros())
+        .bind(card.reps)
+        .execute(&mut *self)
+        .await?;
+        sqlx::query(
+            "INSERT INTO reviews (learner, question_id, rating, reviewed_at, interval_days)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(learner)
+        .bind(question_id)
+        .bind(rating)
+        .bind(card.last_review.timestamp_micros())
+        .bind(interval_days)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
     }
 
     async fn update_question(

@@ -3,10 +3,11 @@
 
 use super::PgStore;
 use crate::domain::{Difficulty, QuizFilter, Slug};
+use crate::store::StoreResult;
 use crate::store::model::{
     Card, Eligibility, Pool, RawSession, SessionRow, card, pool_keys, session_row,
 };
-use crate::store::{StoreError, StoreResult};
+use crate::store::writes;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use std::collections::{HashMap, HashSet};
@@ -68,30 +69,8 @@ const ELIGIBLE: &str = "(SELECT count(*) FROM quiz_slots s WHERE s.question_id =
 
 impl PgStore {
     pub async fn quiz_pools(&self, filter: &QuizFilter) -> StoreResult<Vec<Pool>> {
-        let mut pools = Vec::new();
-        if let Some(c) = &filter.category {
-            let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM categories WHERE slug = $1")
-                .bind(c.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
-            let (id,) = row.ok_or_else(|| StoreError::UnknownCategory(c.to_string()))?;
-            pools.push(Pool::Category(id));
-        }
-        if let Some(t) = &filter.tag {
-            let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM tags WHERE slug = $1")
-                .bind(t.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
-            let (id,) = row.ok_or_else(|| StoreError::UnknownTag(t.to_string()))?;
-            pools.push(Pool::Tag(id));
-        }
-        if let Some(d) = filter.difficulty {
-            pools.push(Pool::Difficulty(d));
-        }
-        if pools.is_empty() {
-            pools.push(Pool::All);
-        }
-        Ok(pools)
+        let mut conn = self.pool.acquire().await?;
+        writes::quiz_pools(&mut *conn, filter).await
     }
 
     pub async fn pool_sizes(&self, pools: &[Pool]) -> StoreResult<Vec<i64>> {
@@ -269,60 +248,7 @@ impl PgStore {
         card: &Card,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        // Of two clients syncing reviews of one card (perhaps through two replicas), the older
-        // cannot land after the newer: the check and the write hold this card's lock.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2::text, 0))")
-            .bind(learner)
-            .bind(question_id)
-            .execute(&mut *tx)
-            .await?;
-        // KEY SHARE: a concurrent delete of the question waits for this review (or this
-        // review sees it gone) instead of failing the insert on the foreign key.
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM questions WHERE id = $1 FOR KEY SHARE")
-                .bind(question_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if exists.is_none() {
-            return Err(StoreError::QuestionNotFound(question_id));
-        }
-        let latest: Option<i64> = sqlx::query_scalar(
-            "SELECT last_review FROM review_cards WHERE learner = $1 AND question_id = $2",
-        )
-        .bind(learner)
-        .bind(question_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if latest.is_some_and(|t| t > card.last_review.timestamp_micros()) {
-            return Err(StoreError::ReviewOutOfOrder);
-        }
-        sqlx::query(
-            "INSERT INTO review_cards (learner, question_id, stability, difficulty, due, last_review, reps)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (learner, question_id) DO UPDATE SET stability = excluded.stability,
-                difficulty = excluded.difficulty, due = excluded.due,
-                last_review = excluded.last_review, reps = excluded.reps",
-        )
-        .bind(learner)
-        .bind(question_id)
-        .bind(card.stability as f64)
-        .bind(card.difficulty as f64)
-        .bind(card.due.timestamp_micros())
-        .bind(card.last_review.timestamp_micros())
-        .bind(card.reps)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO reviews (learner, question_id, rating, reviewed_at, interval_days)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(learner)
-        .bind(question_id)
-        .bind(rating)
-        .bind(card.last_review.timestamp_micros())
-        .bind(interval_days)
-        .execute(&mut *tx)
-        .await?;
+        writes::save_review(&mut *tx, learner, question_id, rating, interval_days, card).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -6,14 +6,14 @@ use crate::domain::import::ImportItem;
 use crate::domain::{
     Answer, Markdown, NewQuestion, Precondition, Question, QuestionFilter, QuestionPatch,
 };
-use crate::store::model::{BatchOutcome, ListPage, Written};
+use crate::store::model::{BatchOutcome, ListPage, Written, page};
 use crate::store::writes::{self, Rows};
 use crate::store::{StoreResult, now_micros};
 use sqlx::SqliteConnection;
 
 impl SqliteStore {
     /// Runs `f` in the one write transaction and commits what it did (nothing on error).
-    async fn write<T>(
+    pub(super) async fn write<T>(
         &self,
         f: impl AsyncFnOnce(&mut SqliteConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
@@ -61,13 +61,7 @@ impl SqliteStore {
         .bind(limit + 1)
         .fetch_all(&self.read)
         .await?;
-        let mut ids: Vec<i64> = ids.into_iter().map(|r| r.0).collect();
-        let next_after = if ids.len() as i64 > limit {
-            ids.truncate(limit as usize);
-            ids.last().copied()
-        } else {
-            None
-        };
+        let (ids, next_after) = page(ids.into_iter().map(|r| r.0).collect(), limit);
         let mut conn = self.read.acquire().await?;
         let items = conn.load_questions(&ids).await?;
         Ok(ListPage { items, next_after })

@@ -5,7 +5,8 @@ use crate::domain::{Difficulty, QuizFilter, Slug};
 use crate::store::model::{
     Card, Eligibility, Pool, RawSession, SessionRow, card, pool_keys, session_row,
 };
-use crate::store::{StoreError, StoreResult, from_micros};
+use crate::store::writes;
+use crate::store::{StoreResult, from_micros};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
@@ -20,30 +21,8 @@ const ELIGIBLE: &str = "(SELECT count(*) FROM quiz_slots s WHERE s.question_id =
 
 impl SqliteStore {
     pub async fn quiz_pools(&self, filter: &QuizFilter) -> StoreResult<Vec<Pool>> {
-        let mut pools = Vec::new();
-        if let Some(c) = &filter.category {
-            let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM categories WHERE slug = ?")
-                .bind(c.as_str())
-                .fetch_optional(&self.read)
-                .await?;
-            let (id,) = row.ok_or_else(|| StoreError::UnknownCategory(c.to_string()))?;
-            pools.push(Pool::Category(id));
-        }
-        if let Some(t) = &filter.tag {
-            let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM tags WHERE slug = ?")
-                .bind(t.as_str())
-                .fetch_optional(&self.read)
-                .await?;
-            let (id,) = row.ok_or_else(|| StoreError::UnknownTag(t.to_string()))?;
-            pools.push(Pool::Tag(id));
-        }
-        if let Some(d) = filter.difficulty {
-            pools.push(Pool::Difficulty(d));
-        }
-        if pools.is_empty() {
-            pools.push(Pool::All);
-        }
-        Ok(pools)
+        let mut conn = self.read.acquire().await?;
+        writes::quiz_pools(&mut *conn, filter).await
     }
 
     pub async fn pool_sizes(&self, pools: &[Pool]) -> StoreResult<Vec<i64>> {
@@ -214,55 +193,10 @@ impl SqliteStore {
         interval_days: f64,
         card: &Card,
     ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM questions WHERE id = ?")
-            .bind(question_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::QuestionNotFound(question_id));
-        }
-        // Checked in the write transaction: of two clients syncing reviews, the older one
-        // cannot land after the newer.
-        let latest: Option<(i64,)> = sqlx::query_as(
-            "SELECT last_review FROM review_cards WHERE learner = ? AND question_id = ?",
-        )
-        .bind(learner)
-        .bind(question_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if latest.is_some_and(|(t,)| t > card.last_review.timestamp_micros()) {
-            return Err(StoreError::ReviewOutOfOrder);
-        }
-        sqlx::query(
-            "INSERT INTO review_cards (learner, question_id, stability, difficulty, due, last_review, reps)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (learner, question_id) DO UPDATE SET stability = excluded.stability,
-                difficulty = excluded.difficulty, due = excluded.due,
-                last_review = excluded.last_review, reps = excluded.reps",
-        )
-        .bind(learner)
-        .bind(question_id)
-        .bind(card.stability as f64)
-        .bind(card.difficulty as f64)
-        .bind(card.due.timestamp_micros())
-        .bind(card.last_review.timestamp_micros())
-        .bind(card.reps)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO reviews (learner, question_id, rating, reviewed_at, interval_days)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(learner)
-        .bind(question_id)
-        .bind(rating)
-        .bind(card.last_review.timestamp_micros())
-        .bind(interval_days)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |c| {
+            writes::save_review(c, learner, question_id, rating, interval_days, card).await
+        })
+        .await
     }
 
     pub async fn due_cards(

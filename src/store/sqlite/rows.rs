@@ -6,7 +6,7 @@
 use crate::domain::import::ImportItem;
 use crate::domain::{Answer, Markdown, Question, QuestionPatch, QuestionSize, Tags};
 use crate::store::model::{
-    AnswerRow, NewRows, Pool, QuestionRow, questions_in_order, wanted_categories,
+    AnswerRow, Card, NewRows, Pool, QuestionRow, questions_in_order, wanted_categories,
 };
 use crate::store::writes::{Found, Rows};
 use crate::store::{StoreError, StoreResult};
@@ -111,6 +111,74 @@ impl Rows for SqliteConnection {
             .await?;
         row.map(|r| r.0)
             .ok_or_else(|| StoreError::UnknownCategory(slug.to_string()))
+    }
+
+    async fn tag_id(&mut self, slug: &str) -> StoreResult<i64> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM tags WHERE slug = ?")
+            .bind(slug)
+            .fetch_optional(&mut *self)
+            .await?;
+        row.map(|r| r.0)
+            .ok_or_else(|| StoreError::UnknownTag(slug.to_string()))
+    }
+
+    /// The one write transaction already excludes every other writer.
+    async fn lock_for_review(&mut self, _learner: &str, question_id: i64) -> sqlx::Result<bool> {
+        let (exists,): (bool,) =
+            sqlx::query_as("SELECT EXISTS (SELECT 1 FROM questions WHERE id = ?)")
+                .bind(question_id)
+                .fetch_one(&mut *self)
+                .await?;
+        Ok(exists)
+    }
+
+    async fn last_review(&mut self, learner: &str, question_id: i64) -> sqlx::Result<Option<i64>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT last_review FROM review_cards WHERE learner = ? AND question_id = ?",
+        )
+        .bind(learner)
+        .bind(question_id)
+        .fetch_optional(&mut *self)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    async fn save_card(
+        &mut self,
+        learner: &str,
+        question_id: i64,
+        rating: &str,
+        interval_days: f64,
+        card: &Card,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO review_cards (learner, question_id, stability, difficulty, due, last_review, reps)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (learner, question_id) DO UPDATE SET stability = excluded.stability,
+                difficulty = excluded.difficulty, due = excluded.due,
+                last_review = excluded.last_review, reps = excluded.reps",
+        )
+        .bind(learner)
+        .bind(question_id)
+        .bind(card.stability as f64)
+        .bind(card.difficulty as f64)
+        .bind(card.due.timestamp_micros())
+        .bind(card.last_review.timestamp_micros())
+        .bind(card.reps)
+        .execute(&mut *self)
+        .await?;
+        sqlx::query(
+            "INSERT INTO reviews (learner, question_id, rating, reviewed_at, interval_days)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(learner)
+        .bind(question_id)
+        .bind(rating)
+        .bind(card.last_review.timestamp_micros())
+        .bind(interval_days)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
     }
 
     async fn update_question(
