@@ -24,9 +24,8 @@ const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 /// The state the index was found in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Opened {
-    /// A valid index that includes every change up to `seq` of the database `database`
-    /// (empty: written before indexes recorded it).
-    Current { seq: i64, database: String },
+    /// A valid index of this database that includes every change up to `seq`.
+    Current { seq: i64 },
     /// Missing, corrupt, or of another schema version: it was recreated empty and must be
     /// rebuilt from the database.
     NeedsRebuild { reason: String },
@@ -51,7 +50,7 @@ fn register(index: &Index) {
 }
 
 /// Opens the existing index if it is usable as it stands.
-fn try_open(dir: &Path, schema: &Schema) -> anyhow::Result<(Index, Payload)> {
+fn try_open(dir: &Path, schema: &Schema, database: &str) -> anyhow::Result<(Index, i64)> {
     let directory = MmapDirectory::open(dir)?;
     if !Index::exists(&directory)? {
         return Err(anyhow!("no index yet"));
@@ -72,28 +71,28 @@ fn try_open(dir: &Path, schema: &Schema) -> anyhow::Result<(Index, Payload)> {
             payload.schema
         ));
     }
+    // An index written before commits named their database is judged by its sequence alone
+    // (by the caller, against the database's log).
+    if !payload.database.is_empty() && payload.database != database {
+        return Err(anyhow!("the index was built from another database"));
+    }
     register(&index);
     // Reading every segment's metadata catches missing or truncated files now, not mid-query.
     let reader = index.reader()?;
     reader
         .searcher()
         .search(&tantivy::query::AllQuery, &tantivy::collector::Count)?;
-    Ok((index, payload))
+    Ok((index, payload.seq))
 }
 
 impl SearchIndex {
-    /// Opens the index in `dir`, recreating it empty when it cannot be used as it is.
-    /// A corrupt or outdated index is never fatal: the caller rebuilds it from the database.
-    pub fn open(dir: &Path) -> anyhow::Result<(Self, Opened)> {
+    /// Opens the index in `dir` that follows the database `database` (its id), recreating it
+    /// empty when it cannot be used as it is. A corrupt or outdated index, or one of another
+    /// database, is never fatal: the caller rebuilds it from the database.
+    pub fn open(dir: &Path, database: &str) -> anyhow::Result<(Self, Opened)> {
         let (schema, fields) = schema::build();
-        let (index, opened) = match try_open(dir, &schema) {
-            Ok((index, p)) => (
-                index,
-                Opened::Current {
-                    seq: p.seq,
-                    database: p.database,
-                },
-            ),
+        let (index, opened) = match try_open(dir, &schema, database) {
+            Ok((index, seq)) => (index, Opened::Current { seq }),
             Err(e) => {
                 let reason = e.to_string();
                 if dir.exists() {
@@ -123,7 +122,7 @@ impl SearchIndex {
                 reader,
                 writer: Mutex::new(Some(writer)),
                 fields,
-                database: Mutex::new(String::new()),
+                database: database.to_string(),
             },
             opened,
         ))
@@ -165,7 +164,6 @@ impl SearchIndex {
     /// Replaces the documents of `ids` with `docs` (ids without a doc are deleted), commits
     /// with `seq` as the payload, and makes the result visible to searches.
     pub fn apply(&self, ids: &[i64], docs: &[IndexDoc], seq: i64) -> anyhow::Result<()> {
-        let database = self.database();
         self.with_writer(|w| {
             for id in ids {
                 w.delete_term(Term::from_field_u64(self.fields.id, *id as u64));
@@ -173,7 +171,7 @@ impl SearchIndex {
             for d in docs {
                 w.add_document(self.to_document(d))?;
             }
-            commit(w, seq, &database)
+            commit(w, seq, &self.database)
         })?;
         self.reader.reload()?;
         Ok(())
@@ -199,8 +197,7 @@ impl SearchIndex {
     }
 
     pub fn finish_rebuild(&self, seq: i64) -> anyhow::Result<()> {
-        let database = self.database();
-        self.with_writer(|w| commit(w, seq, &database))?;
+        self.with_writer(|w| commit(w, seq, &self.database))?;
         self.reader.reload()?;
         Ok(())
     }
@@ -208,18 +205,6 @@ impl SearchIndex {
     /// Number of documents visible to searches.
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
-    }
-
-    /// Names the database this index follows; every later commit records it.
-    pub fn set_database(&self, id: &str) {
-        *self.database.lock().unwrap_or_else(|p| p.into_inner()) = id.to_string();
-    }
-
-    fn database(&self) -> String {
-        self.database
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// Waits for merges and releases the writer (and its directory lock).

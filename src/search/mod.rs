@@ -37,8 +37,8 @@ pub struct SearchIndex {
     /// `None` once closed, so the directory lock is released even while handles remain.
     writer: Mutex<Option<IndexWriter>>,
     fields: Fields,
-    /// The database the index follows, written into every commit (see `indexer.rs`).
-    database: Mutex<String>,
+    /// The id of the database the index follows, written into every commit (`indexer.rs`).
+    database: String,
 }
 
 impl std::fmt::Debug for SearchIndex {

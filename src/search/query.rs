@@ -1277,7 +1277,7 @@ mod pruning_tests {
     /// The same `n` documents every time, committed `batch` at a time.
     fn index_in_batches(n: usize, batch: usize) -> (tempfile::TempDir, SearchIndex) {
         let dir = tempfile::tempdir().unwrap();
-        let (index, _) = SearchIndex::open(&dir.path().join("index")).unwrap();
+        let (index, _) = SearchIndex::open(&dir.path().join("index"), "test").unwrap();
         let mut rng = StdRng::seed_from_u64(7);
         let mut text = |len: usize| -> String {
             (0..len)

@@ -79,9 +79,11 @@ pub(crate) async fn rebuild(
 ) -> anyhow::Result<i64> {
     // Take the high-water mark first: every change up to it is in the rows read below, and
     // anything later is replayed afterwards (re-applying a change is harmless). Recording it
-    // at once (and on every page) keeps other replicas from pruning what this one will need.
+    // at once (and again every second while pages are read) keeps other replicas from
+    // pruning what this one will need.
     let seq = store.last_change_seq().await?;
     store.record_position(replica, seq).await?;
+    let mut recorded = std::time::Instant::now();
     let idx = index.clone();
     blocking(move || idx.begin_rebuild()).await?;
     let mut after = 0;
@@ -96,7 +98,10 @@ pub(crate) async fn rebuild(
         let idx = index.clone();
         blocking(move || idx.add(&docs)).await?;
         after = last;
-        store.record_position(replica, seq).await?;
+        if recorded.elapsed() >= RECORD_EVERY {
+            store.record_position(replica, seq).await?;
+            recorded = std::time::Instant::now();
+        }
     }
     let idx = index.clone();
     blocking(move || idx.finish_rebuild(seq)).await?;
@@ -199,13 +204,12 @@ impl Indexing {
     ) -> anyhow::Result<Self> {
         let replica = replica_name(dir);
         let dir = dir.to_path_buf();
-        let (index, opened) = blocking(move || SearchIndex::open(&dir)).await?;
         let database = database_id(&store).await?;
-        index.set_database(&database);
-        let opened = check_origin(&store, opened, &database).await?;
+        let (index, opened) = blocking(move || SearchIndex::open(&dir, &database)).await?;
+        let opened = check_head(&store, opened).await?;
         let index = Arc::new(index);
         let start_seq = match &opened {
-            Opened::Current { seq, .. } => *seq,
+            Opened::Current { seq } => *seq,
             Opened::NeedsRebuild { reason } => {
                 tracing::warn!(%reason, "the search index will be rebuilt from the database");
                 0
@@ -292,20 +296,14 @@ pub(crate) async fn database_id(store: &Store) -> anyhow::Result<String> {
     Ok(hex::encode(store.secret("database-id").await?))
 }
 
-/// An index that is valid but follows another database (its id differs, or it claims changes
-/// the log never handed out) is rebuilt rather than trusted: its sequence numbers mean
-/// nothing here. Indexes written before ids were recorded are judged by the sequence alone.
-async fn check_origin(store: &Store, opened: Opened, database: &str) -> anyhow::Result<Opened> {
-    let Opened::Current { seq, database: of } = &opened else {
+/// An index that claims changes this database's log never handed out follows another
+/// database (one from before indexes recorded their database's id): rebuilt, not trusted.
+async fn check_head(store: &Store, opened: Opened) -> anyhow::Result<Opened> {
+    let Opened::Current { seq } = opened else {
         return Ok(opened);
     };
-    if !of.is_empty() && of != database {
-        return Ok(Opened::NeedsRebuild {
-            reason: "the index was built from another database".into(),
-        });
-    }
     let last = store.last_change_seq().await?;
-    if *seq > last {
+    if seq > last {
         return Ok(Opened::NeedsRebuild {
             reason: format!(
                 "the index is at change {seq}, past this database's last change {last}"
@@ -333,7 +331,7 @@ struct Follower {
 async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>) {
     let f = follower;
     let mut seq = match opened {
-        Opened::Current { seq, .. } => seq,
+        Opened::Current { seq } => seq,
         Opened::NeedsRebuild { .. } => match rebuild_until_done(&f, &mut stop).await {
             Some(seq) => seq,
             None => return,
@@ -393,23 +391,17 @@ async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>
     }
 }
 
-/// At shutdown: applies what is pending and records the position, as far as the database
-/// lets it (what is left replays on the next start).
-async fn finish(f: &Follower, mut seq: i64) {
-    loop {
-        match catch_up(&f.store, &f.cache, &f.index, seq, &f.applied).await {
-            Ok((s, drained)) => {
-                seq = s;
-                if drained {
-                    break;
-                }
-            }
-            Err(_) => {
-                tracing::warn!("index not fully caught up at shutdown; it will replay on start");
-                break;
-            }
+/// At shutdown: applies one more slice of the log and records the position. Other replicas
+/// may keep writing, so this does not wait for the log to drain: what is left replays on the
+/// next start.
+async fn finish(f: &Follower, seq: i64) {
+    let seq = match catch_up(&f.store, &f.cache, &f.index, seq, &f.applied).await {
+        Ok((s, _)) => s,
+        Err(_) => {
+            tracing::warn!("index not fully caught up at shutdown; it will replay on start");
+            seq
         }
-    }
+    };
     let _ = f.store.record_position(&f.replica, seq).await;
 }
 

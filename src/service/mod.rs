@@ -99,9 +99,10 @@ impl Service {
     /// the number of documents indexed. Fails if a running kb holds the index.
     pub async fn reindex(store: &Store, index_dir: &Path) -> anyhow::Result<u64> {
         let dir = index_dir.to_path_buf();
+        let database = indexing::database_id(store).await?;
         let (index, _) =
-            tokio::task::spawn_blocking(move || crate::search::SearchIndex::open(&dir)).await??;
-        index.set_database(&indexing::database_id(store).await?);
+            tokio::task::spawn_blocking(move || crate::search::SearchIndex::open(&dir, &database))
+                .await??;
         let index = Arc::new(index);
         indexing::rebuild(store, &index, &indexing::replica_name(index_dir)).await?;
         let n = index.num_docs();

@@ -18,7 +18,7 @@ pub use model::{
     ApiKey, BatchOutcome, Card, Change, Changes, Eligibility, IndexRow, KeyGrant, ListPage, Pool,
     SessionRow, Written,
 };
-pub use postgres::{PgStore, default_connections as default_pg_connections};
+pub use postgres::{CHANGE_LOG_LOCK, PgStore, default_connections as default_pg_connections};
 pub use sqlite::{DEFAULT_MMAP_MB, SqliteStore};
 
 use crate::domain::import::ImportItem;

@@ -45,17 +45,22 @@ pub fn database_url_for(dir: &std::path::Path) -> Option<String> {
     dir.hash(&mut h);
     let name = format!("kbt_{}_{:016x}", std::process::id(), h.finish());
     let url = with_database(&server, &name);
-    // Its own thread and runtime: callable from sync tests and from inside async ones.
+    block_on_thread(async move { create_database(&server, &name).await });
+    Some(url)
+}
+
+/// Runs `f` to completion on a thread and runtime of its own: callable from sync tests and
+/// from inside async ones alike.
+fn block_on_thread<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> T {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
-        rt.block_on(create_database(&server, &name));
+            .unwrap()
+            .block_on(f)
     })
     .join()
-    .expect("the test database can be created");
-    Some(url)
+    .expect("the database work succeeds")
 }
 
 static CLEANED: std::sync::Once = std::sync::Once::new();
@@ -106,39 +111,31 @@ pub fn db_rows(dir: &std::path::Path, sql: &str) -> Vec<String> {
     let url = database_url_for(dir);
     let file = dir.join("kb.sqlite3");
     let sql = sql.to_string();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            use sqlx::Row;
-            match url {
-                Some(url) => {
-                    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .fetch_all(&pool)
-                        .await
-                        .unwrap();
-                    pool.close().await;
-                    rows.iter().map(|r| r.get::<String, _>(0)).collect()
-                }
-                None => {
-                    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
-                        .await
-                        .unwrap();
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .fetch_all(&pool)
-                        .await
-                        .unwrap();
-                    pool.close().await;
-                    rows.iter().map(|r| r.get::<String, _>(0)).collect()
-                }
+    block_on_thread(async move {
+        use sqlx::Row;
+        match url {
+            Some(url) => {
+                let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&pool).await;
+                pool.close().await;
+                rows.unwrap()
+                    .iter()
+                    .map(|r| r.get::<String, _>(0))
+                    .collect()
             }
-        })
+            None => {
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+                    .await
+                    .unwrap();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&pool).await;
+                pool.close().await;
+                rows.unwrap()
+                    .iter()
+                    .map(|r| r.get::<String, _>(0))
+                    .collect()
+            }
+        }
     })
-    .join()
-    .expect("the statement runs")
 }
 
 /// The `kb` binary over the data directory `dir` (and its own PostgreSQL database when the

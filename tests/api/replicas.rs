@@ -270,8 +270,6 @@ struct ChangeLogLock {
 }
 
 impl ChangeLogLock {
-    const KEY: i64 = 0x6b62_0001;
-
     fn hold(url: &str) -> Self {
         let url = url.to_string();
         let (held_tx, held_rx) = std::sync::mpsc::channel();
@@ -285,7 +283,7 @@ impl ChangeLogLock {
                 use sqlx::Connection;
                 let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
                 sqlx::query("SELECT pg_advisory_lock($1)")
-                    .bind(Self::KEY)
+                    .bind(kb::store::CHANGE_LOG_LOCK)
                     .execute(&mut conn)
                     .await
                     .unwrap();
@@ -346,20 +344,13 @@ fn export_from_sqlite_then_import_into_postgresql_gives_the_same_knowledge_base(
     let file = work.path().join("kb.ndjson");
     let file = file.to_str().unwrap();
     // The SQLite side: a generated knowledge base, imported and exported.
+    // An empty KB_DATABASE_URL means SQLite.
     let sqlite = |args: &[&str]| -> String {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kb"))
-            .env("KB_DATA_DIR", &sqlite_dir)
-            .env("KB_LOG", "warn")
-            .env_remove("KB_DATABASE_URL")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        kb_command(
+            &sqlite_dir,
+            &[("KB_DATABASE_URL", ""), ("KB_LOG", "warn")],
+            args,
+        )
     };
     let generated = work.path().join("gen.ndjson");
     let generated = generated.to_str().unwrap();

@@ -38,8 +38,9 @@ pub fn default_connections() -> u32 {
 }
 
 /// Advisory lock keys (any fixed 64-bit numbers; they only need to differ from each other and
-/// from sqlx's migration lock).
-const CHANGE_LOG_LOCK: i64 = 0x6b62_0001;
+/// from sqlx's migration lock). The change-log lock is public: an operator (or a test) holding
+/// it stops every replica's question writes and index builds at their first step.
+pub const CHANGE_LOG_LOCK: i64 = 0x6b62_0001;
 const SYNONYMS_LOCK: i64 = 0x6b62_0002;
 /// The channel a committed change-log append notifies.
 const CHANNEL: &str = "kb_changes";
