@@ -170,7 +170,7 @@ pub async fn patch_answer(
     headers: HeaderMap,
     Json(input): Json<PatchAnswer>,
 ) -> ApiResult<Response> {
-    let expected = if_match(&headers, 'a', id);
+    let expected = if_match(&headers, 'a', id.get());
     let body = match input.body {
         Some(body) => Some(AnswerInput { body: Some(body) }.parse_alone()?),
         None => None,
@@ -202,7 +202,7 @@ pub async fn delete_answer(
     PathId(id): PathId,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    let expected = if_match(&headers, 'a', id);
+    let expected = if_match(&headers, 'a', id.get());
     state.service.delete_answer(id, &expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }

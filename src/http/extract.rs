@@ -124,7 +124,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 }
 
 /// A positive integer id from the single path parameter; anything else is 400 `invalid_id`.
-pub struct PathId(pub i64);
+pub struct PathId(pub Id);
 
 impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
@@ -134,7 +134,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
             .await
             .map_err(|e| ApiError::new(ErrorCode::InvalidId, e.to_string()))?;
         Id::parse(&raw)
-            .map(|id| PathId(id.get()))
+            .map(PathId)
             .map_err(|e| ApiError::new(ErrorCode::InvalidId, e))
     }
 }

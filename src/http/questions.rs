@@ -357,7 +357,7 @@ pub async fn get_question(
                 .into()
         })
         .await?;
-    let tag = etag('q', id, rendered.version);
+    let tag = etag('q', id.get(), rendered.version);
     if if_none_match(&headers, &tag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
@@ -403,7 +403,7 @@ pub async fn patch_question(
     headers: HeaderMap,
     Json(body): Json<PatchQuestion>,
 ) -> ApiResult<Response> {
-    let expected = if_match(&headers, 'q', id);
+    let expected = if_match(&headers, 'q', id.get());
     let patch = body.parse()?;
     let q = state.service.patch_question(id, &patch, &expected).await?;
     Ok(question_response(StatusCode::OK, q, false))
@@ -429,7 +429,7 @@ pub async fn delete_question(
     PathId(id): PathId,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    let expected = if_match(&headers, 'q', id);
+    let expected = if_match(&headers, 'q', id.get());
     state.service.delete_question(id, &expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }

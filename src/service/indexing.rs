@@ -293,7 +293,7 @@ impl Indexing {
 /// The identity of the database an index follows: a random id kept in the database itself,
 /// the same for every replica of one PostgreSQL database.
 pub(crate) async fn database_id(store: &Store) -> anyhow::Result<String> {
-    Ok(hex::encode(store.secret("database-id").await?))
+    Ok(store.database_id().await?)
 }
 
 /// An index that claims changes this database's log never handed out follows another

@@ -2,7 +2,7 @@
 //! and signed learner tokens that act for one learner.
 
 use super::{Error, Result, Service};
-use crate::domain::{FieldErrors, LearnerId, Rate, Scope};
+use crate::domain::{FieldErrors, Id, LearnerId, Rate, Scope};
 use crate::secret::{random_token, sha256, sha256_hex};
 use crate::store::{ApiKey, KeyGrant, Store};
 use base64::Engine;
@@ -86,7 +86,11 @@ pub async fn create_key(
 
 /// Revokes a key; an error when there is no live key with that id.
 pub async fn revoke_key(store: &Store, id: i64) -> Result<()> {
-    if store.revoke_key(id).await? {
+    let revoked = match Id::new(id) {
+        Some(key) => store.revoke_key(key).await?,
+        None => false,
+    };
+    if revoked {
         Ok(())
     } else {
         Err(Error::KeyNotFound(id))
@@ -192,7 +196,11 @@ impl Service {
                 learner: None,
             },
             None => return Ok(None),
-            Some(id) => match self.store.live_key(id).await? {
+            Some(id) => match self
+                .store
+                .live_key(Id::new(id).ok_or(Error::KeyNotFound(id))?)
+                .await?
+            {
                 Some(k) if k.scope.grants(Scope::Learners) => Principal::from(k),
                 _ => return Ok(None),
             },

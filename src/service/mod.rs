@@ -14,8 +14,8 @@ mod seed;
 mod synonyms;
 
 use crate::domain::{
-    Answer, Category, CategoryName, Markdown, NewQuestion, Precondition, Question, QuestionFilter,
-    QuestionPatch, QuestionSize, Slug, TagCount,
+    Answer, Category, CategoryName, Id, Markdown, NewQuestion, Precondition, Question,
+    QuestionFilter, QuestionPatch, QuestionSize, Slug, TagCount,
 };
 use crate::store::{ListPage, Store};
 use indexing::Indexing;
@@ -144,10 +144,10 @@ impl Service {
     #[tracing::instrument(level = "debug", skip(self, render))]
     pub async fn get_question_rendered(
         &self,
-        id: i64,
+        id: Id,
         render: impl FnOnce(Question) -> bytes::Bytes,
     ) -> Result<Arc<Rendered>> {
-        if let Some(hit) = self.cache.get(id) {
+        if let Some(hit) = self.cache.get(id.get()) {
             return Ok(hit);
         }
         let epoch = self.cache.epoch();
@@ -156,7 +156,7 @@ impl Service {
             version: q.version,
             body: render(q),
         });
-        self.cache.insert(id, epoch, rendered.clone());
+        self.cache.insert(id.get(), epoch, rendered.clone());
         Ok(rendered)
     }
 
@@ -166,7 +166,7 @@ impl Service {
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn get_question(&self, id: i64) -> Result<Question> {
+    pub async fn get_question(&self, id: Id) -> Result<Question> {
         Ok(self.store.get_question(id).await?)
     }
 
@@ -192,16 +192,16 @@ impl Service {
     #[tracing::instrument(skip(self, patch, expected), fields(seq))]
     pub async fn patch_question(
         &self,
-        id: i64,
+        id: Id,
         patch: &QuestionPatch,
         expected: &Precondition,
     ) -> Result<Question> {
         // Before as well as after: a write cut off while committing must not leave the old
         // rendering behind (the epoch keeps a racing read from restoring it).
-        self.cache.invalidate([id]);
+        self.cache.invalidate([id.get()]);
         let w = self.store.patch_question(id, patch, expected).await?;
-        self.cache.invalidate([id]);
-        written(id, w.seq);
+        self.cache.invalidate([id.get()]);
+        written(id.get(), w.seq);
         if w.seq > 0 {
             self.indexing.wait_for(w.seq).await;
         }
@@ -209,30 +209,30 @@ impl Service {
     }
 
     #[tracing::instrument(skip(self, expected), fields(seq))]
-    pub async fn delete_question(&self, id: i64, expected: &Precondition) -> Result<()> {
-        self.cache.invalidate([id]);
+    pub async fn delete_question(&self, id: Id, expected: &Precondition) -> Result<()> {
+        self.cache.invalidate([id.get()]);
         let seq = self.store.delete_question(id, expected).await?;
-        self.cache.invalidate([id]);
-        written(id, seq);
+        self.cache.invalidate([id.get()]);
+        written(id.get(), seq);
         self.indexing.wait_for(seq).await;
         Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn list_answers(&self, question_id: i64) -> Result<Vec<Answer>> {
+    pub async fn list_answers(&self, question_id: Id) -> Result<Vec<Answer>> {
         Ok(self.store.list_answers(question_id).await?)
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn get_answer(&self, id: i64) -> Result<Answer> {
+    pub async fn get_answer(&self, id: Id) -> Result<Answer> {
         Ok(self.store.get_answer(id).await?)
     }
 
     #[tracing::instrument(skip(self, body), fields(id, seq))]
-    pub async fn add_answer(&self, question_id: i64, body: &Markdown) -> Result<Answer> {
-        self.cache.invalidate([question_id]);
+    pub async fn add_answer(&self, question_id: Id, body: &Markdown) -> Result<Answer> {
+        self.cache.invalidate([question_id.get()]);
         let w = self.store.add_answer(question_id, body).await?;
-        self.cache.invalidate([question_id]);
+        self.cache.invalidate([question_id.get()]);
         written(w.value.id, w.seq);
         self.indexing.wait_for(w.seq).await;
         Ok(w.value)
@@ -242,7 +242,7 @@ impl Service {
     #[tracing::instrument(skip(self, body, expected), fields(seq))]
     pub async fn patch_answer(
         &self,
-        id: i64,
+        id: Id,
         body: Option<&Markdown>,
         expected: &Precondition,
     ) -> Result<Answer> {
@@ -255,17 +255,17 @@ impl Service {
         };
         let w = self.store.update_answer(id, body, expected).await?;
         self.cache.invalidate([w.value.question_id]);
-        written(id, w.seq);
+        written(id.get(), w.seq);
         self.indexing.wait_for(w.seq).await;
         Ok(w.value)
     }
 
     #[tracing::instrument(skip(self, expected), fields(seq))]
-    pub async fn delete_answer(&self, id: i64, expected: &Precondition) -> Result<()> {
-        let (seq, question_id) = self.store.delete_answer(id, expected).await?;
-        self.cache.invalidate([question_id]);
-        written(id, seq);
-        self.indexing.wait_for(seq).await;
+    pub async fn delete_answer(&self, id: Id, expected: &Precondition) -> Result<()> {
+        let d = self.store.delete_answer(id, expected).await?;
+        self.cache.invalidate([d.question_id]);
+        written(id.get(), d.seq);
+        self.indexing.wait_for(d.seq).await;
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 //! candidates are rejected it falls back to listing the eligible members of that pool.
 
 use super::{Error, Result, Service};
-use crate::domain::{LearnerId, Question, QuizFilter, check_review_time};
+use crate::domain::{Id, LearnerId, Question, QuizFilter, check_review_time};
 use crate::quiz::{Rating, Scheduled, Ticket, correct_choice_id, excerpt, sample_slots, schedule};
 use crate::secret::{new_token, random_hex, sha256_hex};
 use crate::store::{Card, Eligibility, Pool, StoreError};
@@ -259,7 +259,7 @@ impl Service {
                 }
             }
         };
-        for (other, _) in self.similar(q.id, 12).await? {
+        for (other, _) in self.similar_to(q, 12).await? {
             if other.category.slug == q.category.slug {
                 consider(&other, &mut texts);
             }
@@ -318,7 +318,10 @@ impl Service {
             return Err(Error::ChoiceNotFound);
         }
         let correct_choice_id = correct_choice_id(&key, &t.nonce, t.question_id);
-        let q = self.store.get_question(t.question_id).await?;
+        let q = self
+            .store
+            .get_question(Id::new(t.question_id).ok_or(Error::QuestionNotFound(t.question_id))?)
+            .await?;
         Ok(Graded {
             correct: choice_id == correct_choice_id,
             correct_choice_id,
@@ -395,6 +398,8 @@ impl Service {
             Some(t) => check_review_time(t, Utc::now()).map_err(Error::ReviewTimeOutOfRange)?,
             None => Utc::now(),
         };
+        // An id that can't exist is not found, as an id no question has.
+        let question_id = Id::new(question_id).ok_or(Error::QuestionNotFound(question_id))?;
         let previous = self.store.card(learner.as_str(), question_id).await?;
         if previous.is_some_and(|c| now < c.last_review) {
             return Err(Error::ReviewOutOfOrder);
@@ -442,10 +447,11 @@ impl Service {
         };
         let ids: Vec<i64> = due
             .iter()
-            .map(|(id, _)| *id)
+            .map(|c| c.question_id)
             .chain(fresh.iter().copied())
             .collect();
-        let due_at: std::collections::HashMap<i64, DateTime<Utc>> = due.into_iter().collect();
+        let due_at: std::collections::HashMap<i64, DateTime<Utc>> =
+            due.into_iter().map(|c| (c.question_id, c.due)).collect();
         Ok(self
             .store
             .get_questions(&ids)

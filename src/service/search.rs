@@ -2,7 +2,7 @@
 //! deleted question never appears), and the highlighter marks the rows' text.
 
 use super::{Result, Service};
-use crate::domain::{Question, SearchQuery};
+use crate::domain::{Id, Question, SearchQuery};
 use crate::search::{Facets, PartScore};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -97,11 +97,21 @@ impl Service {
 
     /// Questions related to `id`, best first, never `id` itself.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn similar(&self, id: i64, limit: usize) -> Result<Vec<(Question, f32)>> {
+    pub async fn similar(&self, id: Id, limit: usize) -> Result<Vec<(Question, f32)>> {
         let q = self.store.get_question(id).await?;
+        self.similar_to(&q, limit).await
+    }
+
+    /// Questions related to `q`, best first, never `q` itself.
+    pub(super) async fn similar_to(
+        &self,
+        q: &Question,
+        limit: usize,
+    ) -> Result<Vec<(Question, f32)>> {
         let index = self.indexing.index.clone();
         let answers: Vec<String> = q.answers.iter().map(|a| a.body.clone()).collect();
-        let found = blocking(move || index.similar(q.id, &q.title, &answers, limit)).await?;
+        let (id, title) = (q.id, q.title.clone());
+        let found = blocking(move || index.similar(id, &title, &answers, limit)).await?;
         let scores: HashMap<i64, f32> = found.iter().copied().collect();
         let ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
         let rows = self.store.get_questions(&ids).await?;

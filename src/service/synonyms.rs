@@ -29,8 +29,10 @@ impl Loaded {
 pub type Shared = Arc<RwLock<Arc<Loaded>>>;
 
 pub async fn load(store: &Store) -> std::result::Result<Shared, StoreError> {
-    let (table, version) = store.synonyms().await?;
-    Ok(Arc::new(RwLock::new(Arc::new(Loaded::new(table, version)))))
+    let s = store.synonyms().await?;
+    Ok(Arc::new(RwLock::new(Arc::new(Loaded::new(
+        s.value, s.version,
+    )))))
 }
 
 /// Re-reads the table when the store holds a newer version than `shared` (another replica
@@ -40,8 +42,8 @@ pub async fn refresh(store: &Store, shared: &Shared) -> std::result::Result<(), 
     if store.synonyms_version().await? <= current {
         return Ok(());
     }
-    let (table, version) = store.synonyms().await?;
-    replace_if_newer(shared, Arc::new(Loaded::new(table, version)));
+    let s = store.synonyms().await?;
+    replace_if_newer(shared, Arc::new(Loaded::new(s.value, s.version)));
     Ok(())
 }
 
@@ -57,8 +59,8 @@ fn replace_if_newer(shared: &Shared, loaded: Arc<Loaded>) {
 pub async fn export_line(
     store: &Store,
 ) -> std::result::Result<Option<serde_json::Value>, StoreError> {
-    let (table, version) = store.synonyms().await?;
-    Ok((version > 0).then(|| serde_json::json!({ "synonyms": table.to_raw() })))
+    let s = store.synonyms().await?;
+    Ok((s.version > 0).then(|| serde_json::json!({ "synonyms": s.value.to_raw() })))
 }
 
 impl Service {

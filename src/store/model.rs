@@ -6,7 +6,7 @@ use super::{StoreError, StoreResult, decode_error, from_micros};
 use crate::domain::import::ImportItem;
 use crate::domain::{
     Answer, Category, CategoryRef, Difficulty, NewQuestion, Precondition, Question, QuestionPatch,
-    QuizFilter, RawSynonymTable, Scope, Slug, SynonymTable,
+    QuizFilter, RawSynonymTable, Scope, Slug, SynonymTable, TagCount,
 };
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
@@ -37,6 +37,67 @@ pub(super) fn page(mut ids: Vec<i64>, limit: i64) -> (Vec<i64>, Option<i64>) {
 pub struct Written<T> {
     pub value: T,
     pub seq: i64,
+}
+
+/// A value and its version (for ETags and `If-Match`); version 0: never written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: i64,
+}
+
+/// What deleting an answer did: the question it belonged to and the change's sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeletedAnswer {
+    pub question_id: i64,
+    pub seq: i64,
+}
+
+/// How far a replica has applied the change log, and when it last said so (microseconds).
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct ReplicaPosition {
+    pub name: String,
+    pub applied: i64,
+    pub seen_at: i64,
+}
+
+/// An import item found in the store: its index in the batch, the question's id, and the
+/// hash of the line the question was last imported from.
+#[derive(FromRow)]
+pub(super) struct FoundRow {
+    pub item: i64,
+    pub id: i64,
+    pub import_hash: Option<String>,
+}
+
+/// What decides a question's quiz pools.
+pub(super) struct PoolAttributes {
+    pub category_id: i64,
+    pub difficulty: String,
+    pub tag_ids: Vec<i64>,
+}
+
+/// A quiz-pool slot a question holds.
+#[derive(FromRow)]
+pub(super) struct SlotRow {
+    pub pool: String,
+    pub slot: i64,
+}
+
+/// One change-log entry as selected.
+#[derive(FromRow)]
+pub(super) struct ChangeRow {
+    seq: i64,
+    question_id: i64,
+}
+
+impl From<ChangeRow> for Change {
+    fn from(r: ChangeRow) -> Self {
+        Change {
+            seq: r.seq,
+            question_id: r.question_id,
+        }
+    }
 }
 
 /// One entry of the change log: the question `question_id` changed (or was deleted).
@@ -265,28 +326,37 @@ pub struct SessionRow {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A session as selected: category, tag, difficulty, expiry.
-pub(super) type RawSession = (Option<String>, Option<String>, Option<String>, i64);
+/// A session as selected.
+#[derive(FromRow)]
+pub(super) struct RawSession {
+    category: Option<String>,
+    tag: Option<String>,
+    difficulty: Option<String>,
+    expires_at: i64,
+}
 
-pub(super) fn session_row(
-    (category, tag, difficulty, expires_at): RawSession,
-) -> StoreResult<SessionRow> {
-    // Stored filters were valid when written; one that no longer parses is corruption,
-    // reported rather than silently widening the session.
-    let slug = |s: Option<String>| s.as_deref().map(Slug::parse).transpose();
-    let filter = QuizFilter {
-        category: slug(category).map_err(decode_error)?,
-        tag: slug(tag).map_err(decode_error)?,
-        difficulty: difficulty
-            .as_deref()
-            .map(Difficulty::parse)
-            .transpose()
-            .map_err(decode_error)?,
-    };
-    Ok(SessionRow {
-        filter,
-        expires_at: from_micros(expires_at),
-    })
+impl TryFrom<RawSession> for SessionRow {
+    type Error = sqlx::Error;
+
+    fn try_from(r: RawSession) -> sqlx::Result<SessionRow> {
+        // Stored filters were valid when written; one that no longer parses is corruption,
+        // reported rather than silently widening the session.
+        let slug = |s: Option<String>| s.as_deref().map(Slug::parse).transpose();
+        let filter = QuizFilter {
+            category: slug(r.category).map_err(decode_error)?,
+            tag: slug(r.tag).map_err(decode_error)?,
+            difficulty: r
+                .difficulty
+                .as_deref()
+                .map(Difficulty::parse)
+                .transpose()
+                .map_err(decode_error)?,
+        };
+        Ok(SessionRow {
+            filter,
+            expires_at: from_micros(r.expires_at),
+        })
+    }
 }
 
 /// A learner's FSRS state for one question.
@@ -299,23 +369,81 @@ pub struct Card {
     pub reps: i64,
 }
 
-/// A card as selected: stability, difficulty, due, last review, repetitions.
-pub(super) fn card((s, d, due, last, reps): (f64, f64, i64, i64, i64)) -> Card {
-    Card {
-        stability: s as f32,
-        difficulty: d as f32,
-        due: from_micros(due),
-        last_review: from_micros(last),
-        reps,
+/// A card as selected.
+#[derive(FromRow)]
+pub(super) struct CardRow {
+    stability: f64,
+    difficulty: f64,
+    due: i64,
+    last_review: i64,
+    reps: i64,
+}
+
+impl From<CardRow> for Card {
+    fn from(r: CardRow) -> Self {
+        Card {
+            stability: r.stability as f32,
+            difficulty: r.difficulty as f32,
+            due: from_micros(r.due),
+            last_review: from_micros(r.last_review),
+            reps: r.reps,
+        }
     }
 }
 
-/// A category as selected: slug, name, number of questions.
-pub(super) fn category((slug, name, question_count): (String, String, i64)) -> Category {
-    Category {
-        slug,
-        name,
-        question_count,
+/// A card that is due, and since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueCard {
+    pub question_id: i64,
+    pub due: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+pub(super) struct DueRow {
+    question_id: i64,
+    due: i64,
+}
+
+impl From<DueRow> for DueCard {
+    fn from(r: DueRow) -> Self {
+        DueCard {
+            question_id: r.question_id,
+            due: from_micros(r.due),
+        }
+    }
+}
+
+/// A category as selected, with its number of questions.
+#[derive(FromRow)]
+pub(super) struct CategoryRow {
+    slug: String,
+    name: String,
+    question_count: i64,
+}
+
+impl From<CategoryRow> for Category {
+    fn from(r: CategoryRow) -> Self {
+        Category {
+            slug: r.slug,
+            name: r.name,
+            question_count: r.question_count,
+        }
+    }
+}
+
+/// A tag as selected, with the number of questions that carry it.
+#[derive(FromRow)]
+pub(super) struct TagRow {
+    slug: String,
+    question_count: i64,
+}
+
+impl From<TagRow> for TagCount {
+    fn from(r: TagRow) -> Self {
+        TagCount {
+            slug: r.slug,
+            question_count: r.question_count,
+        }
     }
 }
 
@@ -341,33 +469,56 @@ pub struct KeyGrant {
     pub rate_per_minute: Option<u32>,
 }
 
-/// A key as selected: id, name, scope, prefix, rate, created, revoked.
-pub(super) type KeyRow = (i64, String, String, String, Option<i64>, i64, Option<i64>);
+/// A key as selected (never the key itself, only its hash is stored).
+#[derive(FromRow)]
+pub(super) struct KeyRow {
+    id: i64,
+    name: String,
+    scope: String,
+    prefix: String,
+    rate: Option<i64>,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
 
 fn scope(raw: &str) -> sqlx::Result<Scope> {
     Scope::parse(raw).map_err(decode_error)
 }
 
-pub(super) fn api_key(
-    (id, name, s, prefix, rate, created_at, revoked_at): KeyRow,
-) -> sqlx::Result<ApiKey> {
-    Ok(ApiKey {
-        id,
-        name,
-        scope: scope(&s)?,
-        prefix,
-        rate_per_minute: rate.map(|r| r as u32),
-        created_at: from_micros(created_at),
-        revoked_at: revoked_at.map(from_micros),
-    })
+impl TryFrom<KeyRow> for ApiKey {
+    type Error = sqlx::Error;
+
+    fn try_from(r: KeyRow) -> sqlx::Result<ApiKey> {
+        Ok(ApiKey {
+            id: r.id,
+            name: r.name,
+            scope: scope(&r.scope)?,
+            prefix: r.prefix,
+            rate_per_minute: r.rate.map(|r| r as u32),
+            created_at: from_micros(r.created_at),
+            revoked_at: r.revoked_at.map(from_micros),
+        })
+    }
 }
 
-pub(super) fn key_grant(id: i64, s: &str, rate: Option<i64>) -> sqlx::Result<KeyGrant> {
-    Ok(KeyGrant {
-        id,
-        scope: scope(s)?,
-        rate_per_minute: rate.map(|r| r as u32),
-    })
+/// A live key as selected for a request.
+#[derive(FromRow)]
+pub(super) struct GrantRow {
+    id: i64,
+    scope: String,
+    rate: Option<i64>,
+}
+
+impl TryFrom<GrantRow> for KeyGrant {
+    type Error = sqlx::Error;
+
+    fn try_from(r: GrantRow) -> sqlx::Result<KeyGrant> {
+        Ok(KeyGrant {
+            id: r.id,
+            scope: scope(&r.scope)?,
+            rate_per_minute: r.rate.map(|r| r as u32),
+        })
+    }
 }
 
 /// The stored synonym table, as `put_synonyms` wrote it.

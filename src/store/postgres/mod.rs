@@ -17,12 +17,14 @@ mod meta;
 mod questions;
 mod quiz;
 
+use super::StoreResult;
+use super::sql::{ReadConn, Tx, WriteKind};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The PostgreSQL implementation of the storage interface.
+/// The PostgreSQL database: its pool and its transaction rule.
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
@@ -66,7 +68,7 @@ impl PgStore {
             IDLE_IN_TRANSACTION_TIMEOUT,
         )]);
         let pool = PgPoolOptions::new()
-            .max_connections(connections.max(2))
+            .max_connections(connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
@@ -77,10 +79,15 @@ impl PgStore {
         })
     }
 
-    /// Begins a transaction that appends to the change log: takes the change-log lock (held
-    /// until commit, see the module docs) and queues the notification other replicas wait
-    /// for (PostgreSQL delivers it at commit, and drops it on rollback).
-    async fn begin_changes(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    /// Begins a transaction that appends to the change log: takes this process's turn, then
+    /// the change-log lock (held until commit, see the module docs), and queues the
+    /// notification other replicas wait for (PostgreSQL delivers it at commit, and drops it
+    /// on rollback).
+    async fn begin_changes(&self) -> StoreResult<Tx> {
+        // Not getting a turn in time is reported like not getting a connection: busy, 503.
+        let gate = tokio::time::timeout(GATE_TIMEOUT, self.write_gate.clone().lock_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"
@@ -92,21 +99,7 @@ impl PgStore {
             .bind(CHANNEL)
             .execute(&mut *tx)
             .await?;
-        Ok(tx)
-    }
-
-    /// Answers within a second: a probe must not wait out the pool's acquire timeout while
-    /// PostgreSQL is down.
-    pub async fn ping(&self) -> bool {
-        let query = sqlx::query("SELECT 1").execute(&self.pool);
-        matches!(
-            tokio::time::timeout(Duration::from_secs(1), query).await,
-            Ok(Ok(_))
-        )
-    }
-
-    pub async fn close(&self) {
-        self.pool.close().await;
+        Ok(Tx::Postgres(tx, Some(gate)))
     }
 
     /// Listens for committed changes and wakes `wake` on each. The listener reconnects by
@@ -147,5 +140,33 @@ impl PgStore {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
+    }
+}
+
+impl super::Backend for PgStore {
+    async fn read(&self) -> StoreResult<ReadConn> {
+        Ok(ReadConn::Postgres(self.pool.acquire().await?))
+    }
+
+    /// Quiz, review, key and other writes that do not touch the change log run in parallel.
+    async fn begin(&self, kind: WriteKind) -> StoreResult<Tx> {
+        match kind {
+            WriteKind::Changes => self.begin_changes().await,
+            WriteKind::Plain => Ok(Tx::Postgres(self.pool.begin().await?, None)),
+        }
+    }
+
+    /// Answers within a second: a probe must not wait out the pool's acquire timeout while
+    /// PostgreSQL is down.
+    async fn ping(&self) -> bool {
+        let query = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), query).await,
+            Ok(Ok(_))
+        )
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }

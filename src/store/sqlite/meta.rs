@@ -1,44 +1,36 @@
-//! The `meta` key-value table: facts about the database itself (whether the seed ran) and the
-//! secrets every signature is made with.
+//! The listings and locks SQLite spells its own way: its default collation already compares
+//! bytes, and its one writer already serialises synonym writes.
 
-use super::SqliteStore;
-use crate::store::{SEEDED, StoreResult, decode_error};
+use crate::domain::{Category, TagCount};
+use crate::store::meta::MetaSql;
+use crate::store::model::{CategoryRow, TagRow};
+use sqlx::SqliteConnection;
 
-impl SqliteStore {
-    pub async fn seed_done(&self) -> StoreResult<bool> {
-        let flag: Option<(String,)> = sqlx::query_as("SELECT value FROM meta WHERE key = ?")
-            .bind(SEEDED)
-            .fetch_optional(&self.read)
-            .await?;
-        if flag.is_some() {
-            return Ok(true);
-        }
-        let (any,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM questions)")
-            .fetch_one(&self.read)
-            .await?;
-        Ok(any)
+impl MetaSql for SqliteConnection {
+    async fn list_categories(&mut self) -> sqlx::Result<Vec<Category>> {
+        let rows: Vec<CategoryRow> = sqlx::query_as(
+            "SELECT c.slug, c.name,
+                    (SELECT count(*) FROM questions q WHERE q.category_id = c.id) AS question_count
+             FROM categories c ORDER BY c.slug",
+        )
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    pub async fn mark_seed_done(&self) -> StoreResult<()> {
-        sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)")
-            .bind(SEEDED)
-            .bind(chrono::Utc::now().to_rfc3339())
-            .execute(&self.write)
-            .await?;
+    async fn list_tags(&mut self, limit: i64) -> sqlx::Result<Vec<TagCount>> {
+        let rows: Vec<TagRow> = sqlx::query_as(
+            "SELECT t.slug, count(*) AS question_count
+             FROM tags t JOIN question_tags qt ON qt.tag_id = t.id
+             GROUP BY t.id ORDER BY question_count DESC, t.slug LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn lock_synonyms(&mut self) -> sqlx::Result<()> {
         Ok(())
-    }
-
-    pub async fn secret(&self, name: &str) -> StoreResult<Vec<u8>> {
-        let key = format!("secret:{name}");
-        sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)")
-            .bind(&key)
-            .bind(crate::secret::random_hex(32))
-            .execute(&self.write)
-            .await?;
-        let (stored,): (String,) = sqlx::query_as("SELECT value FROM meta WHERE key = ?")
-            .bind(&key)
-            .fetch_one(&self.write)
-            .await?;
-        Ok(hex::decode(stored).map_err(decode_error)?)
     }
 }

@@ -4,15 +4,13 @@
 //! concurrent requests queue in-process instead of failing with "database is locked"; reads use
 //! their own pool and, thanks to WAL, never wait for the writer.
 
-mod categories;
 mod changes;
-mod keys;
 mod meta;
 mod questions;
 mod quiz;
-mod rows;
-mod synonyms;
 
+use super::StoreResult;
+use super::sql::{ReadConn, Tx, WriteKind};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -20,7 +18,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The SQLite implementation of the storage interface.
+/// The SQLite database: its pools and its transaction rule.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     read: SqlitePool,
@@ -62,21 +60,28 @@ impl SqliteStore {
             .await?;
         Ok(Self { read, write })
     }
+}
 
-    /// Begins the one write transaction; `IMMEDIATE` takes the write lock up front so a
-    /// concurrent writer in another process waits (busy timeout) instead of deadlocking.
-    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.write.begin_with("BEGIN IMMEDIATE").await
+impl super::Backend for SqliteStore {
+    async fn read(&self) -> StoreResult<ReadConn> {
+        Ok(ReadConn::Sqlite(self.read.acquire().await?))
+    }
+
+    /// Every write is the one write transaction, whatever its kind; `IMMEDIATE` takes the
+    /// write lock up front so a concurrent writer in another process waits (busy timeout)
+    /// instead of deadlocking.
+    async fn begin(&self, _kind: WriteKind) -> StoreResult<Tx> {
+        Ok(Tx::Sqlite(self.write.begin_with("BEGIN IMMEDIATE").await?))
     }
 
     /// True when both pools can run a query.
-    pub async fn ping(&self) -> bool {
+    async fn ping(&self) -> bool {
         let r = sqlx::query("SELECT 1").execute(&self.read).await.is_ok();
         r && sqlx::query("SELECT 1").execute(&self.write).await.is_ok()
     }
 
     /// Waits for in-flight queries, checkpoints the WAL, and closes every connection.
-    pub async fn close(&self) {
+    async fn close(&self) {
         self.read.close().await;
         let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.write)

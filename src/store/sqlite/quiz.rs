@@ -1,14 +1,10 @@
-//! Quiz pools (dense slots for uniform draws), sessions, and spaced-repetition cards.
+//! The quiz statements SQLite spells its own way: sets of values travel as JSON arrays
+//! through `json_each`.
 
-use super::SqliteStore;
-use crate::domain::{Difficulty, QuizFilter, Slug};
-use crate::store::model::{
-    Card, Eligibility, Pool, RawSession, SessionRow, card, pool_keys, session_row,
-};
-use crate::store::writes;
-use crate::store::{StoreResult, from_micros};
-use chrono::{DateTime, Utc};
-use std::collections::HashSet;
+use crate::store::model::{Eligibility, Pool, pool_keys};
+use crate::store::quiz::QuizSql;
+use sqlx::SqliteConnection;
+use std::collections::{HashMap, HashSet};
 
 /// The eligibility conditions on a candidate `c.value`, shared by the two queries below.
 /// Parameters: ?2 other pools (JSON array), ?3 their number, ?4 session hash or NULL,
@@ -19,46 +15,44 @@ const ELIGIBLE: &str = "(SELECT count(*) FROM quiz_slots s WHERE s.question_id =
         WHERE v.token_hash = ?4 AND v.question_id = c.value))
     AND (?5 = 0 OR EXISTS (SELECT 1 FROM answers a WHERE a.question_id = c.value))";
 
-impl SqliteStore {
-    pub async fn quiz_pools(&self, filter: &QuizFilter) -> StoreResult<Vec<Pool>> {
-        let mut conn = self.read.acquire().await?;
-        writes::quiz_pools(&mut *conn, filter).await
-    }
-
-    pub async fn pool_sizes(&self, pools: &[Pool]) -> StoreResult<Vec<i64>> {
+impl QuizSql for SqliteConnection {
+    /// One cheap lookup per pool (a draw names at most three).
+    async fn pool_sizes(&mut self, pools: &[Pool]) -> sqlx::Result<Vec<i64>> {
         let mut out = Vec::with_capacity(pools.len());
         for p in pools {
-            let row: Option<(i64,)> = sqlx::query_as("SELECT size FROM quiz_pools WHERE pool = ?")
-                .bind(p.key())
-                .fetch_optional(&self.read)
-                .await?;
-            out.push(row.map_or(0, |r| r.0));
+            let size: Option<i64> =
+                sqlx::query_scalar("SELECT size FROM quiz_pools WHERE pool = ?")
+                    .bind(p.key())
+                    .fetch_optional(&mut *self)
+                    .await?;
+            out.push(size.unwrap_or(0));
         }
         Ok(out)
     }
 
-    pub async fn pool_members_at(&self, pool: &Pool, slots: &[i64]) -> StoreResult<Vec<i64>> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
+    async fn pool_members_at(&mut self, pool: &Pool, slots: &[i64]) -> sqlx::Result<Vec<i64>> {
+        let by_slot: HashMap<i64, i64> = sqlx::query_as(
             "SELECT slot, question_id FROM quiz_slots
              WHERE pool = ? AND slot IN (SELECT value FROM json_each(?))",
         )
         .bind(pool.key())
         .bind(serde_json::to_string(slots).expect("slots serialize"))
-        .fetch_all(&self.read)
-        .await?;
-        let by_slot: std::collections::HashMap<i64, i64> = rows.into_iter().collect();
+        .fetch_all(&mut *self)
+        .await?
+        .into_iter()
+        .collect();
         Ok(slots
             .iter()
             .filter_map(|s| by_slot.get(s).copied())
             .collect())
     }
 
-    pub async fn eligible_among(
-        &self,
+    async fn eligible_among(
+        &mut self,
         candidates: &[i64],
         e: &Eligibility<'_>,
-    ) -> StoreResult<HashSet<i64>> {
-        let rows: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    ) -> sqlx::Result<HashSet<i64>> {
+        let rows: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT c.value FROM json_each(?1) c WHERE {ELIGIBLE}"
         )))
         .bind(serde_json::to_string(candidates).expect("ids serialize"))
@@ -66,17 +60,17 @@ impl SqliteStore {
         .bind(e.other_pools.len() as i64)
         .bind(e.session)
         .bind(e.needs_answers)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self)
         .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        Ok(rows.into_iter().collect())
     }
 
-    pub async fn eligible_in_pool(
-        &self,
+    async fn eligible_in_pool(
+        &mut self,
         pool: &Pool,
         e: &Eligibility<'_>,
-    ) -> StoreResult<Vec<i64>> {
-        let rows: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    ) -> sqlx::Result<Vec<i64>> {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT c.value FROM (SELECT question_id AS value, slot FROM quiz_slots WHERE pool = ?6) c
              WHERE {ELIGIBLE} ORDER BY c.slot"
         )))
@@ -87,146 +81,26 @@ impl SqliteStore {
         .bind(e.session)
         .bind(e.needs_answers)
         .bind(pool.key())
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        .fetch_all(&mut *self)
+        .await
     }
 
-    pub async fn create_session(
-        &self,
-        token_hash: &str,
-        filter: &QuizFilter,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM quiz_sessions WHERE expires_at < ?")
-            .bind(now.timestamp_micros())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO quiz_sessions (token_hash, category, tag, difficulty, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(token_hash)
-        .bind(filter.category.as_ref().map(Slug::as_str))
-        .bind(filter.tag.as_ref().map(Slug::as_str))
-        .bind(filter.difficulty.map(Difficulty::as_str))
-        .bind(now.timestamp_micros())
-        .bind(expires_at.timestamp_micros())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn get_session(
-        &self,
-        token_hash: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<SessionRow>> {
-        let row: Option<RawSession> = sqlx::query_as(
-            "SELECT category, tag, difficulty, expires_at FROM quiz_sessions
-             WHERE token_hash = ? AND expires_at >= ?",
-        )
-        .bind(token_hash)
-        .bind(now.timestamp_micros())
-        .fetch_optional(&self.read)
-        .await?;
-        row.map(session_row).transpose()
-    }
-
-    pub async fn mark_served(
-        &self,
-        token_hash: &str,
-        ids: &[i64],
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<Vec<i64>> {
-        let mut tx = self.begin_write().await?;
-        let mut fresh = Vec::with_capacity(ids.len());
+    /// One insert per id: the one writer makes the order irrelevant, and the ids of a draw
+    /// are few.
+    async fn insert_served(&mut self, token_hash: &str, ids: &[i64]) -> sqlx::Result<HashSet<i64>> {
+        let mut fresh = HashSet::with_capacity(ids.len());
         for id in ids {
             let done = sqlx::query(
                 "INSERT OR IGNORE INTO quiz_session_served (token_hash, question_id) VALUES (?, ?)",
             )
             .bind(token_hash)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut *self)
             .await?;
             if done.rows_affected() == 1 {
-                fresh.push(*id);
+                fresh.insert(*id);
             }
         }
-        sqlx::query("UPDATE quiz_sessions SET expires_at = ? WHERE token_hash = ?")
-            .bind(expires_at.timestamp_micros())
-            .bind(token_hash)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
         Ok(fresh)
-    }
-
-    pub async fn delete_session(&self, token_hash: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM quiz_sessions WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.write)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn card(&self, learner: &str, question_id: i64) -> StoreResult<Option<Card>> {
-        let row: Option<(f64, f64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT stability, difficulty, due, last_review, reps FROM review_cards
-             WHERE learner = ? AND question_id = ?",
-        )
-        .bind(learner)
-        .bind(question_id)
-        .fetch_optional(&self.read)
-        .await?;
-        Ok(row.map(card))
-    }
-
-    pub async fn save_review(
-        &self,
-        learner: &str,
-        question_id: i64,
-        rating: &str,
-        interval_days: f64,
-        card: &Card,
-    ) -> StoreResult<()> {
-        self.write(async |c| {
-            writes::save_review(c, learner, question_id, rating, interval_days, card).await
-        })
-        .await
-    }
-
-    pub async fn due_cards(
-        &self,
-        learner: &str,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> StoreResult<Vec<(i64, DateTime<Utc>)>> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT question_id, due FROM review_cards WHERE learner = ? AND due <= ?
-             ORDER BY due, question_id LIMIT ?",
-        )
-        .bind(learner)
-        .bind(now.timestamp_micros())
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows.into_iter().map(|(q, d)| (q, from_micros(d))).collect())
-    }
-
-    pub async fn unreviewed(&self, learner: &str, limit: i64) -> StoreResult<Vec<i64>> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT q.id FROM questions q WHERE NOT EXISTS (
-                SELECT 1 FROM review_cards c WHERE c.learner = ? AND c.question_id = q.id)
-             ORDER BY q.id LIMIT ?",
-        )
-        .bind(learner)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 }

@@ -1,0 +1,564 @@
+//! Questions with their tags and answers: the operations the service calls, the statements
+//! both databases accept (on [`Conn`]), and [`QuestionSql`], the statements each dialect
+//! spells its own way (`sqlite/questions.rs`, `postgres/questions.rs`).
+
+use super::model::{
+    AnswerRow, BatchOutcome, Card, DeletedAnswer, FoundRow, ListPage, NewRows, PoolAttributes,
+    SlotRow, Written, page,
+};
+use super::sql::{Conn, WriteKind};
+use super::writes;
+use super::{Store, StoreError, StoreResult, now_micros};
+use crate::domain::import::ImportItem;
+use crate::domain::{
+    Answer, Id, Markdown, NewQuestion, Precondition, Question, QuestionFilter, QuestionPatch,
+    QuestionSize, Tags,
+};
+use std::collections::HashMap;
+
+/// The question statements whose SQL differs between SQLite and PostgreSQL: sets of values
+/// travel as JSON through `json_each` on SQLite and as arrays through `unnest`/`ANY` on
+/// PostgreSQL, and the two aggregate rows into text differently.
+pub(super) trait QuestionSql {
+    /// Full questions for `ids`, in that order, skipping ids with no row; one statement
+    /// whatever the number of ids.
+    async fn load_questions(&mut self, ids: &[i64]) -> StoreResult<Vec<Question>>;
+    /// Ids of questions matching `filter` above `after`, in id order, at most `limit`.
+    async fn list_question_ids(
+        &mut self,
+        filter: &QuestionFilter,
+        after: i64,
+        limit: i64,
+    ) -> sqlx::Result<Vec<i64>>;
+    /// Makes the check-then-write of a review atomic against other writers of the same card
+    /// and against the question's deletion; returns whether the question exists.
+    async fn lock_for_review(&mut self, learner: &str, question_id: i64) -> sqlx::Result<bool>;
+    /// Replaces the question's tags (creating tags that do not exist yet), in order.
+    async fn set_tags(&mut self, question_id: i64, tags: &Tags) -> sqlx::Result<()>;
+    /// Inserts new questions with their tags, answers, pool slots and change-log entries in a
+    /// fixed number of set-based statements; returns their ids in the order of `items` and
+    /// the last change sequence.
+    async fn insert_new(&mut self, items: &[NewRows<'_>], now: i64)
+    -> StoreResult<(Vec<i64>, i64)>;
+    /// Questions with these external ids: (index, external id) in.
+    async fn find_by_external_id(&mut self, keys: &[(i64, &str)]) -> sqlx::Result<Vec<FoundRow>>;
+    /// Questions last imported from lines with these hashes (the lowest id when several).
+    async fn find_by_hash(&mut self, keys: &[(i64, &str)]) -> sqlx::Result<Vec<FoundRow>>;
+    /// Creates the categories the items name that do not exist yet; returns slug → id.
+    async fn ensure_categories(
+        &mut self,
+        items: &[ImportItem],
+        now: i64,
+    ) -> StoreResult<HashMap<String, i64>>;
+}
+
+impl QuestionSql for Conn<'_> {
+    async fn load_questions(&mut self, ids: &[i64]) -> StoreResult<Vec<Question>> {
+        match self {
+            Conn::Sqlite(c) => c.load_questions(ids).await,
+            Conn::Postgres(c) => c.load_questions(ids).await,
+        }
+    }
+
+    async fn list_question_ids(
+        &mut self,
+        filter: &QuestionFilter,
+        after: i64,
+        limit: i64,
+    ) -> sqlx::Result<Vec<i64>> {
+        match self {
+            Conn::Sqlite(c) => c.list_question_ids(filter, after, limit).await,
+            Conn::Postgres(c) => c.list_question_ids(filter, after, limit).await,
+        }
+    }
+
+    async fn lock_for_review(&mut self, learner: &str, question_id: i64) -> sqlx::Result<bool> {
+        match self {
+            Conn::Sqlite(c) => c.lock_for_review(learner, question_id).await,
+            Conn::Postgres(c) => c.lock_for_review(learner, question_id).await,
+        }
+    }
+
+    async fn set_tags(&mut self, question_id: i64, tags: &Tags) -> sqlx::Result<()> {
+        match self {
+            Conn::Sqlite(c) => c.set_tags(question_id, tags).await,
+            Conn::Postgres(c) => c.set_tags(question_id, tags).await,
+        }
+    }
+
+    async fn insert_new(
+        &mut self,
+        items: &[NewRows<'_>],
+        now: i64,
+    ) -> StoreResult<(Vec<i64>, i64)> {
+        match self {
+            Conn::Sqlite(c) => c.insert_new(items, now).await,
+            Conn::Postgres(c) => c.insert_new(items, now).await,
+        }
+    }
+
+    async fn find_by_external_id(&mut self, keys: &[(i64, &str)]) -> sqlx::Result<Vec<FoundRow>> {
+        match self {
+            Conn::Sqlite(c) => c.find_by_external_id(keys).await,
+            Conn::Postgres(c) => c.find_by_external_id(keys).await,
+        }
+    }
+
+    async fn find_by_hash(&mut self, keys: &[(i64, &str)]) -> sqlx::Result<Vec<FoundRow>> {
+        match self {
+            Conn::Sqlite(c) => c.find_by_hash(keys).await,
+            Conn::Postgres(c) => c.find_by_hash(keys).await,
+        }
+    }
+
+    async fn ensure_categories(
+        &mut self,
+        items: &[ImportItem],
+        now: i64,
+    ) -> StoreResult<HashMap<String, i64>> {
+        match self {
+            Conn::Sqlite(c) => c.ensure_categories(items, now).await,
+            Conn::Postgres(c) => c.ensure_categories(items, now).await,
+        }
+    }
+}
+
+/// The question statements both databases accept.
+impl Conn<'_> {
+    pub(super) async fn load_question(&mut self, id: i64) -> StoreResult<Question> {
+        self.load_questions(&[id])
+            .await?
+            .pop()
+            .ok_or(StoreError::QuestionNotFound(id))
+    }
+
+    /// The question's version, or `QuestionNotFound`.
+    pub(super) async fn question_version(&mut self, id: i64) -> StoreResult<i64> {
+        self.value("SELECT version FROM questions WHERE id = $1", &[id.into()])
+            .await?
+            .ok_or(StoreError::QuestionNotFound(id))
+    }
+
+    /// The answer, or `AnswerNotFound`.
+    pub(super) async fn fetch_answer(&mut self, id: i64) -> StoreResult<Answer> {
+        let row: Option<AnswerRow> = self
+            .fetch_optional(
+                "SELECT id, question_id, body, created_at, updated_at, version FROM answers
+                 WHERE id = $1",
+                &[id.into()],
+            )
+            .await?;
+        row.map(Answer::from).ok_or(StoreError::AnswerNotFound(id))
+    }
+
+    /// The stored size of a question (zero when it does not exist). `length()` counts
+    /// characters of text in both databases, as the domain does.
+    pub(super) async fn question_size(&mut self, id: i64) -> sqlx::Result<QuestionSize> {
+        let row: Option<(i64, i64)> = self
+            .fetch_optional(
+                "SELECT (SELECT count(*) FROM answers WHERE question_id = $1),
+                        CAST(length(title) + coalesce(length(body), 0)
+                          + coalesce((SELECT sum(length(body)) FROM answers
+                                      WHERE question_id = $1), 0) AS BIGINT)
+                 FROM questions WHERE id = $1",
+                &[id.into()],
+            )
+            .await?;
+        Ok(
+            row.map_or(QuestionSize::default(), |(answers, chars)| QuestionSize {
+                answers: answers as usize,
+                chars: chars as usize,
+            }),
+        )
+    }
+
+    /// The category's id, or `UnknownCategory`.
+    pub(super) async fn category_id(&mut self, slug: &str) -> StoreResult<i64> {
+        self.value("SELECT id FROM categories WHERE slug = $1", &[slug.into()])
+            .await?
+            .ok_or_else(|| StoreError::UnknownCategory(slug.to_string()))
+    }
+
+    /// The tag's id, or `UnknownTag`.
+    pub(super) async fn tag_id(&mut self, slug: &str) -> StoreResult<i64> {
+        self.value("SELECT id FROM tags WHERE slug = $1", &[slug.into()])
+            .await?
+            .ok_or_else(|| StoreError::UnknownTag(slug.to_string()))
+    }
+
+    /// When the learner last reviewed the question (microseconds), if ever.
+    pub(super) async fn last_review(
+        &mut self,
+        learner: &str,
+        question_id: i64,
+    ) -> sqlx::Result<Option<i64>> {
+        self.value(
+            "SELECT last_review FROM review_cards WHERE learner = $1 AND question_id = $2",
+            &[learner.into(), question_id.into()],
+        )
+        .await
+    }
+
+    /// Stores the card state and appends the review to the learner's log.
+    pub(super) async fn save_card(
+        &mut self,
+        learner: &str,
+        question_id: i64,
+        rating: &str,
+        interval_days: f64,
+        card: &Card,
+    ) -> sqlx::Result<()> {
+        self.execute(
+            "INSERT INTO review_cards (learner, question_id, stability, difficulty, due,
+                                       last_review, reps)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (learner, question_id) DO UPDATE SET stability = excluded.stability,
+                difficulty = excluded.difficulty, due = excluded.due,
+                last_review = excluded.last_review, reps = excluded.reps",
+            &[
+                learner.into(),
+                question_id.into(),
+                (card.stability as f64).into(),
+                (card.difficulty as f64).into(),
+                card.due.timestamp_micros().into(),
+                card.last_review.timestamp_micros().into(),
+                card.reps.into(),
+            ],
+        )
+        .await?;
+        self.execute(
+            "INSERT INTO reviews (learner, question_id, rating, reviewed_at, interval_days)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                learner.into(),
+                question_id.into(),
+                rating.into(),
+                card.last_review.timestamp_micros().into(),
+                interval_days.into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Sets the patch's scalar fields (title, body, category, difficulty), the update time,
+    /// and bumps the version.
+    pub(super) async fn update_question(
+        &mut self,
+        id: i64,
+        patch: &QuestionPatch,
+        category_id: Option<i64>,
+        now: i64,
+    ) -> sqlx::Result<()> {
+        let body = patch
+            .body
+            .as_ref()
+            .and_then(|b| b.as_ref().map(|b| b.as_str()));
+        self.execute(
+            "UPDATE questions SET
+                title = coalesce($1, title),
+                body = CASE WHEN $2 THEN $3 ELSE body END,
+                category_id = coalesce($4, category_id),
+                difficulty = coalesce($5, difficulty),
+                updated_at = $6,
+                version = version + 1
+             WHERE id = $7",
+            &[
+                patch.title.as_ref().map(|t| t.as_str()).into(),
+                patch.body.is_some().into(),
+                body.into(),
+                category_id.into(),
+                patch.difficulty.map(|d| d.as_str()).into(),
+                now.into(),
+                id.into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn delete_answers_of(&mut self, question_id: i64) -> sqlx::Result<()> {
+        self.execute(
+            "DELETE FROM answers WHERE question_id = $1",
+            &[question_id.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_answer(
+        &mut self,
+        question_id: i64,
+        body: &Markdown,
+        now: i64,
+    ) -> sqlx::Result<i64> {
+        self.fetch_one::<(i64,)>(
+            "INSERT INTO answers (question_id, body, created_at, updated_at)
+             VALUES ($1, $2, $3, $3) RETURNING id",
+            &[question_id.into(), body.as_str().into(), now.into()],
+        )
+        .await
+        .map(|r| r.0)
+    }
+
+    /// Sets an answer's body and update time, and bumps its version.
+    pub(super) async fn update_answer_body(
+        &mut self,
+        id: i64,
+        body: &Markdown,
+        now: i64,
+    ) -> sqlx::Result<()> {
+        self.execute(
+            "UPDATE answers SET body = $1, updated_at = $2, version = version + 1 WHERE id = $3",
+            &[body.as_str().into(), now.into(), id.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn delete_answer_row(&mut self, id: i64) -> sqlx::Result<()> {
+        self.execute("DELETE FROM answers WHERE id = $1", &[id.into()])
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the question (its answers and tags go with it).
+    pub(super) async fn delete_question_row(&mut self, id: i64) -> sqlx::Result<()> {
+        self.execute("DELETE FROM questions WHERE id = $1", &[id.into()])
+            .await?;
+        Ok(())
+    }
+
+    /// Bumps the version and update time: the question's representation changed.
+    pub(super) async fn touch_question(&mut self, id: i64, now: i64) -> sqlx::Result<()> {
+        self.execute(
+            "UPDATE questions SET version = version + 1, updated_at = $1 WHERE id = $2",
+            &[now.into(), id.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Appends to the change log; returns the entry's sequence. On PostgreSQL the caller's
+    /// transaction holds the change-log lock (`WriteKind::Changes`).
+    pub(super) async fn record_change(&mut self, question_id: i64, now: i64) -> sqlx::Result<i64> {
+        self.fetch_one::<(i64,)>(
+            "INSERT INTO index_changes (question_id, created_at) VALUES ($1, $2) RETURNING seq",
+            &[question_id.into(), now.into()],
+        )
+        .await
+        .map(|r| r.0)
+    }
+
+    /// Category id, difficulty and tag ids of a question, `None` when it does not exist.
+    pub(super) async fn pool_attributes(
+        &mut self,
+        id: i64,
+    ) -> sqlx::Result<Option<PoolAttributes>> {
+        let row: Option<(i64, String)> = self
+            .fetch_optional(
+                "SELECT category_id, difficulty FROM questions WHERE id = $1",
+                &[id.into()],
+            )
+            .await?;
+        let Some((category_id, difficulty)) = row else {
+            return Ok(None);
+        };
+        let tag_ids = self
+            .values(
+                "SELECT tag_id FROM question_tags WHERE question_id = $1",
+                &[id.into()],
+            )
+            .await?;
+        Ok(Some(PoolAttributes {
+            category_id,
+            difficulty,
+            tag_ids,
+        }))
+    }
+
+    /// The (pool, slot) pairs the question holds.
+    pub(super) async fn slots_of(&mut self, question_id: i64) -> sqlx::Result<Vec<SlotRow>> {
+        self.fetch_all(
+            "SELECT pool, slot FROM quiz_slots WHERE question_id = $1",
+            &[question_id.into()],
+        )
+        .await
+    }
+
+    /// Swap-remove: the pool's last member takes over the freed slot.
+    pub(super) async fn remove_from_pool(&mut self, pool: &str, slot: i64) -> sqlx::Result<()> {
+        let (last,): (i64,) = self
+            .fetch_one(
+                "UPDATE quiz_pools SET size = size - 1 WHERE pool = $1 RETURNING size + 1",
+                &[pool.into()],
+            )
+            .await?;
+        self.execute(
+            "DELETE FROM quiz_slots WHERE pool = $1 AND slot = $2",
+            &[pool.into(), slot.into()],
+        )
+        .await?;
+        if slot != last {
+            self.execute(
+                "UPDATE quiz_slots SET slot = $1 WHERE pool = $2 AND slot = $3",
+                &[slot.into(), pool.into(), last.into()],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Gives the question the next slot of the pool.
+    pub(super) async fn add_to_pool(&mut self, pool: &str, question_id: i64) -> sqlx::Result<()> {
+        let (size,): (i64,) = self
+            .fetch_one(
+                "INSERT INTO quiz_pools (pool, size) VALUES ($1, 1)
+                 ON CONFLICT (pool) DO UPDATE SET size = quiz_pools.size + 1 RETURNING size",
+                &[pool.into()],
+            )
+            .await?;
+        self.execute(
+            "INSERT INTO quiz_slots (pool, slot, question_id) VALUES ($1, $2, $3)",
+            &[pool.into(), size.into(), question_id.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn set_import_hash(&mut self, id: i64, hash: &str) -> sqlx::Result<()> {
+        self.execute(
+            "UPDATE questions SET import_hash = $1 WHERE id = $2",
+            &[hash.into(), id.into()],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Questions and answers. Every write appends to the change log in its own transaction and
+/// returns the entry's sequence.
+impl Store {
+    pub async fn get_question(&self, id: Id) -> StoreResult<Question> {
+        self.reading(async |c| c.load_question(id.get()).await)
+            .await
+    }
+
+    /// Full questions for `ids`, in that order, skipping ids that no longer exist.
+    pub async fn get_questions(&self, ids: &[i64]) -> StoreResult<Vec<Question>> {
+        self.reading(async |c| c.load_questions(ids).await).await
+    }
+
+    /// Questions with id greater than `after`, in id order: new rows always land after every
+    /// cursor already handed out, so paging stays correct while rows are inserted.
+    pub async fn list_questions(
+        &self,
+        filter: &QuestionFilter,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<ListPage> {
+        self.reading(async |c| {
+            let ids = c.list_question_ids(filter, after, limit + 1).await?;
+            let (ids, next_after) = page(ids, limit);
+            let items = c.load_questions(&ids).await?;
+            Ok(ListPage { items, next_after })
+        })
+        .await
+    }
+
+    pub async fn create_question(&self, new: &NewQuestion) -> StoreResult<Written<Question>> {
+        self.changing(async |c| writes::create_question(c, new, now_micros()).await)
+            .await
+    }
+
+    /// Applies a merge patch; `expected` (from `If-Match`) must still be current. An empty
+    /// patch changes nothing and keeps the version.
+    pub async fn patch_question(
+        &self,
+        id: Id,
+        patch: &QuestionPatch,
+        expected: &Precondition,
+    ) -> StoreResult<Written<Question>> {
+        self.changing(async |c| {
+            writes::patch_question(c, id.get(), patch, expected, now_micros()).await
+        })
+        .await
+    }
+
+    pub async fn delete_question(&self, id: Id, expected: &Precondition) -> StoreResult<i64> {
+        self.changing(async |c| writes::delete_question(c, id.get(), expected, now_micros()).await)
+            .await
+    }
+
+    pub async fn list_answers(&self, question_id: Id) -> StoreResult<Vec<Answer>> {
+        self.reading(async |c| {
+            c.question_version(question_id.get()).await?;
+            let rows: Vec<AnswerRow> = c
+                .fetch_all(
+                    "SELECT id, question_id, body, created_at, updated_at, version FROM answers
+                     WHERE question_id = $1 ORDER BY id",
+                    &[question_id.into()],
+                )
+                .await?;
+            Ok(rows.into_iter().map(Answer::from).collect())
+        })
+        .await
+    }
+
+    pub async fn get_answer(&self, id: Id) -> StoreResult<Answer> {
+        self.reading(async |c| c.fetch_answer(id.get()).await).await
+    }
+
+    pub async fn add_answer(
+        &self,
+        question_id: Id,
+        body: &Markdown,
+    ) -> StoreResult<Written<Answer>> {
+        self.changing(async |c| writes::add_answer(c, question_id.get(), body, now_micros()).await)
+            .await
+    }
+
+    pub async fn update_answer(
+        &self,
+        id: Id,
+        body: &Markdown,
+        expected: &Precondition,
+    ) -> StoreResult<Written<Answer>> {
+        self.changing(async |c| {
+            writes::update_answer(c, id.get(), body, expected, now_micros()).await
+        })
+        .await
+    }
+
+    /// Deletes an answer; says which question it belonged to and the change's sequence.
+    pub async fn delete_answer(
+        &self,
+        id: Id,
+        expected: &Precondition,
+    ) -> StoreResult<DeletedAnswer> {
+        self.changing(async |c| writes::delete_answer(c, id.get(), expected, now_micros()).await)
+            .await
+    }
+
+    /// Writes an import batch atomically. The caller guarantees that no two items in one
+    /// batch share an identity (external id, or content hash when there is none).
+    pub async fn import_batch(&self, items: &[ImportItem]) -> StoreResult<BatchOutcome> {
+        self.changing(async |c| writes::import_batch(c, items, now_micros()).await)
+            .await
+    }
+
+    /// Stores a review and the card state it led to.
+    pub async fn save_review(
+        &self,
+        learner: &str,
+        question_id: Id,
+        rating: &str,
+        interval_days: f64,
+        card: &Card,
+    ) -> StoreResult<()> {
+        self.writing(WriteKind::Plain, async |c| {
+            writes::save_review(c, learner, question_id.get(), rating, interval_days, card).await
+        })
+        .await
+    }
+}

@@ -1,0 +1,254 @@
+//! Quiz pools (dense slots for uniform draws), sessions, and spaced-repetition cards: the
+//! operations the service calls, and [`QuizSql`], the statements each dialect spells its own
+//! way (`sqlite/quiz.rs`, `postgres/quiz.rs`).
+
+use super::model::{CardRow, DueCard, DueRow, Eligibility, Pool, RawSession, SessionRow};
+use super::sql::Conn;
+use super::writes;
+use super::{Store, StoreResult};
+use crate::domain::{Difficulty, Id, QuizFilter, Slug};
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+/// The quiz statements that take a set of values (JSON on SQLite, arrays on PostgreSQL).
+pub(super) trait QuizSql {
+    /// The size of each pool, in order (0 for a pool no question is in).
+    async fn pool_sizes(&mut self, pools: &[Pool]) -> sqlx::Result<Vec<i64>>;
+    /// The questions at `slots` of `pool`, in the order of `slots`.
+    async fn pool_members_at(&mut self, pool: &Pool, slots: &[i64]) -> sqlx::Result<Vec<i64>>;
+    /// Which of `candidates` are eligible.
+    async fn eligible_among(
+        &mut self,
+        candidates: &[i64],
+        e: &Eligibility<'_>,
+    ) -> sqlx::Result<HashSet<i64>>;
+    /// Every eligible member of `pool`, in slot order.
+    async fn eligible_in_pool(
+        &mut self,
+        pool: &Pool,
+        e: &Eligibility<'_>,
+    ) -> sqlx::Result<Vec<i64>>;
+    /// Records `ids` as served by the session; returns the ids that were not served before.
+    async fn insert_served(&mut self, token_hash: &str, ids: &[i64]) -> sqlx::Result<HashSet<i64>>;
+}
+
+impl QuizSql for Conn<'_> {
+    async fn pool_sizes(&mut self, pools: &[Pool]) -> sqlx::Result<Vec<i64>> {
+        match self {
+            Conn::Sqlite(c) => c.pool_sizes(pools).await,
+            Conn::Postgres(c) => c.pool_sizes(pools).await,
+        }
+    }
+
+    async fn pool_members_at(&mut self, pool: &Pool, slots: &[i64]) -> sqlx::Result<Vec<i64>> {
+        match self {
+            Conn::Sqlite(c) => c.pool_members_at(pool, slots).await,
+            Conn::Postgres(c) => c.pool_members_at(pool, slots).await,
+        }
+    }
+
+    async fn eligible_among(
+        &mut self,
+        candidates: &[i64],
+        e: &Eligibility<'_>,
+    ) -> sqlx::Result<HashSet<i64>> {
+        match self {
+            Conn::Sqlite(c) => c.eligible_among(candidates, e).await,
+            Conn::Postgres(c) => c.eligible_among(candidates, e).await,
+        }
+    }
+
+    async fn eligible_in_pool(
+        &mut self,
+        pool: &Pool,
+        e: &Eligibility<'_>,
+    ) -> sqlx::Result<Vec<i64>> {
+        match self {
+            Conn::Sqlite(c) => c.eligible_in_pool(pool, e).await,
+            Conn::Postgres(c) => c.eligible_in_pool(pool, e).await,
+        }
+    }
+
+    async fn insert_served(&mut self, token_hash: &str, ids: &[i64]) -> sqlx::Result<HashSet<i64>> {
+        match self {
+            Conn::Sqlite(c) => c.insert_served(token_hash, ids).await,
+            Conn::Postgres(c) => c.insert_served(token_hash, ids).await,
+        }
+    }
+}
+
+impl Store {
+    /// The pools a draw with these filters must come from; an unknown category or tag is an
+    /// error rather than an empty pool, so a typo is reported, not silently "no questions".
+    pub async fn quiz_pools(&self, filter: &QuizFilter) -> StoreResult<Vec<Pool>> {
+        self.reading(async |c| writes::quiz_pools(c, filter).await)
+            .await
+    }
+
+    pub async fn pool_sizes(&self, pools: &[Pool]) -> StoreResult<Vec<i64>> {
+        self.reading(async |c| Ok(c.pool_sizes(pools).await?)).await
+    }
+
+    /// The questions at `slots` of `pool`, in the order of `slots`.
+    pub async fn pool_members_at(&self, pool: &Pool, slots: &[i64]) -> StoreResult<Vec<i64>> {
+        self.reading(async |c| Ok(c.pool_members_at(pool, slots).await?))
+            .await
+    }
+
+    /// Which of `candidates` are eligible.
+    pub async fn eligible_among(
+        &self,
+        candidates: &[i64],
+        e: &Eligibility<'_>,
+    ) -> StoreResult<HashSet<i64>> {
+        self.reading(async |c| Ok(c.eligible_among(candidates, e).await?))
+            .await
+    }
+
+    /// Every eligible member of `pool`, in slot order: the exact fallback when rejection
+    /// sampling would take too many tries. Costs O(pool size).
+    pub async fn eligible_in_pool(
+        &self,
+        pool: &Pool,
+        e: &Eligibility<'_>,
+    ) -> StoreResult<Vec<i64>> {
+        self.reading(async |c| Ok(c.eligible_in_pool(pool, e).await?))
+            .await
+    }
+
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        filter: &QuizFilter,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(async |c| {
+            c.execute(
+                "DELETE FROM quiz_sessions WHERE expires_at < $1",
+                &[now.timestamp_micros().into()],
+            )
+            .await?;
+            c.execute(
+                "INSERT INTO quiz_sessions (token_hash, category, tag, difficulty, created_at,
+                                            expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    token_hash.into(),
+                    filter.category.as_ref().map(Slug::as_str).into(),
+                    filter.tag.as_ref().map(Slug::as_str).into(),
+                    filter.difficulty.map(Difficulty::as_str).into(),
+                    now.timestamp_micros().into(),
+                    expires_at.timestamp_micros().into(),
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The session, unless it does not exist or has expired.
+    pub async fn get_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<SessionRow>> {
+        self.reading(async |c| {
+            let row: Option<RawSession> = c
+                .fetch_optional(
+                    "SELECT category, tag, difficulty, expires_at FROM quiz_sessions
+                     WHERE token_hash = $1 AND expires_at >= $2",
+                    &[token_hash.into(), now.timestamp_micros().into()],
+                )
+                .await?;
+            Ok(row.map(SessionRow::try_from).transpose()?)
+        })
+        .await
+    }
+
+    /// Records `ids` as served and extends the session; returns the ids that were not served
+    /// before (a concurrent draw may have taken some), in the given order.
+    pub async fn mark_served(
+        &self,
+        token_hash: &str,
+        ids: &[i64],
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<Vec<i64>> {
+        self.write(async |c| {
+            let fresh = c.insert_served(token_hash, ids).await?;
+            c.execute(
+                "UPDATE quiz_sessions SET expires_at = $1 WHERE token_hash = $2",
+                &[expires_at.timestamp_micros().into(), token_hash.into()],
+            )
+            .await?;
+            Ok(ids
+                .iter()
+                .copied()
+                .filter(|id| fresh.contains(id))
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn delete_session(&self, token_hash: &str) -> StoreResult<bool> {
+        self.write(async |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM quiz_sessions WHERE token_hash = $1",
+                    &[token_hash.into()],
+                )
+                .await?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub async fn card(&self, learner: &str, question_id: Id) -> StoreResult<Option<super::Card>> {
+        self.reading(async |c| {
+            let row: Option<CardRow> = c
+                .fetch_optional(
+                    "SELECT stability, difficulty, due, last_review, reps FROM review_cards
+                     WHERE learner = $1 AND question_id = $2",
+                    &[learner.into(), question_id.into()],
+                )
+                .await?;
+            Ok(row.map(Into::into))
+        })
+        .await
+    }
+
+    /// Cards due at `now`, most overdue first.
+    pub async fn due_cards(
+        &self,
+        learner: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<DueCard>> {
+        self.reading(async |c| {
+            let rows: Vec<DueRow> = c
+                .fetch_all(
+                    "SELECT question_id, due FROM review_cards WHERE learner = $1 AND due <= $2
+                     ORDER BY due, question_id LIMIT $3",
+                    &[learner.into(), now.timestamp_micros().into(), limit.into()],
+                )
+                .await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        })
+        .await
+    }
+
+    /// Questions the learner has never reviewed, in id order.
+    pub async fn unreviewed(&self, learner: &str, limit: i64) -> StoreResult<Vec<i64>> {
+        self.reading(async |c| {
+            Ok(c.values(
+                "SELECT q.id FROM questions q WHERE NOT EXISTS (
+                    SELECT 1 FROM review_cards c WHERE c.learner = $1 AND c.question_id = q.id)
+                 ORDER BY q.id LIMIT $2",
+                &[learner.into(), limit.into()],
+            )
+            .await?)
+        })
+        .await
+    }
+}
