@@ -21,3 +21,4 @@ mod relevance;
 mod replicas;
 mod search;
 mod seed;
+mod upgrade;
