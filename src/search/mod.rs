@@ -13,7 +13,8 @@ mod synonyms;
 mod unit;
 
 pub use indexer::Opened;
-pub use query::{Facets, Highlighter, PartScore, SearchHits};
+pub use maxscore::PartScore;
+pub use query::{Facets, Highlighter, SearchHits};
 pub use synonyms::{BUILTIN as BUILTIN_SYNONYMS, Synonyms};
 
 use schema::Fields;

@@ -6,7 +6,7 @@
 
 use super::SearchIndex;
 use super::analyzer::{QueryUnit, SnippetTokenizer, analyze, analyze_query, is_cjk, is_filler};
-use super::maxscore::{MaxScoreQuery, Part};
+use super::maxscore::{MaxScoreQuery, Part, PartScore};
 use super::schema::Fields;
 use super::synonyms::Synonyms;
 use super::unit::{FieldTerm, LengthNorm, Stats, UnitQuery, idf};
@@ -95,17 +95,6 @@ pub struct SearchHits {
     pub hits: Vec<(i64, f32)>,
     pub facets: Facets,
     pub highlighter: Highlighter,
-}
-
-/// What one part of the query added to one hit's score.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PartScore {
-    /// e.g. `bigram 捐款`, `word goroutine`, `typo gorutine → goroutine`,
-    /// `synonym 捐款 → 捐赠`, `near 开机 加载`.
-    pub part: String,
-    pub score: f32,
-    /// Where it matched: `term in field`, with its term frequency and BM25 share.
-    pub details: Vec<String>,
 }
 
 /// Marks the query's terms in texts read back from the database.
