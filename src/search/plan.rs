@@ -3,9 +3,10 @@
 //!
 //! What a person typed is never parsed as a query language: it is analyzed into terms and the
 //! query is built from them, so no input can be a syntax error and word order never matters.
+//! Planning runs in four steps (`text_parts`), each reading what the ones before it decided.
 
 use super::SearchIndex;
-use super::analyzer::{QueryUnit, analyze, analyze_query, is_filler};
+use super::analyzer::{AnalyzedQuery, QueryUnit, analyze, analyze_query, is_filler};
 use super::maxscore::Part;
 use super::synonyms::Synonyms;
 use super::unit::{FieldTerm, LengthNorm, Stats, UnitQuery, idf};
@@ -225,17 +226,74 @@ impl SearchIndex {
     /// found in the title it adds `TITLE_COVERAGE` times as much again. BM25 (own, with a
     /// capped length penalty) orders questions of equal coverage. Typos and synonyms cover
     /// their unit at a discount; phrases add proximity.
+    ///
+    /// The parts' order is kept as it is: `explain` lists them in it, and a score is their
+    /// sum, which in another order could round differently.
     pub(super) fn text_parts(
         &self,
         searcher: &Searcher,
         text: &str,
         synonyms: &Synonyms,
     ) -> Vec<Part> {
+        let Some(units) = Units::weigh(self, searcher, text) else {
+            return Vec::new();
+        };
+        let (mut parts, covering) = units.cover();
+        units.add_synonyms(&mut parts, &covering, text, synonyms);
+        parts.extend(units.proximity(text));
+        parts
+    }
+
+    /// Filters match without scoring, so that they narrow the hits and leave the ranking as
+    /// it is.
+    pub(super) fn filters(&self, req: &SearchQuery) -> Vec<Box<dyn Query>> {
+        let f = &self.fields;
+        [
+            (f.category, req.category.as_ref().map(|c| c.as_str())),
+            (f.tag, req.tag.as_ref().map(|t| t.as_str())),
+            (f.difficulty, req.difficulty.map(|d| d.as_str())),
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| {
+            let q = TermQuery::new(
+                Term::from_field_text(field, value?),
+                IndexRecordOption::Basic,
+            );
+            Some(Box::new(ConstScoreQuery::new(Box::new(q), 0.0)) as Box<dyn Query>)
+        })
+        .collect()
+    }
+}
+
+/// The query's units as this index sees them, worked out once because every step needs them:
+/// how many documents hold each, which are too common to require, and what covering each is
+/// worth.
+struct Units<'a> {
+    index: &'a SearchIndex,
+    searcher: &'a Searcher,
+    stats: Stats<'a>,
+    analyzed: AnalyzedQuery,
+    /// Units beyond `MAX_TERMS` are ignored.
+    n_units: usize,
+    /// The live document count (at least 1), as the IDF takes it.
+    n: f32,
+    dfs: Vec<u64>,
+    common_limit: u64,
+    all_common: bool,
+    weights: Vec<f32>,
+}
+
+impl<'a> Units<'a> {
+    /// Step 1: analyze the text and weigh its units, deciding which are common enough to be
+    /// left out. Done first because the common rule depends on all units at once (a query of
+    /// common units only keeps them all), and every later step asks it. `None` when the text
+    /// has no units.
+    fn weigh(index: &'a SearchIndex, searcher: &'a Searcher, text: &str) -> Option<Self> {
         let analyzed = analyze_query(text);
         let stats = Stats::new(searcher);
         let n_units = analyzed.units.len().min(MAX_TERMS);
         if n_units == 0 {
-            return Vec::new();
+            return None;
         }
         let num_docs = searcher.num_docs();
         let n = num_docs.max(1) as f32;
@@ -246,7 +304,7 @@ impl SearchIndex {
         };
         let dfs: Vec<u64> = analyzed.units[..n_units]
             .iter()
-            .map(|u| self.unit_doc_freq(searcher, u))
+            .map(|u| index.unit_doc_freq(searcher, u))
             .collect();
         // When every unit the index knows is common there is nothing rarer to lean on: all of
         // them match (a unit in no question, a typo say, is no reason to drop the others).
@@ -254,74 +312,128 @@ impl SearchIndex {
             .iter()
             .filter(|df| **df > 0)
             .all(|df| *df > common_limit);
-        let keep = |df: u64| all_common || df <= common_limit;
-        let weight = |df: u64, prior: f32| idf(df.max(1), n.max(df as f32)) * prior;
-        let unit_weights: Vec<f32> = (0..n_units)
-            .map(|i| weight(dfs[i], analyzed.priors[i]))
-            .collect();
-        let mut parts: Vec<Part> = Vec::new();
-        let push_unit = |parts: &mut Vec<Part>, terms: Vec<FieldTerm>, w: f32, label: String| {
-            parts.extend(unit_part(terms, w, label));
+        let mut units = Self {
+            index,
+            searcher,
+            stats,
+            analyzed,
+            n_units,
+            n,
+            dfs,
+            common_limit,
+            all_common,
+            weights: Vec::new(),
         };
-        // The part that covers each unit, for synonyms to join.
-        let mut unit_part: HashMap<usize, usize> = HashMap::new();
-        for (i, u) in analyzed.units[..n_units].iter().enumerate() {
+        units.weights = (0..n_units)
+            .map(|i| units.weight(units.dfs[i], units.analyzed.priors[i]))
+            .collect();
+        Some(units)
+    }
+
+    fn keep(&self, df: u64) -> bool {
+        self.all_common || df <= self.common_limit
+    }
+
+    fn weight(&self, df: u64, prior: f32) -> f32 {
+        idf(df.max(1), self.n.max(df as f32)) * prior
+    }
+
+    fn is_rare_word(&self, w: &str) -> bool {
+        self.keep(self.doc_freq(w))
+    }
+
+    fn doc_freq(&self, word: &str) -> u64 {
+        self.index
+            .unit_doc_freq(self.searcher, &QueryUnit::Word(word.to_string()))
+    }
+
+    fn word_terms(&self, w: &str, scale: f32) -> Vec<FieldTerm> {
+        self.index.word_terms(&self.stats, w, scale)
+    }
+
+    /// Step 2: one part per unit that covers it (with a typo part before a Latin word's own),
+    /// then whole dictionary words, which add relevance but no coverage. Returns the parts and
+    /// which part covers each unit, for synonyms to join: coverage is what ranks first, so
+    /// these are the parts everything else is measured against.
+    fn cover(&self) -> (Vec<Part>, HashMap<usize, usize>) {
+        let mut parts: Vec<Part> = Vec::new();
+        let mut covering: HashMap<usize, usize> = HashMap::new();
+        for (i, u) in self.analyzed.units[..self.n_units].iter().enumerate() {
+            let df = self.dfs[i];
             match u {
                 QueryUnit::Word(w) => {
                     // Typos are looked for only where they can matter: a common word was
                     // evidently typed right, and its neighbours would only cost time.
-                    if (dfs[i] == 0 || keep(dfs[i]))
+                    if (df == 0 || self.keep(df))
                         && let Some(d) = fuzzy_distance(w)
                     {
-                        let variants = self.fuzzy_variants(searcher, w, d);
-                        let mut terms = Vec::new();
-                        let mut best_df = 0;
-                        for (v, dist) in &variants {
-                            best_df = best_df
-                                .max(self.unit_doc_freq(searcher, &QueryUnit::Word(v.clone())));
-                            terms.extend(self.word_terms(&stats, v, 1.0 / (1.0 + *dist as f32)));
-                        }
-                        let share = if dfs[i] == 0 { TYPO_ALONE } else { TYPO_BESIDE };
-                        let w_typo = weight(best_df, analyzed.priors[i]) * share;
-                        let label = format!(
-                            "typo {w} → {}",
-                            variants
-                                .iter()
-                                .map(|v| v.0.as_str())
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        );
-                        push_unit(&mut parts, terms, w_typo, label);
+                        parts.extend(self.typo(i, w, d));
                     }
-                    if dfs[i] > 0 && keep(dfs[i]) {
-                        let terms = self.word_terms(&stats, w, 1.0);
-                        push_unit(&mut parts, terms, unit_weights[i], format!("word {w}"));
-                        unit_part.insert(i, parts.len() - 1);
+                    if df > 0 && self.keep(df) {
+                        let terms = self.word_terms(w, 1.0);
+                        parts.extend(unit_part(terms, self.weights[i], format!("word {w}")));
+                        covering.insert(i, parts.len() - 1);
                     }
                 }
                 QueryUnit::Bigram(b) => {
-                    if dfs[i] > 0 && keep(dfs[i]) {
-                        let terms = self.bigram_terms(&stats, b, 1.0);
-                        push_unit(&mut parts, terms, unit_weights[i], format!("bigram {b}"));
-                        unit_part.insert(i, parts.len() - 1);
+                    if df > 0 && self.keep(df) {
+                        let terms = self.index.bigram_terms(&self.stats, b, 1.0);
+                        parts.extend(unit_part(terms, self.weights[i], format!("bigram {b}")));
+                        covering.insert(i, parts.len() - 1);
                     }
                 }
             }
         }
         // Whole dictionary words: relevance (BM25), no coverage of their own.
-        let is_rare_word =
-            |w: &str| keep(self.unit_doc_freq(searcher, &QueryUnit::Word(w.to_string())));
-        for w in analyzed.cjk_words.iter().take(MAX_TERMS) {
-            if is_rare_word(w) {
-                let terms = self.word_terms(&stats, w, 1.0);
-                push_unit(&mut parts, terms, 0.0, format!("whole word {w}"));
+        for w in self.analyzed.cjk_words.iter().take(MAX_TERMS) {
+            if self.is_rare_word(w) {
+                let terms = self.word_terms(w, 1.0);
+                parts.extend(unit_part(terms, 0.0, format!("whole word {w}")));
             }
         }
-        // Synonyms cover the units of the term they stand for, a little below the term itself.
-        // A term and its synonyms are one concept: a question saying two of them covers it
-        // once (the best of them counts), whether the term is one unit or its synonyms many.
+        (parts, covering)
+    }
+
+    /// The part of unit `i`, the Latin word `w`, spelt within `d` edits: its neighbours in
+    /// the index, nearer ones weighing more.
+    fn typo(&self, i: usize, w: &str, d: u8) -> Option<Part> {
+        let variants = self.index.fuzzy_variants(self.searcher, w, d);
+        let mut terms = Vec::new();
+        let mut best_df = 0;
+        for (v, dist) in &variants {
+            best_df = best_df.max(self.doc_freq(v));
+            terms.extend(self.word_terms(v, 1.0 / (1.0 + *dist as f32)));
+        }
+        let share = if self.dfs[i] == 0 {
+            TYPO_ALONE
+        } else {
+            TYPO_BESIDE
+        };
+        let w_typo = self.weight(best_df, self.analyzed.priors[i]) * share;
+        let label = format!(
+            "typo {w} → {}",
+            variants
+                .iter()
+                .map(|v| v.0.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        unit_part(terms, w_typo, label)
+    }
+
+    /// Step 3: synonyms cover the units of the term they stand for, a little below the term
+    /// itself. A term and its synonyms are one concept: a question saying two of them covers
+    /// it once (the best of them counts), whether the term is one unit or its synonyms many.
+    /// So this step rewrites step 2's part of a one-unit term rather than adding beside it.
+    fn add_synonyms(
+        &self,
+        parts: &mut Vec<Part>,
+        covering: &HashMap<usize, usize>,
+        text: &str,
+        synonyms: &Synonyms,
+    ) {
         for (key, alternatives) in synonyms.matches(text).into_iter().take(MAX_TERMS) {
-            let covered: Vec<usize> = analyzed.units[..n_units]
+            let covered: Vec<usize> = self.analyzed.units[..self.n_units]
                 .iter()
                 .enumerate()
                 .filter(|(_, u)| match u {
@@ -332,7 +444,7 @@ impl SearchIndex {
                 .collect();
             let w_key: f32 = covered
                 .iter()
-                .map(|i| unit_weights[*i])
+                .map(|i| self.weights[*i])
                 .sum::<f32>()
                 .max(MIN_SYNONYM_WEIGHT);
             let mut single: Vec<FieldTerm> = Vec::new();
@@ -341,13 +453,13 @@ impl SearchIndex {
                 match analyze(alt).as_slice() {
                     [] => {}
                     // A synonym as common as a stop word would only make everything match.
-                    [one] if keep(self.unit_doc_freq(searcher, &QueryUnit::Word(one.clone()))) => {
-                        single.extend(self.word_terms(&stats, one, SYNONYM_SHARE))
+                    [one] if self.is_rare_word(one) => {
+                        single.extend(self.word_terms(one, SYNONYM_SHARE))
                     }
                     [_] => {}
                     many => {
                         let bonus = w_key * SYNONYM_SHARE * COVERAGE;
-                        let f = &self.fields;
+                        let f = &self.index.fields;
                         let phrase = |field| -> Box<dyn Query> {
                             Box::new(PhraseQuery::new(
                                 many.iter()
@@ -367,14 +479,14 @@ impl SearchIndex {
                     }
                 }
             }
-            push_unit(&mut alts, single, w_key * SYNONYM_SHARE, String::new());
+            alts.extend(unit_part(single, w_key * SYNONYM_SHARE, String::new()));
             if alts.is_empty() {
                 continue;
             }
             let label = format!("synonym {key} → {}", alternatives.join(" | "));
             // A one-unit term joins its unit's part; a longer one stands beside its units.
             let own = match covered.as_slice() {
-                [one] => unit_part.get(one).copied(),
+                [one] => covering.get(one).copied(),
                 _ => None,
             };
             if let Some(at) = own {
@@ -397,16 +509,22 @@ impl SearchIndex {
                 None => parts.push(part),
             }
         }
-        // Words typed next to each other score higher when they stand together: in the title
-        // (adjacent), and in the answers (near each other).
-        let f = &self.fields;
+    }
+
+    /// Step 4: words typed next to each other score higher when they stand together: in the
+    /// title (adjacent), and in the answers (near each other). These parts only refine
+    /// (`Part::refines`): standing together is evidence about documents the units already
+    /// matched, never a reason to match by itself.
+    fn proximity(&self, text: &str) -> Vec<Part> {
+        let f = &self.index.fields;
+        let mut parts = Vec::new();
         let terms: Vec<String> = analyze(text)
             .into_iter()
             .filter(|t| !is_filler(t))
             .collect();
         let window: Vec<&String> = terms.iter().take(MAX_TERMS).collect();
         for pair in window.windows(2) {
-            if pair[0] == pair[1] || !(is_rare_word(pair[0]) || is_rare_word(pair[1])) {
+            if pair[0] == pair[1] || !(self.is_rare_word(pair[0]) || self.is_rare_word(pair[1])) {
                 continue;
             }
             for (field, slop, boost) in [(f.title, 1, PHRASE_BOOST), (f.answers, 3, 1.0)] {
@@ -414,7 +532,7 @@ impl SearchIndex {
                     Term::from_field_text(field, pair[0]),
                     Term::from_field_text(field, pair[1]),
                 ];
-                let Ok(bm25) = Bm25Weight::for_terms(searcher, &terms) else {
+                let Ok(bm25) = Bm25Weight::for_terms(self.searcher, &terms) else {
                     continue;
                 };
                 let [a, b] = terms;
@@ -428,26 +546,6 @@ impl SearchIndex {
             }
         }
         parts
-    }
-
-    /// Filters match without scoring, so that they narrow the hits and leave the ranking as
-    /// it is.
-    pub(super) fn filters(&self, req: &SearchQuery) -> Vec<Box<dyn Query>> {
-        let f = &self.fields;
-        [
-            (f.category, req.category.as_ref().map(|c| c.as_str())),
-            (f.tag, req.tag.as_ref().map(|t| t.as_str())),
-            (f.difficulty, req.difficulty.map(|d| d.as_str())),
-        ]
-        .into_iter()
-        .filter_map(|(field, value)| {
-            let q = TermQuery::new(
-                Term::from_field_text(field, value?),
-                IndexRecordOption::Basic,
-            );
-            Some(Box::new(ConstScoreQuery::new(Box::new(q), 0.0)) as Box<dyn Query>)
-        })
-        .collect()
     }
 }
 
