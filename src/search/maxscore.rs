@@ -11,11 +11,21 @@
 //! for the candidates they produce. With bonuses that dominate BM25, the essential parts soon
 //! shrink to the rarest unit. The hits are exactly those of exhaustive scoring.
 
-use super::query::PartScore;
 use tantivy::query::{
     BooleanQuery, EnableScoring, Explanation, Occur, Query, Scorer, Weight, intersect_scorers,
 };
 use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
+
+/// What one part of the query added to one hit's score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartScore {
+    /// e.g. `bigram 捐款`, `word goroutine`, `typo gorutine → goroutine`,
+    /// `synonym 捐款 → 捐赠`, `near 开机 加载`.
+    pub part: String,
+    pub score: f32,
+    /// Where it matched: `term in field`, with its term frequency and BM25 share.
+    pub details: Vec<String>,
+}
 
 /// One scoring part, an upper bound of any score it gives a document, and what it is.
 pub struct Part {

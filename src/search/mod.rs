@@ -5,15 +5,23 @@
 //! blocks, so async callers run them on the blocking pool.
 
 pub mod analyzer;
+mod collect;
+mod facets;
+mod highlight;
 mod indexer;
 mod maxscore;
+mod plan;
 mod query;
+mod relaxed;
 pub mod schema;
 mod synonyms;
 mod unit;
 
+pub use facets::Facets;
+pub use highlight::Highlighter;
 pub use indexer::Opened;
-pub use query::{Facets, Highlighter, PartScore, SearchHits};
+pub use maxscore::PartScore;
+pub use query::SearchHits;
 pub use synonyms::{BUILTIN as BUILTIN_SYNONYMS, Synonyms};
 
 use schema::Fields;

@@ -13,6 +13,7 @@ mod caching;
 mod categories;
 mod concurrency;
 mod errors;
+mod golden;
 mod openapi;
 mod process;
 mod questions;

@@ -16,7 +16,7 @@ const HIT_AT_1_FLOOR: f64 = 0.68;
 const MRR_FLOOR: f64 = 0.74;
 
 /// (query, acceptable page ids)
-fn queries() -> Vec<(&'static str, Vec<&'static str>)> {
+pub(crate) fn queries() -> Vec<(&'static str, Vec<&'static str>)> {
     QUERIES
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -28,7 +28,7 @@ fn queries() -> Vec<(&'static str, Vec<&'static str>)> {
 }
 
 /// An app holding the help pages, and each question id's page id.
-async fn help_app() -> (TestApp, HashMap<i64, String>) {
+pub(crate) async fn help_app() -> (TestApp, HashMap<i64, String>) {
     let app = TestApp::empty().await;
     let r = app
         .request(
