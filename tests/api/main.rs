@@ -12,6 +12,7 @@ mod bulk;
 mod caching;
 mod categories;
 mod concurrency;
+mod docs;
 mod errors;
 mod golden;
 mod openapi;
