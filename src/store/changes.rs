@@ -1,37 +1,19 @@
 //! The change log that feeds every replica's search index, and the replicas' positions in it:
-//! the operations the service calls, and [`ChangeSql`], what each dialect spells its own way
-//! (`sqlite/changes.rs`, `postgres/changes.rs`).
+//! the operations the service calls, written once (the texts that differ come from the
+//! dialect), and [`ChangeSql`], what each backend does its own way (`sqlite/changes.rs`,
+//! `postgres/changes.rs`).
 
-use super::model::{Change, ChangeRow, Changes, IndexRow, ReplicaPosition};
-use super::sql::Conn;
+use super::model::{Change, ChangeRow, Changes, IndexRow, ReplicaPosition, index_rows};
+use super::sql::{Arg, Conn};
 use super::{PRUNED_UPTO, Store, StoreResult, now_micros};
 
-/// Reading the log and the rows it names: the text aggregation of tags and answers differs,
-/// and so does how each database knows the newest committed sequence.
+/// How each database knows the newest committed sequence.
 pub(super) trait ChangeSql {
-    /// Index rows for `ids` that still exist (a missing id was deleted).
-    async fn index_rows(&mut self, ids: &[i64]) -> StoreResult<Vec<IndexRow>>;
-    /// Up to `limit` index rows with ids above `after`, in id order.
-    async fn index_rows_after(&mut self, after: i64, limit: i64) -> StoreResult<Vec<IndexRow>>;
     /// The newest sequence whose transaction has ended, 0 when the log was never written.
     async fn last_change_seq(&mut self) -> StoreResult<i64>;
 }
 
 impl ChangeSql for Conn<'_> {
-    async fn index_rows(&mut self, ids: &[i64]) -> StoreResult<Vec<IndexRow>> {
-        match self {
-            Conn::Sqlite(c) => c.index_rows(ids).await,
-            Conn::Postgres(c) => c.index_rows(ids).await,
-        }
-    }
-
-    async fn index_rows_after(&mut self, after: i64, limit: i64) -> StoreResult<Vec<IndexRow>> {
-        match self {
-            Conn::Sqlite(c) => c.index_rows_after(after, limit).await,
-            Conn::Postgres(c) => c.index_rows_after(after, limit).await,
-        }
-    }
-
     async fn last_change_seq(&mut self) -> StoreResult<i64> {
         match self {
             Conn::Sqlite(c) => c.last_change_seq().await,
@@ -43,14 +25,21 @@ impl ChangeSql for Conn<'_> {
 impl Store {
     /// Index rows for `ids` that still exist (a missing id was deleted).
     pub async fn index_rows(&self, ids: &[i64]) -> StoreResult<Vec<IndexRow>> {
-        self.reading(async |c| c.index_rows(ids).await).await
+        self.reading(async |c| {
+            let sql = c.dialect().index_rows;
+            index_rows(c.fetch_all(sql, &[Arg::Ints(ids)]).await?)
+        })
+        .await
     }
 
     /// Up to `limit` index rows with ids above `after`, in id order: a rebuild pages through
     /// these.
     pub async fn index_rows_after(&self, after: i64, limit: i64) -> StoreResult<Vec<IndexRow>> {
-        self.reading(async |c| c.index_rows_after(after, limit).await)
-            .await
+        self.reading(async |c| {
+            let sql = c.dialect().index_rows_after;
+            index_rows(c.fetch_all(sql, &[after.into(), limit.into()]).await?)
+        })
+        .await
     }
 
     /// Up to `limit` entries after `seq`, oldest first; or `Pruned` when entries after `seq`

@@ -1,48 +1,14 @@
 //! Categories and tags, the synonym table, and the `meta` facts about the database itself
 //! (whether the seed ran, its identity, the secrets every signature is made with): the
-//! operations the service calls, and [`MetaSql`], what each dialect spells its own way
-//! (`sqlite/meta.rs`, `postgres/meta.rs`).
+//! operations the service calls, written once (the listings sorted by slug take their text
+//! from the dialect: `sqlite/meta.rs`, `postgres/meta.rs`).
 
-use super::model::{CategoryRow, Versioned, decode_synonyms, encode_synonyms};
-use super::sql::Conn;
+use super::model::{CategoryRow, TagRow, Versioned, decode_synonyms, encode_synonyms};
+use super::sql::{Conn, WriteKind};
 use super::{
     SEEDED, Store, StoreError, StoreResult, decode_error, is_unique_violation, now_micros,
 };
 use crate::domain::{Category, CategoryName, Precondition, Slug, SynonymTable, TagCount};
-
-/// Listings sorted by slug (PostgreSQL must be told to compare bytes, as SQLite does) and the
-/// lock that serialises synonym writers.
-pub(super) trait MetaSql {
-    /// Every category with its number of questions, by slug, bytewise.
-    async fn list_categories(&mut self) -> sqlx::Result<Vec<Category>>;
-    /// Tags in use, most used first, then by slug bytewise.
-    async fn list_tags(&mut self, limit: i64) -> sqlx::Result<Vec<TagCount>>;
-    /// Makes the read-check-write of the synonym table atomic against other writers.
-    async fn lock_synonyms(&mut self) -> sqlx::Result<()>;
-}
-
-impl MetaSql for Conn<'_> {
-    async fn list_categories(&mut self) -> sqlx::Result<Vec<Category>> {
-        match self {
-            Conn::Sqlite(c) => c.list_categories().await,
-            Conn::Postgres(c) => c.list_categories().await,
-        }
-    }
-
-    async fn list_tags(&mut self, limit: i64) -> sqlx::Result<Vec<TagCount>> {
-        match self {
-            Conn::Sqlite(c) => c.list_tags(limit).await,
-            Conn::Postgres(c) => c.list_tags(limit).await,
-        }
-    }
-
-    async fn lock_synonyms(&mut self) -> sqlx::Result<()> {
-        match self {
-            Conn::Sqlite(c) => c.lock_synonyms().await,
-            Conn::Postgres(c) => c.lock_synonyms().await,
-        }
-    }
-}
 
 /// The key under which the database's identity is kept. It was first stored as a secret, and
 /// stays under that key so an existing database keeps its identity (and its replicas' indexes
@@ -50,8 +16,14 @@ impl MetaSql for Conn<'_> {
 const IDENTITY: &str = "secret:database-id";
 
 impl Store {
+    /// Every category with its number of questions, by slug (bytewise).
     pub async fn list_categories(&self) -> StoreResult<Vec<Category>> {
-        self.reading(async |c| Ok(c.list_categories().await?)).await
+        self.reading(async |c| {
+            let sql = c.dialect().list_categories;
+            let rows: Vec<CategoryRow> = c.fetch_all(sql, &[]).await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        })
+        .await
     }
 
     pub async fn get_category(&self, slug: &Slug) -> StoreResult<Option<Category>> {
@@ -99,7 +71,12 @@ impl Store {
 
     /// Tags in use, most used first; tags no question carries any more are left out.
     pub async fn list_tags(&self, limit: i64) -> StoreResult<Vec<TagCount>> {
-        self.reading(async |c| Ok(c.list_tags(limit).await?)).await
+        self.reading(async |c| {
+            let sql = c.dialect().list_tags;
+            let rows: Vec<TagRow> = c.fetch_all(sql, &[limit.into()]).await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        })
+        .await
     }
 
     /// The synonym table and its version (0 while it was never written: the default table).
@@ -133,8 +110,7 @@ impl Store {
         table: &SynonymTable,
         expected: &Precondition,
     ) -> StoreResult<i64> {
-        self.write(async |c| {
-            c.lock_synonyms().await?;
+        self.writing(WriteKind::Synonyms, async |c| {
             let current = synonyms_version(c).await?;
             if !expected.admits(current) {
                 return Err(StoreError::VersionMismatch { current });

@@ -636,3 +636,105 @@ pub(super) fn wanted_categories(items: &[ImportItem]) -> HashMap<&str, &str> {
     }
     wanted
 }
+
+/// A new question's row, in the column order of the insert that writes it.
+#[derive(serde::Serialize)]
+pub(super) struct NewQuestionRow<'a>(
+    pub i64,
+    pub &'a str,
+    pub Option<&'a str>,
+    pub i64,
+    pub &'static str,
+    pub i64,
+    pub i64,
+    pub Option<&'a str>,
+    pub Option<&'a str>,
+);
+
+/// Every row a batch of new questions adds, whichever database receives them: the questions,
+/// their answers `(question, body, created, updated)`, their tags `(question, tag, position)`,
+/// their quiz-pool slots `(pool, slot, question)` and the pools' new sizes.
+pub(super) struct NewBatch<'a> {
+    pub questions: Vec<NewQuestionRow<'a>>,
+    pub answers: Vec<(i64, &'a str, i64, i64)>,
+    pub question_tags: Vec<(i64, i64, i64)>,
+    pub slots: Vec<(String, i64, i64)>,
+    pub pool_sizes: Vec<(String, i64)>,
+}
+
+impl<'a> NewBatch<'a> {
+    /// The rows of `items`, which get the ids `ids` (in order); `tag_ids` maps every tag slug
+    /// they use. Their pool slots are numbered by [`NewBatch::assign_slots`].
+    pub fn new(items: &[NewRows<'a>], ids: &[i64], tag_ids: &HashMap<String, i64>) -> Self {
+        let mut b = NewBatch {
+            questions: Vec::with_capacity(items.len()),
+            answers: Vec::new(),
+            question_tags: Vec::new(),
+            slots: Vec::new(),
+            pool_sizes: Vec::new(),
+        };
+        for (item, &id) in items.iter().zip(ids) {
+            let q = item.question;
+            b.questions.push(NewQuestionRow(
+                id,
+                q.title.as_str(),
+                q.body.as_ref().map(|b| b.as_str()),
+                item.category_id,
+                q.difficulty.as_str(),
+                item.created_at,
+                item.updated_at,
+                item.external_id,
+                item.import_hash,
+            ));
+            for (a, (created, updated)) in q.answers.iter().zip(&item.answer_times) {
+                b.answers.push((id, a.as_str(), *created, *updated));
+            }
+            let mut tags = Vec::with_capacity(q.tags.as_slice().len());
+            for (position, tag) in q.tags.as_slice().iter().enumerate() {
+                let tag_id = tag_ids[tag.as_str()];
+                b.question_tags.push((id, tag_id, position as i64));
+                tags.push(tag_id);
+            }
+            for pool in Pool::of(item.category_id, q.difficulty, &tags) {
+                b.slots.push((pool.key(), 0, id));
+            }
+        }
+        b
+    }
+
+    /// The distinct pools the batch's questions join.
+    pub fn pools(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.slots.iter().map(|(p, _, _)| p.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// Gives each question the next dense slot of each of its pools, from the pools' current
+    /// `sizes` (a pool not in it is empty), and records the pools' new sizes.
+    pub fn assign_slots(&mut self, mut sizes: HashMap<String, i64>) {
+        for (pool, slot, _) in &mut self.slots {
+            let size = sizes.entry(pool.clone()).or_insert(0);
+            *size += 1;
+            *slot = *size;
+        }
+        self.pool_sizes = sizes.into_iter().collect();
+    }
+}
+
+/// The distinct tag slugs of the items, sorted.
+pub(super) fn tag_slugs<'a>(items: &[NewRows<'a>]) -> Vec<&'a str> {
+    let mut slugs: Vec<&str> = items
+        .iter()
+        .flat_map(|i| i.question.tags.as_slice().iter().map(|t| t.as_str()))
+        .collect();
+    slugs.sort_unstable();
+    slugs.dedup();
+    slugs
+}
+
+/// `rows` of (key, value) arranged in the order of `keys`, skipping keys with no row.
+pub(super) fn in_order_of(keys: &[i64], rows: Vec<(i64, i64)>) -> Vec<i64> {
+    let by_key: HashMap<i64, i64> = rows.into_iter().collect();
+    keys.iter().filter_map(|k| by_key.get(k).copied()).collect()
+}

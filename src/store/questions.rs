@@ -1,12 +1,13 @@
-//! Questions with their tags and answers: the operations the service calls, the statements
-//! both databases accept (on [`Conn`]), and [`QuestionSql`], the statements each dialect
-//! spells its own way (`sqlite/questions.rs`, `postgres/questions.rs`).
+//! Questions with their tags and answers: the operations the service calls, their statements
+//! written once (on [`Conn`]; texts that differ come from the dialect), and [`QuestionSql`],
+//! what each backend does its own way (`sqlite/questions.rs`, `postgres/questions.rs`).
 
 use super::model::{
-    AnswerRow, BatchOutcome, Card, DeletedAnswer, FoundRow, ListPage, NewRows, PoolAttributes,
-    SlotRow, Written, page,
+    AnswerRow, BatchOutcome, Card, DeletedAnswer, FoundRow, ListPage, NewBatch, NewRows,
+    PoolAttributes, QuestionRow, SlotRow, Written, page, questions_in_order, tag_slugs,
+    wanted_categories,
 };
-use super::sql::{Conn, WriteKind};
+use super::sql::{Arg, Conn};
 use super::writes;
 use super::{Store, StoreError, StoreResult, now_micros};
 use crate::domain::import::ImportItem;
@@ -16,62 +17,21 @@ use crate::domain::{
 };
 use std::collections::HashMap;
 
-/// The question statements whose SQL differs between SQLite and PostgreSQL: sets of values
-/// travel as JSON through `json_each` on SQLite and as arrays through `unnest`/`ANY` on
-/// PostgreSQL, and the two aggregate rows into text differently.
+/// The question statements that are more than a text apart between SQLite and PostgreSQL:
+/// how a review locks its card, how new ids are taken, and how a batch of new rows travels
+/// (JSON rows through `json_each`, or arrays through `unnest`).
 pub(super) trait QuestionSql {
-    /// Full questions for `ids`, in that order, skipping ids with no row; one statement
-    /// whatever the number of ids.
-    async fn load_questions(&mut self, ids: &[i64]) -> StoreResult<Vec<Question>>;
-    /// Ids of questions matching `filter` above `after`, in id order, at most `limit`.
-    async fn list_question_ids(
-        &mut self,
-        filter: &QuestionFilter,
-        after: i64,
-        limit: i64,
-    ) -> sqlx::Result<Vec<i64>>;
     /// Makes the check-then-write of a review atomic against other writers of the same card
     /// and against the question's deletion; returns whether the question exists.
     async fn lock_for_review(&mut self, learner: &str, question_id: i64) -> sqlx::Result<bool>;
-    /// Replaces the question's tags (creating tags that do not exist yet), in order.
-    async fn set_tags(&mut self, question_id: i64, tags: &Tags) -> sqlx::Result<()>;
-    /// Inserts new questions with their tags, answers, pool slots and change-log entries in a
-    /// fixed number of set-based statements; returns their ids in the order of `items` and
-    /// the last change sequence.
-    async fn insert_new(&mut self, items: &[NewRows<'_>], now: i64)
-    -> StoreResult<(Vec<i64>, i64)>;
-    /// Questions with these external ids: (index, external id) in.
-    async fn find_by_external_id(&mut self, keys: &[(i64, &str)]) -> sqlx::Result<Vec<FoundRow>>;
-    /// Questions last imported from lines with these hashes (the lowest id when several).
-    async fn find_by_hash(&mut self, keys: &[(i64, &str)]) -> sqlx::Result<Vec<FoundRow>>;
-    /// Creates the categories the items name that do not exist yet; returns slug → id.
-    async fn ensure_categories(
-        &mut self,
-        items: &[ImportItem],
-        now: i64,
-    ) -> StoreResult<HashMap<String, i64>>;
+    /// `n` ids for new questions, ascending, never used before (not even by a deleted one).
+    async fn new_question_ids(&mut self, n: usize) -> sqlx::Result<Vec<i64>>;
+    /// Inserts the batch's questions, answers, tags and pool slots, and sets the pools' sizes,
+    /// in a fixed number of statements whatever its size.
+    async fn insert_batch(&mut self, batch: &NewBatch<'_>) -> sqlx::Result<()>;
 }
 
 impl QuestionSql for Conn<'_> {
-    async fn load_questions(&mut self, ids: &[i64]) -> StoreResult<Vec<Question>> {
-        match self {
-            Conn::Sqlite(c) => c.load_questions(ids).await,
-            Conn::Postgres(c) => c.load_questions(ids).await,
-        }
-    }
-
-    async fn list_question_ids(
-        &mut self,
-        filter: &QuestionFilter,
-        after: i64,
-        limit: i64,
-    ) -> sqlx::Result<Vec<i64>> {
-        match self {
-            Conn::Sqlite(c) => c.list_question_ids(filter, after, limit).await,
-            Conn::Postgres(c) => c.list_question_ids(filter, after, limit).await,
-        }
-    }
-
     async fn lock_for_review(&mut self, learner: &str, question_id: i64) -> sqlx::Result<bool> {
         match self {
             Conn::Sqlite(c) => c.lock_for_review(learner, question_id).await,
@@ -79,52 +39,34 @@ impl QuestionSql for Conn<'_> {
         }
     }
 
-    async fn set_tags(&mut self, question_id: i64, tags: &Tags) -> sqlx::Result<()> {
+    async fn new_question_ids(&mut self, n: usize) -> sqlx::Result<Vec<i64>> {
         match self {
-            Conn::Sqlite(c) => c.set_tags(question_id, tags).await,
-            Conn::Postgres(c) => c.set_tags(question_id, tags).await,
+            Conn::Sqlite(c) => c.new_question_ids(n).await,
+            Conn::Postgres(c) => c.new_question_ids(n).await,
         }
     }
 
-    async fn insert_new(
-        &mut self,
-        items: &[NewRows<'_>],
-        now: i64,
-    ) -> StoreResult<(Vec<i64>, i64)> {
+    async fn insert_batch(&mut self, batch: &NewBatch<'_>) -> sqlx::Result<()> {
         match self {
-            Conn::Sqlite(c) => c.insert_new(items, now).await,
-            Conn::Postgres(c) => c.insert_new(items, now).await,
-        }
-    }
-
-    async fn find_by_external_id(&mut self, keys: &[(i64, &str)]) -> sqlx::Result<Vec<FoundRow>> {
-        match self {
-            Conn::Sqlite(c) => c.find_by_external_id(keys).await,
-            Conn::Postgres(c) => c.find_by_external_id(keys).await,
-        }
-    }
-
-    async fn find_by_hash(&mut self, keys: &[(i64, &str)]) -> sqlx::Result<Vec<FoundRow>> {
-        match self {
-            Conn::Sqlite(c) => c.find_by_hash(keys).await,
-            Conn::Postgres(c) => c.find_by_hash(keys).await,
-        }
-    }
-
-    async fn ensure_categories(
-        &mut self,
-        items: &[ImportItem],
-        now: i64,
-    ) -> StoreResult<HashMap<String, i64>> {
-        match self {
-            Conn::Sqlite(c) => c.ensure_categories(items, now).await,
-            Conn::Postgres(c) => c.ensure_categories(items, now).await,
+            Conn::Sqlite(c) => c.insert_batch(batch).await,
+            Conn::Postgres(c) => c.insert_batch(batch).await,
         }
     }
 }
 
-/// The question statements both databases accept.
+/// The question statements, written once.
 impl Conn<'_> {
+    /// Full questions for `ids`, in that order, skipping ids with no row; one statement
+    /// whatever the number of ids.
+    pub(super) async fn load_questions(&mut self, ids: &[i64]) -> StoreResult<Vec<Question>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = self.dialect().load_questions;
+        let rows: Vec<QuestionRow> = self.fetch_all(sql, &[Arg::Ints(ids)]).await?;
+        questions_in_order(ids, rows)
+    }
+
     pub(super) async fn load_question(&mut self, id: i64) -> StoreResult<Question> {
         self.load_questions(&[id])
             .await?
@@ -426,6 +368,88 @@ impl Conn<'_> {
         Ok(())
     }
 
+    /// Replaces the question's tags (creating tags that do not exist yet), in order.
+    pub(super) async fn set_tags(&mut self, question_id: i64, tags: &Tags) -> sqlx::Result<()> {
+        let d = self.dialect();
+        let slugs: Vec<&str> = tags.as_slice().iter().map(|t| t.as_str()).collect();
+        self.execute(
+            "DELETE FROM question_tags WHERE question_id = $1",
+            &[question_id.into()],
+        )
+        .await?;
+        self.execute(d.insert_tags, &[Arg::Texts(&slugs)]).await?;
+        self.execute(
+            d.insert_question_tags,
+            &[question_id.into(), Arg::Texts(&slugs)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Creates the categories the items name that do not exist yet; returns slug → id.
+    pub(super) async fn ensure_categories(
+        &mut self,
+        items: &[ImportItem],
+        now: i64,
+    ) -> StoreResult<HashMap<String, i64>> {
+        let (slugs, names): (Vec<&str>, Vec<&str>) = wanted_categories(items).into_iter().unzip();
+        let sql = self.dialect().insert_categories;
+        self.execute(sql, &[now.into(), Arg::Texts(&slugs), Arg::Texts(&names)])
+            .await?;
+        let all: Vec<(String, i64)> = self
+            .fetch_all("SELECT slug, id FROM categories", &[])
+            .await?;
+        Ok(all.into_iter().collect())
+    }
+
+    /// For each key found, its position in `keys`, the question's id and its import hash:
+    /// by external id, or (`by_hash`) by the hash of the line it was last imported from (the
+    /// lowest id when several).
+    pub(super) async fn find_imported(
+        &mut self,
+        keys: &[&str],
+        by_hash: bool,
+    ) -> sqlx::Result<Vec<FoundRow>> {
+        let d = self.dialect();
+        let sql = if by_hash {
+            d.find_by_hash
+        } else {
+            d.find_by_external_id
+        };
+        self.fetch_all(sql, &[Arg::Texts(keys)]).await
+    }
+
+    /// Inserts new questions with their tags, answers, quiz-pool slots and change-log entries,
+    /// in a fixed number of statements whatever their number. Returns the new ids, in the
+    /// order of `items`, and the last change sequence.
+    pub(super) async fn insert_new(
+        &mut self,
+        items: &[NewRows<'_>],
+        now: i64,
+    ) -> StoreResult<(Vec<i64>, i64)> {
+        let d = self.dialect();
+        let slugs = tag_slugs(items);
+        self.execute(d.insert_tags, &[Arg::Texts(&slugs)]).await?;
+        let tag_ids: HashMap<String, i64> = self
+            .fetch_all::<(String, i64)>(d.tag_ids, &[Arg::Texts(&slugs)])
+            .await?
+            .into_iter()
+            .collect();
+        let ids = self.new_question_ids(items.len()).await?;
+        let mut batch = NewBatch::new(items, &ids, &tag_ids);
+        let sizes: HashMap<String, i64> = self
+            .fetch_all::<(String, i64)>(d.pool_sizes, &[Arg::Texts(&batch.pools())])
+            .await?
+            .into_iter()
+            .collect();
+        batch.assign_slots(sizes);
+        self.insert_batch(&batch).await?;
+        let seqs: Vec<i64> = self
+            .values(d.log_changes, &[Arg::Ints(&ids), now.into()])
+            .await?;
+        Ok((ids, seqs.into_iter().max().unwrap_or(0)))
+    }
+
     pub(super) async fn set_import_hash(&mut self, id: i64, hash: &str) -> sqlx::Result<()> {
         self.execute(
             "UPDATE questions SET import_hash = $1 WHERE id = $2",
@@ -458,7 +482,22 @@ impl Store {
         limit: i64,
     ) -> StoreResult<ListPage> {
         self.reading(async |c| {
-            let ids = c.list_question_ids(filter, after, limit + 1).await?;
+            let tags: Vec<&str> = filter.tags.iter().map(|t| t.as_str()).collect();
+            let sql = c.dialect().list_question_ids;
+            let ids = c
+                .values(
+                    sql,
+                    &[
+                        after.into(),
+                        filter.category.as_ref().map(|c| c.as_str()).into(),
+                        filter.difficulty.map(|d| d.as_str()).into(),
+                        filter.updated_since.map(|t| t.timestamp_micros()).into(),
+                        (tags.len() as i64).into(),
+                        Arg::Texts(&tags),
+                        (limit + 1).into(),
+                    ],
+                )
+                .await?;
             let (ids, next_after) = page(ids, limit);
             let items = c.load_questions(&ids).await?;
             Ok(ListPage { items, next_after })
@@ -556,7 +595,7 @@ impl Store {
         interval_days: f64,
         card: &Card,
     ) -> StoreResult<()> {
-        self.writing(WriteKind::Plain, async |c| {
+        self.write(async |c| {
             writes::save_review(c, learner, question_id.get(), rating, interval_days, card).await
         })
         .await

@@ -1,81 +1,16 @@
 //! Quiz pools (dense slots for uniform draws), sessions, and spaced-repetition cards: the
-//! operations the service calls, and [`QuizSql`], the statements each dialect spells its own
-//! way (`sqlite/quiz.rs`, `postgres/quiz.rs`).
+//! operations the service calls, written once; the texts of the statements that take a set
+//! of values come from the dialect (`sqlite/quiz.rs`, `postgres/quiz.rs`).
 
-use super::model::{CardRow, DueCard, DueRow, Eligibility, Pool, RawSession, SessionRow};
-use super::sql::Conn;
+use super::model::{
+    CardRow, DueCard, DueRow, Eligibility, Pool, RawSession, SessionRow, in_order_of, pool_keys,
+};
+use super::sql::{Arg, Dialect};
 use super::writes;
 use super::{Store, StoreResult};
 use crate::domain::{Difficulty, Id, QuizFilter, Slug};
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
-
-/// The quiz statements that take a set of values (JSON on SQLite, arrays on PostgreSQL).
-pub(super) trait QuizSql {
-    /// The size of each pool, in order (0 for a pool no question is in).
-    async fn pool_sizes(&mut self, pools: &[Pool]) -> sqlx::Result<Vec<i64>>;
-    /// The questions at `slots` of `pool`, in the order of `slots`.
-    async fn pool_members_at(&mut self, pool: &Pool, slots: &[i64]) -> sqlx::Result<Vec<i64>>;
-    /// Which of `candidates` are eligible.
-    async fn eligible_among(
-        &mut self,
-        candidates: &[i64],
-        e: &Eligibility<'_>,
-    ) -> sqlx::Result<HashSet<i64>>;
-    /// Every eligible member of `pool`, in slot order.
-    async fn eligible_in_pool(
-        &mut self,
-        pool: &Pool,
-        e: &Eligibility<'_>,
-    ) -> sqlx::Result<Vec<i64>>;
-    /// Records `ids` as served by the session; returns the ids that were not served before.
-    async fn insert_served(&mut self, token_hash: &str, ids: &[i64]) -> sqlx::Result<HashSet<i64>>;
-}
-
-impl QuizSql for Conn<'_> {
-    async fn pool_sizes(&mut self, pools: &[Pool]) -> sqlx::Result<Vec<i64>> {
-        match self {
-            Conn::Sqlite(c) => c.pool_sizes(pools).await,
-            Conn::Postgres(c) => c.pool_sizes(pools).await,
-        }
-    }
-
-    async fn pool_members_at(&mut self, pool: &Pool, slots: &[i64]) -> sqlx::Result<Vec<i64>> {
-        match self {
-            Conn::Sqlite(c) => c.pool_members_at(pool, slots).await,
-            Conn::Postgres(c) => c.pool_members_at(pool, slots).await,
-        }
-    }
-
-    async fn eligible_among(
-        &mut self,
-        candidates: &[i64],
-        e: &Eligibility<'_>,
-    ) -> sqlx::Result<HashSet<i64>> {
-        match self {
-            Conn::Sqlite(c) => c.eligible_among(candidates, e).await,
-            Conn::Postgres(c) => c.eligible_among(candidates, e).await,
-        }
-    }
-
-    async fn eligible_in_pool(
-        &mut self,
-        pool: &Pool,
-        e: &Eligibility<'_>,
-    ) -> sqlx::Result<Vec<i64>> {
-        match self {
-            Conn::Sqlite(c) => c.eligible_in_pool(pool, e).await,
-            Conn::Postgres(c) => c.eligible_in_pool(pool, e).await,
-        }
-    }
-
-    async fn insert_served(&mut self, token_hash: &str, ids: &[i64]) -> sqlx::Result<HashSet<i64>> {
-        match self {
-            Conn::Sqlite(c) => c.insert_served(token_hash, ids).await,
-            Conn::Postgres(c) => c.insert_served(token_hash, ids).await,
-        }
-    }
-}
+use std::collections::{HashMap, HashSet};
 
 impl Store {
     /// The pools a draw with these filters must come from; an unknown category or tag is an
@@ -85,14 +20,36 @@ impl Store {
             .await
     }
 
+    /// The size of each pool, in order (0 for a pool no question is in).
     pub async fn pool_sizes(&self, pools: &[Pool]) -> StoreResult<Vec<i64>> {
-        self.reading(async |c| Ok(c.pool_sizes(pools).await?)).await
+        let keys = pool_keys(pools);
+        let texts: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.reading(async |c| {
+            let sql = c.dialect().pool_sizes;
+            let sizes: HashMap<String, i64> = c
+                .fetch_all::<(String, i64)>(sql, &[Arg::Texts(&texts)])
+                .await?
+                .into_iter()
+                .collect();
+            Ok(keys
+                .iter()
+                .map(|k| sizes.get(k).copied().unwrap_or(0))
+                .collect())
+        })
+        .await
     }
 
     /// The questions at `slots` of `pool`, in the order of `slots`.
     pub async fn pool_members_at(&self, pool: &Pool, slots: &[i64]) -> StoreResult<Vec<i64>> {
-        self.reading(async |c| Ok(c.pool_members_at(pool, slots).await?))
-            .await
+        let key = pool.key();
+        self.reading(async |c| {
+            let sql = c.dialect().pool_members_at;
+            let rows = c
+                .fetch_all(sql, &[key.as_str().into(), Arg::Ints(slots)])
+                .await?;
+            Ok(in_order_of(slots, rows))
+        })
+        .await
     }
 
     /// Which of `candidates` are eligible.
@@ -101,8 +58,10 @@ impl Store {
         candidates: &[i64],
         e: &Eligibility<'_>,
     ) -> StoreResult<HashSet<i64>> {
-        self.reading(async |c| Ok(c.eligible_among(candidates, e).await?))
-            .await
+        let ids = self
+            .eligible(|d| d.eligible_among, Arg::Ints(candidates), e)
+            .await?;
+        Ok(ids.into_iter().collect())
     }
 
     /// Every eligible member of `pool`, in slot order: the exact fallback when rejection
@@ -112,8 +71,32 @@ impl Store {
         pool: &Pool,
         e: &Eligibility<'_>,
     ) -> StoreResult<Vec<i64>> {
-        self.reading(async |c| Ok(c.eligible_in_pool(pool, e).await?))
+        let key = pool.key();
+        self.eligible(|d| d.eligible_in_pool, key.as_str().into(), e)
             .await
+    }
+
+    /// Runs one of the two eligibility statements over `candidates` (a set, or a pool).
+    async fn eligible(
+        &self,
+        sql: fn(&Dialect) -> &'static str,
+        candidates: Arg<'_>,
+        e: &Eligibility<'_>,
+    ) -> StoreResult<Vec<i64>> {
+        let pools = pool_keys(e.other_pools);
+        let pools: Vec<&str> = pools.iter().map(String::as_str).collect();
+        self.reading(async |c| {
+            let sql = sql(c.dialect());
+            let args = [
+                candidates,
+                Arg::Texts(&pools),
+                (pools.len() as i64).into(),
+                e.session.into(),
+                e.needs_answers.into(),
+            ];
+            Ok(c.values(sql, &args).await?)
+        })
+        .await
     }
 
     pub async fn create_session(
@@ -175,8 +158,17 @@ impl Store {
         ids: &[i64],
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Vec<i64>> {
+        // The primary key decides which of two concurrent draws served a question first;
+        // inserting in id order keeps two such draws from deadlocking on each other's rows.
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
         self.write(async |c| {
-            let fresh = c.insert_served(token_hash, ids).await?;
+            let sql = c.dialect().insert_served;
+            let fresh: HashSet<i64> = c
+                .values(sql, &[token_hash.into(), Arg::Ints(&sorted)])
+                .await?
+                .into_iter()
+                .collect();
             c.execute(
                 "UPDATE quiz_sessions SET expires_at = $1 WHERE token_hash = $2",
                 &[expires_at.timestamp_micros().into(), token_hash.into()],

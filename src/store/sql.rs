@@ -26,6 +26,11 @@ pub(crate) enum Arg<'a> {
     Real(f64),
     Text(Option<&'a str>),
     Bool(bool),
+    /// A set of integers: a JSON array on SQLite (read with `json_each`), a `bigint[]` on
+    /// PostgreSQL (read with `unnest` or `ANY`).
+    Ints(&'a [i64]),
+    /// A set of texts, likewise.
+    Texts(&'a [&'a str]),
 }
 
 impl From<i64> for Arg<'_> {
@@ -95,6 +100,8 @@ fn sqlite_args(args: &[Arg<'_>]) -> sqlx::Result<SqliteArguments> {
             Arg::Real(v) => out.add(v),
             Arg::Text(v) => out.add(v),
             Arg::Bool(v) => out.add(v),
+            Arg::Ints(v) => out.add(serde_json::to_string(v).expect("integers serialize")),
+            Arg::Texts(v) => out.add(serde_json::to_string(v).expect("texts serialize")),
         }
         .map_err(sqlx::Error::Encode)?;
     }
@@ -109,10 +116,62 @@ fn pg_args(args: &[Arg<'_>]) -> sqlx::Result<PgArguments> {
             Arg::Real(v) => out.add(v),
             Arg::Text(v) => out.add(v),
             Arg::Bool(v) => out.add(v),
+            Arg::Ints(v) => out.add(v),
+            Arg::Texts(v) => out.add(v),
         }
         .map_err(sqlx::Error::Encode)?;
     }
     Ok(out)
+}
+
+/// The statements the two databases spell differently but run with the same parameters and
+/// read into the same rows: each backend supplies its text (`sqlite::DIALECT`,
+/// `postgres::DIALECT`, from the files of the concern they belong to), and the code that runs
+/// them is written once. Parameters are listed with each; sets are [`Arg::Ints`] and
+/// [`Arg::Texts`].
+#[derive(Debug)]
+pub(crate) struct Dialect {
+    /// Full question rows for a set of ids ($1). Columns of `QuestionRow`.
+    pub load_questions: &'static str,
+    /// Ids above $1 matching category $2, difficulty $3, updated since $4 and all of the $5
+    /// tags in $6, in id order, at most $7.
+    pub list_question_ids: &'static str,
+    /// The index rows (`LeanRow`) of a set of ids ($1).
+    pub index_rows: &'static str,
+    /// Index rows above id $1, in id order, at most $2.
+    pub index_rows_after: &'static str,
+    /// Every category with its number of questions, slugs sorted bytewise.
+    pub list_categories: &'static str,
+    /// Tags in use with their number of questions, most used first, then slugs bytewise; at
+    /// most $1.
+    pub list_tags: &'static str,
+    /// Creates the tags of a set of slugs ($1) that do not exist yet.
+    pub insert_tags: &'static str,
+    /// (slug, id) of a set of tag slugs ($1).
+    pub tag_ids: &'static str,
+    /// Gives question $1 the tags of slugs $2 at their positions in the list.
+    pub insert_question_tags: &'static str,
+    /// Creates categories: created at $1, slugs $2, names $3 (pairwise); existing slugs stay.
+    pub insert_categories: &'static str,
+    /// (item, id, import hash) of questions whose external id is one of $2, item being the
+    /// matching element of $1.
+    pub find_by_external_id: &'static str,
+    /// (item, lowest id, import hash) of questions last imported from a line with one of the
+    /// hashes $2, item being the matching element of $1.
+    pub find_by_hash: &'static str,
+    /// Logs a change for each question of $1 at $2; returns each entry's `seq`.
+    pub log_changes: &'static str,
+    /// (pool, size) of a set of pools ($1).
+    pub pool_sizes: &'static str,
+    /// (slot, question_id) of the slots $2 of pool $1.
+    pub pool_members_at: &'static str,
+    /// Which candidates ($1) are in every pool of $2 ($3 of them), not served by session $4
+    /// (or NULL), and have an answer if $5.
+    pub eligible_among: &'static str,
+    /// The members of pool $1 that pass the same conditions ($2…$5), in slot order.
+    pub eligible_in_pool: &'static str,
+    /// Records the questions $2 as served by session $1; returns those that were not before.
+    pub insert_served: &'static str,
 }
 
 /// A connection of either backend (a pooled one for reads, a transaction's for writes).
@@ -122,6 +181,14 @@ pub(crate) enum Conn<'c> {
 }
 
 impl Conn<'_> {
+    /// The statements of this connection's database that its dialect spells its own way.
+    pub fn dialect(&self) -> &'static Dialect {
+        match self {
+            Conn::Sqlite(_) => &super::sqlite::DIALECT,
+            Conn::Postgres(_) => &super::postgres::DIALECT,
+        }
+    }
+
     /// Runs a statement; returns the number of rows it changed.
     pub async fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> sqlx::Result<u64> {
         Ok(match self {
@@ -155,23 +222,14 @@ impl Conn<'_> {
         }
     }
 
+    /// The first row, if any. Every statement run this way selects at most one row (by key,
+    /// or an aggregate), so reading all of them costs nothing more.
     pub async fn fetch_optional<T: Decodable>(
         &mut self,
         sql: &'static str,
         args: &[Arg<'_>],
     ) -> sqlx::Result<Option<T>> {
-        match self {
-            Conn::Sqlite(c) => {
-                sqlx::query_as_with(sql, sqlite_args(args)?)
-                    .fetch_optional(&mut **c)
-                    .await
-            }
-            Conn::Postgres(c) => {
-                sqlx::query_as_with(sql, pg_args(args)?)
-                    .fetch_optional(&mut **c)
-                    .await
-            }
-        }
+        Ok(self.fetch_all(sql, args).await?.into_iter().next())
     }
 
     pub async fn fetch_one<T: Decodable>(
@@ -242,9 +300,11 @@ impl Tx {
 }
 
 /// What a write transaction is for: PostgreSQL serialises the ones that append to the change
-/// log (see `store/postgres`); SQLite's one writer serialises every write anyway.
+/// log (see `store/postgres`) and those that replace the synonym table; SQLite's one writer
+/// serialises every write anyway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteKind {
     Plain,
     Changes,
+    Synonyms,
 }

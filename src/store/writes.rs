@@ -254,24 +254,19 @@ async fn find_existing(c: &mut Conn<'_>, items: &[ImportItem]) -> StoreResult<Ve
     let (mut by_external, mut by_hash) = (Vec::new(), Vec::new());
     for (i, item) in items.iter().enumerate() {
         match &item.external_id {
-            Some(id) => by_external.push((i as i64, id.as_str())),
-            None => by_hash.push((i as i64, item.hash.as_str())),
+            Some(id) => by_external.push((i, id.as_str())),
+            None => by_hash.push((i, item.hash.as_str())),
         }
     }
     let mut found: HashMap<usize, (i64, Option<String>)> = HashMap::new();
-    if !by_external.is_empty() {
-        let rows = c.find_by_external_id(&by_external).await?;
-        found.extend(
-            rows.into_iter()
-                .map(|r| (r.item as usize, (r.id, r.import_hash))),
-        );
-    }
-    if !by_hash.is_empty() {
-        let rows = c.find_by_hash(&by_hash).await?;
-        found.extend(
-            rows.into_iter()
-                .map(|r| (r.item as usize, (r.id, r.import_hash))),
-        );
+    for (keys, by_hash) in [(by_external, false), (by_hash, true)] {
+        if keys.is_empty() {
+            continue;
+        }
+        let texts: Vec<&str> = keys.iter().map(|(_, k)| *k).collect();
+        for r in c.find_imported(&texts, by_hash).await? {
+            found.insert(keys[r.item as usize].0, (r.id, r.import_hash));
+        }
     }
     Ok(classify(items, &found))
 }

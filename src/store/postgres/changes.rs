@@ -1,49 +1,37 @@
 //! The change-log statements PostgreSQL spells its own way: tags and answers joined with
-//! `string_agg`, and the newest sequence read under the change-log lock.
+//! `string_agg`, sets of ids through `ANY` and `unnest`, and the newest sequence read under
+//! the change-log lock.
 
 use super::CHANGE_LOG_LOCK;
 use crate::store::changes::ChangeSql;
-use crate::store::model::{IndexRow, LeanRow, index_rows};
 use crate::store::{PRUNED_UPTO, StoreResult};
 use sqlx::PgConnection;
 
-const LEAN_SELECT: &str = "SELECT q.id, q.title, c.slug AS category, q.difficulty,
-        coalesce((SELECT string_agg(t.slug, chr(31) ORDER BY qt.position)
-                  FROM question_tags qt JOIN tags t ON t.id = qt.tag_id
-                  WHERE qt.question_id = q.id), '') AS tags,
-        coalesce((SELECT string_agg(a.body, chr(30) ORDER BY a.id)
-                  FROM answers a WHERE a.question_id = q.id), '') AS answers";
+macro_rules! lean_select {
+    () => {
+        "SELECT q.id, q.title, c.slug AS category, q.difficulty,
+            coalesce((SELECT string_agg(t.slug, chr(31) ORDER BY qt.position)
+                      FROM question_tags qt JOIN tags t ON t.id = qt.tag_id
+                      WHERE qt.question_id = q.id), '') AS tags,
+            coalesce((SELECT string_agg(a.body, chr(30) ORDER BY a.id)
+                      FROM answers a WHERE a.question_id = q.id), '') AS answers
+         FROM questions q JOIN categories c ON c.id = q.category_id"
+    };
+}
+
+pub(super) const INDEX_ROWS: &str = concat!(lean_select!(), " WHERE q.id = ANY($1)");
+
+pub(super) const INDEX_ROWS_AFTER: &str =
+    concat!(lean_select!(), " WHERE q.id > $1 ORDER BY q.id LIMIT $2");
+
+pub(super) const LOG_CHANGES: &str = "INSERT INTO index_changes (question_id, created_at)
+     SELECT unnest($1::bigint[]), $2 RETURNING seq";
 
 impl ChangeSql for PgConnection {
-    async fn index_rows(&mut self, ids: &[i64]) -> StoreResult<Vec<IndexRow>> {
-        let rows: Vec<LeanRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{LEAN_SELECT}
-             FROM questions q JOIN categories c ON c.id = q.category_id
-             WHERE q.id = ANY($1)"
-        )))
-        .bind(ids)
-        .fetch_all(&mut *self)
-        .await?;
-        index_rows(rows)
-    }
-
-    async fn index_rows_after(&mut self, after: i64, limit: i64) -> StoreResult<Vec<IndexRow>> {
-        let rows: Vec<LeanRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{LEAN_SELECT}
-             FROM questions q JOIN categories c ON c.id = q.category_id
-             WHERE q.id > $1 ORDER BY q.id LIMIT $2"
-        )))
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *self)
-        .await?;
-        index_rows(rows)
-    }
-
+    /// Appenders hold the change-log lock until they commit; sharing it here waits for the
+    /// one in flight, so the newest entry seen is the newest there will be below it. The
+    /// sequence's own counter would also count appends that were rolled back.
     async fn last_change_seq(&mut self) -> StoreResult<i64> {
-        // Appenders hold the change-log lock until they commit; sharing it here waits for the
-        // one in flight, so the newest entry seen is the newest there will be below it. The
-        // sequence's own counter would also count appends that were rolled back.
         let mut tx = sqlx::Connection::begin(&mut *self).await?;
         sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
             .bind(CHANGE_LOG_LOCK)

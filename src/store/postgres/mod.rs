@@ -18,7 +18,7 @@ mod questions;
 mod quiz;
 
 use super::StoreResult;
-use super::sql::{ReadConn, Tx, WriteKind};
+use super::sql::{Dialect, ReadConn, Tx, WriteKind};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -32,6 +32,28 @@ pub struct PgStore {
     /// pooled connection while they wait for the lock (which would starve reads).
     write_gate: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// The statements PostgreSQL spells its own way, from the files of their concerns.
+pub(crate) static DIALECT: Dialect = Dialect {
+    load_questions: questions::LOAD_QUESTIONS,
+    list_question_ids: questions::LIST_QUESTION_IDS,
+    insert_tags: questions::INSERT_TAGS,
+    tag_ids: questions::TAG_IDS,
+    insert_question_tags: questions::INSERT_QUESTION_TAGS,
+    insert_categories: questions::INSERT_CATEGORIES,
+    find_by_external_id: questions::FIND_BY_EXTERNAL_ID,
+    find_by_hash: questions::FIND_BY_HASH,
+    index_rows: changes::INDEX_ROWS,
+    index_rows_after: changes::INDEX_ROWS_AFTER,
+    log_changes: changes::LOG_CHANGES,
+    list_categories: meta::LIST_CATEGORIES,
+    list_tags: meta::LIST_TAGS,
+    pool_sizes: quiz::POOL_SIZES,
+    pool_members_at: quiz::POOL_MEMBERS_AT,
+    eligible_among: quiz::ELIGIBLE_AMONG,
+    eligible_in_pool: quiz::ELIGIBLE_IN_POOL,
+    insert_served: quiz::INSERT_SERVED,
+};
 
 /// Connections per replica when not configured: enough for the cores, and few enough that a
 /// handful of replicas stay well under PostgreSQL's default of 100.
@@ -148,11 +170,21 @@ impl super::Backend for PgStore {
         Ok(ReadConn::Postgres(self.pool.acquire().await?))
     }
 
-    /// Quiz, review, key and other writes that do not touch the change log run in parallel.
+    /// Quiz, review, key and other writes that touch neither the change log nor the synonym
+    /// table run in parallel.
     async fn begin(&self, kind: WriteKind) -> StoreResult<Tx> {
         match kind {
             WriteKind::Changes => self.begin_changes().await,
             WriteKind::Plain => Ok(Tx::Postgres(self.pool.begin().await?, None)),
+            // The synonym row may not exist yet, so a row lock would not serialise writers.
+            WriteKind::Synonyms => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(SYNONYMS_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(Tx::Postgres(tx, None))
+            }
         }
     }
 
