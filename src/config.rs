@@ -6,7 +6,7 @@
 
 use crate::domain::Rate;
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,71 +24,6 @@ const DEFAULT_CACHE_MB: u64 = 32;
 const DEFAULT_KEY_RATE: &str = "6000/min";
 /// The shortest `KB_ADMIN_KEY` accepted.
 pub const ADMIN_KEY_MIN_CHARS: usize = 32;
-
-/// kb: a knowledge base of interview questions and answers, over HTTP.
-#[derive(Debug, Parser)]
-#[command(name = "kb", version, about)]
-pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-    #[command(flatten)]
-    pub serve: ServeArgs,
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve the HTTP API (the default when no command is given).
-    Serve,
-    /// Print the OpenAPI document to standard output.
-    Openapi,
-    /// Rebuild the search index from the database (stop the server first).
-    Reindex,
-    /// Manage API keys.
-    #[command(subcommand)]
-    Keys(KeysCommand),
-    /// Import questions from an NDJSON file (one question per line) or a JSON array; stop the
-    /// server first, or use `POST /api/v1/import`. Idempotent: see the README.
-    Import {
-        /// The file to read (`-` for standard input).
-        file: PathBuf,
-    },
-    /// Write every question as NDJSON, in id order (safe while a server runs).
-    Export {
-        /// Write here instead of standard output.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-    },
-    /// Write deterministic synthetic questions as NDJSON, for benchmarks and tests.
-    Gen {
-        #[arg(long, default_value_t = 1000)]
-        count: u64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Write here instead of standard output.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// Create a key and print it (it is shown only this once).
-    Create {
-        #[arg(long, value_parser = ["read", "write", "learners", "admin"])]
-        scope: String,
-        #[arg(long, default_value = "unnamed")]
-        name: String,
-        /// This key's quota, e.g. `1200/min` or `50/s` (default: the server's key quota).
-        #[arg(long)]
-        rate: Option<String>,
-    },
-    /// List keys (never the keys themselves).
-    List,
-    /// Revoke a key by id.
-    Revoke { id: i64 },
-}
 
 /// Flags shared by every command.
 #[derive(Debug, Clone, Args)]
@@ -343,19 +278,18 @@ pub struct Logging {
     pub format: LogFormat,
 }
 
-impl Cli {
-    /// Validates the command line once: the command to run, the app's config and logging.
-    pub fn into_parts(self) -> anyhow::Result<(Option<Command>, Config, Logging)> {
+/// Validates the settings once, into the app's config and logging.
+pub fn validate(global: GlobalArgs, serve: ServeArgs) -> anyhow::Result<(Config, Logging)> {
+    {
         let logging = Logging {
             // PostgreSQL's notices ("relation already exists, skipping" on every start) are
             // not kb's news; a filter that names them still decides.
-            filter: EnvFilter::try_new(format!("sqlx::postgres::notice=warn,{}", self.global.log))
+            filter: EnvFilter::try_new(format!("sqlx::postgres::notice=warn,{}", global.log))
                 .with_context(|| {
-                    format!("--log / KB_LOG `{}` is not a valid filter", self.global.log)
+                    format!("--log / KB_LOG `{}` is not a valid filter", global.log)
                 })?,
-            format: self.global.log_format,
+            format: global.log_format,
         };
-        let serve = self.serve;
         if serve.request_timeout_secs == 0 {
             bail!("--request-timeout-secs / KB_REQUEST_TIMEOUT_SECS must be at least 1");
         }
@@ -398,14 +332,13 @@ impl Cli {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("--trusted-proxies / KB_TRUSTED_PROXIES: {e}"))?;
         let config = Config {
-            data_dir: self.global.data_dir,
+            data_dir: global.data_dir,
             // An empty KB_DATABASE_URL (as `KB_DATABASE_URL= kb`) means SQLite, like none.
-            database_url: self
-                .global
+            database_url: global
                 .database_url
                 .filter(|u| !u.trim().is_empty())
                 .map(SecretString::from),
-            database_connections: match self.global.database_connections {
+            database_connections: match global.database_connections {
                 0 => crate::store::default_pg_connections(),
                 n => n,
             },
@@ -434,18 +367,20 @@ impl Cli {
             mmap_mb: serve.mmap_mb,
             replica_expiry: Duration::from_secs(serve.replica_expiry_secs),
         };
-        Ok((self.command, config, logging))
+        Ok((config, logging))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     fn parts(args: &[&str]) -> anyhow::Result<Config> {
         let mut all = vec!["kb"];
         all.extend_from_slice(args);
-        Cli::try_parse_from(all)?.into_parts().map(|(_, c, _)| c)
+        let cli = crate::cli::Cli::try_parse_from(all)?;
+        validate(cli.global, cli.serve).map(|(c, _)| c)
     }
 
     #[test]
