@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 pub struct App {
     service: Service,
     router: Router,
-    limits: http::serve::ConnectionLimits,
+    limits: config::LimitsConfig,
     state: AppState,
     metrics_bind: Option<std::net::SocketAddr>,
 }
@@ -43,12 +43,12 @@ impl App {
         let service = Service::start_with(
             store,
             &config.index_dir(),
-            config.cache_bytes,
-            config.replica_expiry,
+            config.search.cache_bytes,
+            config.replicas.replica_expiry,
         )
         .await?
-        .with_admin_key(config.admin_key.as_ref().map(|k| k.expose_secret()));
-        if config.seed {
+        .with_admin_key(config.server.admin_key.as_ref().map(|k| k.expose_secret()));
+        if !config.store.no_seed {
             let report = service.load_seed().await.context("cannot load the seed")?;
             tracing::info!(?report, "seed");
         }
@@ -57,9 +57,9 @@ impl App {
         Ok(Self {
             service,
             router,
-            limits: config.connections,
+            limits: config.limits.clone(),
             state,
-            metrics_bind: config.metrics_bind,
+            metrics_bind: config.server.metrics_bind,
         })
     }
 
@@ -93,7 +93,7 @@ impl App {
         http::serve::serve(
             listener,
             self.router,
-            self.limits,
+            &self.limits,
             self.state.trusted_proxies.as_ref().clone(),
             self.state.open_connections.clone(),
             shutdown,
@@ -112,15 +112,16 @@ impl App {
 /// Opens the store of `config`: PostgreSQL when it names one, else SQLite in the data dir
 /// (creating the data dir and the database if needed).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    if let Some(url) = &config.database_url {
-        return Store::connect_postgres_with(url.expose_secret(), config.database_connections)
+    let settings = &config.store;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
+    if let Some(url) = &settings.database_url {
+        return Store::connect_postgres_with(url.expose_secret(), settings.database_connections)
             .await
             .context("cannot open the PostgreSQL database of KB_DATABASE_URL");
     }
     let db = config.database_path();
-    Store::open_sqlite(&db, config.mmap_mb)
+    Store::open_sqlite(&db, settings.mmap_mb)
         .await
         .with_context(|| format!("cannot open database {}", db.display()))
 }

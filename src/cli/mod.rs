@@ -17,9 +17,9 @@ use std::path::PathBuf;
 #[command(name = "kb", version, about)]
 pub struct Cli {
     #[command(flatten)]
-    pub global: crate::config::GlobalArgs,
+    pub config: Config,
     #[command(flatten)]
-    pub serve: crate::config::ServeArgs,
+    pub logging: Logging,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -77,8 +77,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let (config, logging) = crate::config::validate(cli.global, cli.serve)?;
-    init_tracing(logging);
+    let config = cli.config.validated()?;
+    init_tracing(&cli.logging);
     match cli.command {
         Some(Command::Openapi) => {
             println!("{}", crate::http::openapi().to_pretty_json()?);
@@ -113,8 +113,8 @@ async fn reindex(config: &Config) -> anyhow::Result<u64> {
     n
 }
 
-fn init_tracing(logging: Logging) {
-    let builder = tracing_subscriber::fmt().with_env_filter(logging.filter);
+fn init_tracing(logging: &Logging) {
+    let builder = tracing_subscriber::fmt().with_env_filter(logging.env_filter());
     match logging.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -6,10 +6,11 @@ use anyhow::Context;
 
 pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.bind)
+    let bind = config.server.bind;
+    let listener = tokio::net::TcpListener::bind(bind)
         .await
-        .with_context(|| format!("cannot listen on {}", config.bind))?;
-    tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "kb is serving");
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    tracing::info!(address = %listener.local_addr()?, data_dir = %config.store.data_dir.display(), "kb is serving");
     app.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -307,6 +307,45 @@ fn reindex_refuses_while_a_server_holds_the_index() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("another kb process"));
 }
 
+#[test]
+fn a_setting_out_of_range_stops_kb_at_start_with_the_setting_and_its_range_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value, flag, range) in [
+        (
+            "KB_DATABASE_CONNECTIONS",
+            "1",
+            "--database-connections",
+            "from 2",
+        ),
+        (
+            "KB_MAX_CONNECTIONS_PER_CLIENT",
+            "0",
+            "--max-connections-per-client",
+            "at least 1",
+        ),
+        ("KB_MAX_CONNECTIONS", "0", "--max-connections", "at least 1"),
+        (
+            "KB_REQUEST_TIMEOUT_SECS",
+            "0",
+            "--request-timeout-secs",
+            "at least 1",
+        ),
+    ] {
+        let out = crate::helpers::kb_cmd(dir.path())
+            .env("KB_BIND", "127.0.0.1:0")
+            .env(var, value)
+            .arg("serve")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{var}={value} was accepted");
+        assert!(
+            stderr.contains(flag) && stderr.contains(range),
+            "{var}={value}: {stderr}"
+        );
+    }
+}
+
 /// Runs `kb` over `dir` to completion, without a seed; panics unless it succeeds.
 fn kb(dir: &Path, args: &[&str]) -> String {
     crate::helpers::kb_command(dir, &[("KB_NO_SEED", "1"), ("KB_LOG", "warn")], args)
