@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Buckets kept at most; beyond, idle (full) buckets are dropped first. Bounds memory under a
@@ -97,6 +98,8 @@ pub struct Quotas {
     /// For keys without a quota of their own, the admin key and learner tokens.
     pub key_default: Rate,
     buckets: Mutex<(HashMap<Subject, Bucket>, Instant)>,
+    /// Whether a cost above a whole quota was logged yet (it is logged once).
+    cost_capped: AtomicBool,
 }
 
 impl Quotas {
@@ -106,6 +109,7 @@ impl Quotas {
             anonymous,
             key_default,
             buckets: Mutex::new((HashMap::new(), Instant::now())),
+            cost_capped: AtomicBool::new(false),
         }
     }
 
@@ -114,7 +118,17 @@ impl Quotas {
         let now = Instant::now();
         let capacity = f64::from(rate.units);
         let per_sec = capacity / f64::from(rate.window_secs);
-        // A cost above the whole quota could never pass: it takes the whole bucket instead.
+        // A cost above the whole quota could never pass: it takes the whole bucket instead
+        // (a quota is any rate of at least one unit; a route costs up to 100).
+        if f64::from(cost) > capacity && !self.cost_capped.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                cost,
+                quota = rate.units,
+                "a request costs more than its caller's whole quota, so it takes the whole \
+                 bucket instead; raise KB_ANONYMOUS_RATE, KB_KEY_RATE or the key's rate (logged \
+                 once)"
+            );
+        }
         let cost = f64::from(cost).min(capacity);
         let policy = subject.policy();
         let mut guard = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
