@@ -73,13 +73,7 @@ pub struct QuizResponse {
 impl QuizParams {
     fn parse(self) -> Result<DrawRequest, FieldErrors> {
         let mut e = FieldErrors::new();
-        let filter = Filter::parse(
-            &mut e,
-            self.category.as_deref(),
-            self.tag.as_slice(),
-            self.difficulty.as_deref(),
-        )
-        .single_tag();
+        let filter = Filter::one_tag(&mut e, &self.category, &self.tag, &self.difficulty);
         let count = e.check("count", parse_limit(self.count.as_deref(), 10, 50));
         let mode = match self.mode.as_deref() {
             None | Some("flashcard") => Some(QuizMode::Flashcard),
@@ -212,13 +206,7 @@ pub async fn create_session(
     Json(body): Json<CreateSession>,
 ) -> ApiResult<(StatusCode, axum::Json<SessionOut>)> {
     let mut e = FieldErrors::new();
-    let filter = Filter::parse(
-        &mut e,
-        body.category.as_deref(),
-        body.tag.as_slice(),
-        body.difficulty.as_deref(),
-    )
-    .single_tag();
+    let filter = Filter::one_tag(&mut e, &body.category, &body.tag, &body.difficulty);
     e.finish()?;
     let s = state.service.create_session(&filter).await?;
     Ok((

@@ -135,13 +135,7 @@ impl SearchParams {
             }
         };
         let text = parse_q(&mut e, self.q.as_deref());
-        let filter = Filter::parse(
-            &mut e,
-            self.category.as_deref(),
-            self.tag.as_slice(),
-            self.difficulty.as_deref(),
-        )
-        .single_tag();
+        let filter = Filter::one_tag(&mut e, &self.category, &self.tag, &self.difficulty);
         let limit = e.check("limit", parse_limit(self.limit.as_deref(), 10, 100));
         let offset = match self.offset.as_deref() {
             None => Some(0),

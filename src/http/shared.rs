@@ -111,12 +111,23 @@ impl Filter {
         }
     }
 
-    /// As the quiz and search take it: one tag at most (they accept a single `tag`).
-    pub fn single_tag(self) -> QuizFilter {
+    /// As search and the quiz take it: one `tag` at most.
+    pub fn one_tag(
+        e: &mut FieldErrors,
+        category: &Option<String>,
+        tag: &Option<String>,
+        difficulty: &Option<String>,
+    ) -> QuizFilter {
+        let f = Self::parse(
+            e,
+            category.as_deref(),
+            tag.as_slice(),
+            difficulty.as_deref(),
+        );
         QuizFilter {
-            category: self.category,
-            tag: self.tags.into_iter().next(),
-            difficulty: self.difficulty,
+            category: f.category,
+            tag: f.tags.into_iter().next(),
+            difficulty: f.difficulty,
         }
     }
 }
