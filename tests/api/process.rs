@@ -140,6 +140,13 @@ fn sigterm_stops_the_server_cleanly_and_checkpoints_the_database() {
         logs.iter().any(|l| l.contains("stopped cleanly")),
         "{logs:?}"
     );
+    // A new data directory is nothing to warn of: its index is simply built.
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("building the search index for a new data directory")),
+        "{logs:?}"
+    );
+    assert!(!logs.iter().any(|l| l.contains("\"WARN\"")), "{logs:?}");
     // A clean close checkpoints and truncates SQLite's write-ahead log.
     let wal = dir.path().join("kb.sqlite3-wal");
     assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
