@@ -1,120 +1,194 @@
-//! Command line and environment configuration. Every flag has a `KB_*` environment variable.
-//!
-//! [`Cli`] is what clap reads; [`Cli::into_parts`] validates it once into a [`Config`] (and the
-//! logging settings), failing with a message that names the setting rather than quietly
-//! clamping or dropping it.
+//! Every setting kb reads, declared once: each a flag with a `KB_*` environment variable, its
+//! default and the values it accepts, grouped in sections (server, store, search, limits,
+//! replicas). clap parses them straight into the typed values the app uses; a value out of
+//! range stops kb at start with an error naming the setting and its range, never a quiet
+//! clamp. [`Config::validated`] then checks what one value's parser cannot (the admin key,
+//! which no error may echo; blank values that mean "unset").
 
-use crate::domain::Rate;
-use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use secrecy::SecretString;
+use crate::domain::{Net, Rate};
+use anyhow::bail;
+use clap::builder::TypedValueParser;
+use clap::{Args, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
-const DEFAULT_DATA_DIR: &str = "./data";
-const DEFAULT_BIND: &str = "127.0.0.1:8080";
-const DEFAULT_TIMEOUT_SECS: u64 = 30;
-const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
-const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-const DEFAULT_MAX_PER_CLIENT: usize = 128;
-const DEFAULT_ANONYMOUS_RATE: &str = "600/min";
-const DEFAULT_CACHE_MB: u64 = 32;
-const DEFAULT_KEY_RATE: &str = "6000/min";
 /// The shortest `KB_ADMIN_KEY` accepted.
 pub const ADMIN_KEY_MIN_CHARS: usize = 32;
 
-/// kb: a knowledge base of interview questions and answers, over HTTP.
-#[derive(Debug, Parser)]
-#[command(name = "kb", version, about)]
-pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-    #[command(flatten)]
-    pub serve: ServeArgs,
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve the HTTP API (the default when no command is given).
-    Serve,
-    /// Print the OpenAPI document to standard output.
-    Openapi,
-    /// Rebuild the search index from the database (stop the server first).
-    Reindex,
-    /// Manage API keys.
-    #[command(subcommand)]
-    Keys(KeysCommand),
-    /// Import questions from an NDJSON file (one question per line) or a JSON array; stop the
-    /// server first, or use `POST /api/v1/import`. Idempotent: see the README.
-    Import {
-        /// The file to read (`-` for standard input).
-        file: PathBuf,
-    },
-    /// Write every question as NDJSON, in id order (safe while a server runs).
-    Export {
-        /// Write here instead of standard output.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-    },
-    /// Write deterministic synthetic questions as NDJSON, for benchmarks and tests.
-    Gen {
-        #[arg(long, default_value_t = 1000)]
-        count: u64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Write here instead of standard output.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// Create a key and print it (it is shown only this once).
-    Create {
-        #[arg(long, value_parser = ["read", "write", "learners", "admin"])]
-        scope: String,
-        #[arg(long, default_value = "unnamed")]
-        name: String,
-        /// This key's quota, e.g. `1200/min` or `50/s` (default: the server's key quota).
-        #[arg(long)]
-        rate: Option<String>,
-    },
-    /// List keys (never the keys themselves).
-    List,
-    /// Revoke a key by id.
-    Revoke { id: i64 },
-}
-
-/// Flags shared by every command.
+/// Everything needed to build the app.
 #[derive(Debug, Clone, Args)]
-pub struct GlobalArgs {
+pub struct Config {
+    #[command(flatten)]
+    pub server: ServerConfig,
+    #[command(flatten)]
+    pub store: StoreConfig,
+    #[command(flatten)]
+    pub search: SearchConfig,
+    #[command(flatten)]
+    pub limits: LimitsConfig,
+    #[command(flatten)]
+    pub replicas: ReplicasConfig,
+}
+
+/// Where kb listens and who may call it.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Server")]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[arg(long, env = "KB_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: SocketAddr,
+    /// Origins allowed by CORS, comma-separated; `*` allows any. Empty: no CORS headers.
+    #[arg(long, env = "KB_CORS_ORIGINS", default_value = "", value_parser = parse_origins,
+          overrides_with = "cors_origins", global = true)]
+    pub cors_origins: Origins,
+    /// A key accepted with admin scope, in addition to stored keys (never stored).
+    #[arg(long, env = "KB_ADMIN_KEY", value_parser = parse_secret, global = true,
+          hide_env_values = true)]
+    pub admin_key: Option<SecretString>,
+    /// Require an API key (any scope) for reads too.
+    #[arg(long, env = "KB_REQUIRE_KEY_FOR_READS", global = true,
+          action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    pub require_key_for_reads: bool,
+    /// Proxies whose `X-Forwarded-For` names the client: addresses or CIDR ranges,
+    /// comma-separated. Without it the socket peer is the client.
+    #[arg(long, env = "KB_TRUSTED_PROXIES", default_value = "", hide_default_value = true,
+          value_parser = parse_nets,
+          overrides_with = "trusted_proxies", global = true)]
+    pub trusted_proxies: Nets,
+    /// Also serve `/metrics`, without a key, on this address (keep it private).
+    #[arg(long, env = "KB_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<SocketAddr>,
+}
+
+/// Address ranges (a list parsed as one setting).
+pub type Nets = Vec<Net>;
+
+/// Where the knowledge base is kept.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Store")]
+pub struct StoreConfig {
     /// Directory for the database (and the search index).
-    #[arg(long, env = "KB_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
+    #[arg(long, env = "KB_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
     /// PostgreSQL to keep the knowledge base in (`postgres://user@host/db`), shared by every
     /// replica; without it, SQLite in the data directory. The search index stays per replica,
-    /// under the data directory.
-    #[arg(long, env = "KB_DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
-    /// Connections to PostgreSQL this process keeps at most (0: four per core, at most 32).
-    #[arg(
-        long,
-        env = "KB_DATABASE_CONNECTIONS",
-        default_value_t = 0,
-        global = true
-    )]
+    /// under the data directory. May carry a password: never printed.
+    #[arg(long, env = "KB_DATABASE_URL", value_parser = parse_secret, global = true,
+          hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+    /// Connections to PostgreSQL this process keeps at most: 2 or more (0: four per core, at
+    /// most 32).
+    #[arg(long, env = "KB_DATABASE_CONNECTIONS", default_value = "0",
+          value_parser = parse_database_connections, global = true)]
     pub database_connections: u32,
+    /// MiB of the database each SQLite connection may read through a memory map (0: plain
+    /// reads). Mapped pages count in the process's RSS once per connection, though they are
+    /// the same page-cache pages.
+    #[arg(long, env = "KB_MMAP_MB", default_value_t = crate::store::DEFAULT_MMAP_MB, global = true)]
+    pub mmap_mb: u64,
+    /// Do not load the bundled seed knowledge base into an empty database.
+    #[arg(long, env = "KB_NO_SEED", global = true,
+          action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_seed: bool,
+}
+
+/// Reads and searches.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Search")]
+pub struct SearchConfig {
+    /// MiB of rendered questions kept in memory for reads by id (0: none).
+    #[arg(long = "cache-mb", env = "KB_CACHE_MB", value_name = "CACHE_MB", default_value = "32",
+          value_parser = parse_mib, global = true)]
+    pub cache_bytes: u64,
+    /// Expensive requests (search, suggest, similar, multiple-choice draws, import, export) run
+    /// at most this many at once; more get 503 `overloaded` at once. 0: four per core.
+    #[arg(long, env = "KB_MAX_EXPENSIVE", default_value = "0",
+          value_parser = parse_max_expensive, global = true)]
+    pub max_expensive: usize,
+}
+
+/// How long, how many and how much a caller may take.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitsConfig {
+    /// Seconds a request may take before it is cancelled with 503 (at least 1).
+    #[arg(long = "request-timeout-secs", env = "KB_REQUEST_TIMEOUT_SECS",
+          value_name = "REQUEST_TIMEOUT_SECS", default_value = "30", value_parser = parse_secs,
+          global = true)]
+    pub request_timeout: Duration,
+    /// Seconds a connection may take to send a request's headers, counted from when it is
+    /// ready for a request: also how long an idle keep-alive connection stays open (at least
+    /// 1).
+    #[arg(long = "header-timeout-secs", env = "KB_HEADER_TIMEOUT_SECS",
+          value_name = "HEADER_TIMEOUT_SECS", default_value = "10", value_parser = parse_secs,
+          global = true)]
+    pub header_timeout: Duration,
+    /// Open connections at most (at least 1); beyond it a new connection gets 503 and is
+    /// closed.
+    #[arg(long, env = "KB_MAX_CONNECTIONS", default_value = "1024",
+          value_parser = at_least(1usize), global = true)]
+    pub max_connections: usize,
+    /// Open connections from one client address at most (at least 1; IPv6: per /64); loopback
+    /// and trusted proxies are not limited.
+    #[arg(long, env = "KB_MAX_CONNECTIONS_PER_CLIENT", default_value = "128",
+          value_parser = at_least(1usize), global = true)]
+    pub max_connections_per_client: usize,
+    /// Quotas per API key and per client address: `on` or `off` (benchmarks, trusted private
+    /// deployments).
+    #[arg(long, env = "KB_QUOTAS", default_value = "on", action = clap::ArgAction::Set,
+          value_parser = clap::builder::PossibleValuesParser::new(["on", "off"])
+              .map(|v| v == "on"),
+          global = true)]
+    pub quotas: bool,
+    /// Quota of each client address without a credential, in request units (a GET by id costs
+    /// 1, a search 5).
+    #[arg(long, env = "KB_ANONYMOUS_RATE", default_value = "600/min", value_parser = Rate::parse,
+          global = true)]
+    pub anonymous_rate: Rate,
+    /// Quota of a key created without `--rate`, of `KB_ADMIN_KEY` and of learner tokens.
+    #[arg(long, env = "KB_KEY_RATE", default_value = "6000/min", value_parser = Rate::parse,
+          global = true)]
+    pub key_rate: Rate,
+}
+
+impl LimitsConfig {
+    /// How long shutdown waits for in-flight requests: as long as any request may take.
+    pub fn shutdown_grace(&self) -> Duration {
+        self.request_timeout
+    }
+}
+
+/// Replicas sharing one PostgreSQL database.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Replicas")]
+pub struct ReplicasConfig {
+    /// Seconds after which a replica that stopped recording its position no longer holds
+    /// back pruning of the change log (it rebuilds its index if it comes back later; at least
+    /// 1).
+    #[arg(long = "replica-expiry-secs", env = "KB_REPLICA_EXPIRY_SECS",
+          value_name = "REPLICA_EXPIRY_SECS",
+          default_value = "900",
+          value_parser = parse_secs, global = true)]
+    pub replica_expiry: Duration,
+}
+
+/// How to log.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Logging")]
+pub struct Logging {
     /// Log filter, in `tracing` env-filter syntax (e.g. `info,kb=debug`).
-    #[arg(long, env = "KB_LOG", default_value = "info", global = true)]
-    pub log: String,
+    #[arg(long = "log", env = "KB_LOG", value_name = "LOG", default_value = "info",
+          value_parser = parse_log_filter, global = true)]
+    pub filter: String,
     /// Log line format.
-    #[arg(long, env = "KB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
-    pub log_format: LogFormat,
+    #[arg(long = "log-format", env = "KB_LOG_FORMAT", value_name = "LOG_FORMAT", value_enum,
+          default_value_t = LogFormat::Text, global = true)]
+    pub format: LogFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -123,86 +197,152 @@ pub enum LogFormat {
     Json,
 }
 
-/// Flags of `kb serve`.
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "KB_BIND", default_value = DEFAULT_BIND, global = true)]
-    pub bind: SocketAddr,
-    /// Origins allowed by CORS, comma-separated; `*` allows any. Empty: no CORS headers.
-    #[arg(
-        long,
-        env = "KB_CORS_ORIGINS",
-        value_delimiter = ',',
-        default_value = "",
-        global = true
-    )]
-    pub cors_origins: Vec<String>,
-    /// Do not load the bundled seed knowledge base into an empty database.
-    #[arg(long, env = "KB_NO_SEED", global = true,
-          action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
-    pub no_seed: bool,
-    /// A key accepted with admin scope, in addition to stored keys (never stored).
-    #[arg(long, env = "KB_ADMIN_KEY", global = true, hide_env_values = true)]
-    pub admin_key: Option<String>,
-    /// Require an API key (any scope) for reads too.
-    #[arg(long, env = "KB_REQUIRE_KEY_FOR_READS", global = true,
-          action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
-    pub require_key_for_reads: bool,
-    /// Seconds a request may take before it is cancelled with 503.
-    #[arg(
-        long,
-        env = "KB_REQUEST_TIMEOUT_SECS",
-        default_value_t = DEFAULT_TIMEOUT_SECS,
-        global = true
-    )]
-    pub request_timeout_secs: u64,
-    /// Seconds a connection may take to send a request's headers, counted from when it is
-    /// ready for a request: also how long an idle keep-alive connection stays open.
-    #[arg(long, env = "KB_HEADER_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS, global = true)]
-    pub header_timeout_secs: u64,
-    /// Open connections at most; beyond it a new connection gets 503 and is closed.
-    #[arg(long, env = "KB_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, global = true)]
-    pub max_connections: usize,
-    /// Open connections from one client address at most (IPv6: per /64); loopback and trusted
-    /// proxies are not limited.
-    #[arg(long, env = "KB_MAX_CONNECTIONS_PER_CLIENT", default_value_t = DEFAULT_MAX_PER_CLIENT, global = true)]
-    pub max_connections_per_client: usize,
-    /// Also serve `/metrics`, without a key, on this address (keep it private).
-    #[arg(long, env = "KB_METRICS_BIND", global = true)]
-    pub metrics_bind: Option<SocketAddr>,
-    /// Quotas per API key and per client address: `on` or `off` (benchmarks, trusted private
-    /// deployments).
-    #[arg(long, env = "KB_QUOTAS", default_value = "on", value_parser = ["on", "off"], global = true)]
-    pub quotas: String,
-    /// Quota of each client address without a credential, in request units (a GET by id costs
-    /// 1, a search 5).
-    #[arg(long, env = "KB_ANONYMOUS_RATE", default_value = DEFAULT_ANONYMOUS_RATE, global = true)]
-    pub anonymous_rate: String,
-    /// Quota of a key created without `--rate`, of `KB_ADMIN_KEY` and of learner tokens.
-    #[arg(long, env = "KB_KEY_RATE", default_value = DEFAULT_KEY_RATE, global = true)]
-    pub key_rate: String,
-    /// Proxies whose `X-Forwarded-For` names the client: addresses or CIDR ranges,
-    /// comma-separated. Without it the socket peer is the client.
-    #[arg(long, env = "KB_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
-    pub trusted_proxies: Vec<String>,
-    /// Expensive requests (search, suggest, similar, multiple-choice draws, import, export) run
-    /// at most this many at once; more get 503 `overloaded` at once. 0: four per core.
-    #[arg(long, env = "KB_MAX_EXPENSIVE", default_value_t = 0, global = true)]
-    pub max_expensive: usize,
-    /// MiB of rendered questions kept in memory for reads by id (0: none).
-    #[arg(long, env = "KB_CACHE_MB", default_value_t = DEFAULT_CACHE_MB, global = true)]
-    pub cache_mb: u64,
-    /// MiB of the database each SQLite connection may read through a memory map (0: plain
-    /// reads). Mapped pages count in the process's RSS once per connection, though they are
-    /// the same page-cache pages.
-    #[arg(long, env = "KB_MMAP_MB", default_value_t = crate::store::DEFAULT_MMAP_MB, global = true)]
-    pub mmap_mb: u64,
-    /// Seconds after which a replica that stopped recording its position no longer holds
-    /// back pruning of the change log (it rebuilds its index if it comes back later).
-    #[arg(long, env = "KB_REPLICA_EXPIRY_SECS",
-          default_value_t = crate::service::DEFAULT_REPLICA_EXPIRY.as_secs(), global = true)]
-    pub replica_expiry_secs: u64,
+impl Logging {
+    /// The filter, with PostgreSQL's notices ("relation already exists, skipping" on every
+    /// start) kept out of the log: they are not kb's news. A filter that names them still
+    /// decides.
+    pub fn env_filter(&self) -> EnvFilter {
+        EnvFilter::try_new(with_quiet_notices(&self.filter))
+            .expect("the filter was checked when it was parsed")
+    }
+}
+
+fn with_quiet_notices(filter: &str) -> String {
+    format!("sqlx::postgres::notice=warn,{filter}")
+}
+
+impl Config {
+    /// A config for the given data directory with every other setting at its default (the
+    /// environment is not read).
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        use clap::FromArgMatches;
+        let command =
+            Self::augment_args(clap::Command::new("kb")).mut_args(|a| a.env(None::<&'static str>));
+        let matches = command
+            .try_get_matches_from(["kb"])
+            .expect("the defaults parse");
+        let mut config = Self::from_arg_matches(&matches).expect("the defaults parse");
+        config.store.data_dir = data_dir.into();
+        config
+    }
+
+    /// Checks what a single value's parser cannot: a blank database URL or admin key means
+    /// none, and an admin key must be long enough (refused without echoing it).
+    pub fn validated(mut self) -> anyhow::Result<Self> {
+        let blank = |s: &Option<SecretString>| {
+            s.as_ref()
+                .is_some_and(|s| s.expose_secret().trim().is_empty())
+        };
+        // An empty KB_DATABASE_URL (as `KB_DATABASE_URL= kb`) means SQLite, like none.
+        if blank(&self.store.database_url) {
+            self.store.database_url = None;
+        }
+        if blank(&self.server.admin_key) {
+            self.server.admin_key = None;
+        }
+        // A short key can be guessed; kb's own keys are 256 random bits.
+        if let Some(k) = &self.server.admin_key
+            && k.expose_secret().chars().count() < ADMIN_KEY_MIN_CHARS
+        {
+            bail!(
+                "--admin-key / KB_ADMIN_KEY must be at least {ADMIN_KEY_MIN_CHARS} characters; \
+                 generate one with `head -c 32 /dev/urandom | base64`"
+            );
+        }
+        Ok(self)
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.store.data_dir.join("kb.sqlite3")
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.store.data_dir.join("index")
+    }
+}
+
+/// A whole number of at least `min`.
+fn at_least<T>(min: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: FromStr + PartialOrd + Display + Copy + Send + Sync + 'static,
+{
+    move |raw| {
+        raw.parse::<T>()
+            .ok()
+            .filter(|n| *n >= min)
+            .ok_or_else(|| format!("must be a whole number, at least {min}"))
+    }
+}
+
+/// Whole seconds, at least 1.
+fn parse_secs(raw: &str) -> Result<Duration, String> {
+    at_least(1u64)(raw)
+        .map(Duration::from_secs)
+        .map_err(|e| format!("{e} (seconds)"))
+}
+
+/// MiB, as bytes.
+fn parse_mib(raw: &str) -> Result<u64, String> {
+    raw.parse::<u64>()
+        .ok()
+        .and_then(|mb| mb.checked_mul(1024 * 1024))
+        .ok_or_else(|| {
+            format!(
+                "must be a whole number of MiB, from 0 to {}",
+                u64::MAX >> 20
+            )
+        })
+}
+
+/// 0 (the default: four per core, at most 32), or 2 or more: one connection would leave a
+/// replica's writes waiting on its own index follower.
+fn parse_database_connections(raw: &str) -> Result<u32, String> {
+    match raw.parse::<u32>() {
+        Ok(0) => Ok(crate::store::default_pg_connections()),
+        Ok(n) if n >= 2 => Ok(n),
+        _ => Err(format!(
+            "must be 0 (four per core, at most 32) or a whole number from 2 to {}",
+            u32::MAX
+        )),
+    }
+}
+
+/// 0 (the default), or the bound itself.
+fn parse_max_expensive(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(0) => Ok(default_max_expensive()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("must be a whole number (0: four per core)".into()),
+    }
+}
+
+/// The default bound on expensive requests: enough to keep every core busy while some wait on
+/// the database, few enough that a flood is refused rather than queued.
+fn default_max_expensive() -> usize {
+    4 * std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn parse_secret(raw: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(raw))
+}
+
+fn parse_origins(raw: &str) -> Result<Origins, String> {
+    let list: Vec<String> = raw.split(',').map(String::from).collect();
+    Origins::parse(&list).map_err(|e| e.to_string())
+}
+
+/// Addresses or CIDR ranges, comma-separated; blank entries are skipped.
+fn parse_nets(raw: &str) -> Result<Nets, String> {
+    raw.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(Net::parse)
+        .collect()
+}
+
+fn parse_log_filter(raw: &str) -> Result<String, String> {
+    EnvFilter::try_new(with_quiet_notices(raw))
+        .map(|_| raw.to_string())
+        .map_err(|e| format!("not a valid filter: {e}"))
 }
 
 /// Which origins CORS allows.
@@ -248,217 +388,57 @@ impl Origins {
     }
 }
 
-/// Everything needed to build the app, validated.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub data_dir: PathBuf,
-    /// PostgreSQL instead of SQLite in `data_dir` (may carry a password: never printed).
-    pub database_url: Option<SecretString>,
-    /// Connections to PostgreSQL at most.
-    pub database_connections: u32,
-    pub bind: SocketAddr,
-    pub cors_origins: Origins,
-    /// Load the bundled seed into an empty database.
-    pub seed: bool,
-    /// A key accepted with admin scope; never printed.
-    pub admin_key: Option<SecretString>,
-    pub require_key_for_reads: bool,
-    /// Bounded requests are cancelled after this long.
-    pub request_timeout: Duration,
-    pub connections: crate::http::serve::ConnectionLimits,
-    /// Quotas on or off, and the default rates.
-    pub quotas: QuotaConfig,
-    pub trusted_proxies: Vec<crate::http::quota::Net>,
-    /// Expensive requests at most at once.
-    pub max_expensive: usize,
-    /// Where `/metrics` is also served without a key.
-    pub metrics_bind: Option<SocketAddr>,
-    /// Bytes of rendered questions kept in memory.
-    pub cache_bytes: u64,
-    pub mmap_mb: u64,
-    /// A replica silent this long no longer holds back pruning of the change log.
-    pub replica_expiry: Duration,
-}
-
-impl Config {
-    /// A config for the given data directory with every other setting at its default.
-    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            data_dir: data_dir.into(),
-            database_url: None,
-            database_connections: crate::store::default_pg_connections(),
-            bind: DEFAULT_BIND.parse().expect("the default address parses"),
-            cors_origins: Origins::Only(Vec::new()),
-            seed: true,
-            admin_key: None,
-            require_key_for_reads: false,
-            request_timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
-            connections: crate::http::serve::ConnectionLimits {
-                header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
-                max_connections: DEFAULT_MAX_CONNECTIONS,
-                max_per_client: DEFAULT_MAX_PER_CLIENT,
-                shutdown_grace: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
-            },
-            quotas: QuotaConfig {
-                enabled: true,
-                anonymous: Rate::parse(DEFAULT_ANONYMOUS_RATE).expect("the default rate parses"),
-                key_default: Rate::parse(DEFAULT_KEY_RATE).expect("the default rate parses"),
-            },
-            trusted_proxies: Vec::new(),
-            max_expensive: default_max_expensive(),
-            metrics_bind: None,
-            cache_bytes: DEFAULT_CACHE_MB * 1024 * 1024,
-            mmap_mb: crate::store::DEFAULT_MMAP_MB,
-            replica_expiry: crate::service::DEFAULT_REPLICA_EXPIRY,
-        }
-    }
-
-    pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("kb.sqlite3")
-    }
-
-    pub fn index_dir(&self) -> PathBuf {
-        self.data_dir.join("index")
-    }
-}
-
-/// Whether quotas apply, and the rates of callers without one of their own.
-#[derive(Debug, Clone, Copy)]
-pub struct QuotaConfig {
-    pub enabled: bool,
-    pub anonymous: Rate,
-    pub key_default: Rate,
-}
-
-/// The default bound on expensive requests: enough to keep every core busy while some wait on
-/// the database, few enough that a flood is refused rather than queued.
-fn default_max_expensive() -> usize {
-    4 * std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-/// How to log, validated.
-#[derive(Debug)]
-pub struct Logging {
-    pub filter: EnvFilter,
-    pub format: LogFormat,
-}
-
-impl Cli {
-    /// Validates the command line once: the command to run, the app's config and logging.
-    pub fn into_parts(self) -> anyhow::Result<(Option<Command>, Config, Logging)> {
-        let logging = Logging {
-            // PostgreSQL's notices ("relation already exists, skipping" on every start) are
-            // not kb's news; a filter that names them still decides.
-            filter: EnvFilter::try_new(format!("sqlx::postgres::notice=warn,{}", self.global.log))
-                .with_context(|| {
-                    format!("--log / KB_LOG `{}` is not a valid filter", self.global.log)
-                })?,
-            format: self.global.log_format,
-        };
-        let serve = self.serve;
-        if serve.request_timeout_secs == 0 {
-            bail!("--request-timeout-secs / KB_REQUEST_TIMEOUT_SECS must be at least 1");
-        }
-        if serve.replica_expiry_secs == 0 {
-            bail!("--replica-expiry-secs / KB_REPLICA_EXPIRY_SECS must be at least 1");
-        }
-        if serve.header_timeout_secs == 0 {
-            bail!("--header-timeout-secs / KB_HEADER_TIMEOUT_SECS must be at least 1");
-        }
-        if serve.max_connections == 0 {
-            bail!("--max-connections / KB_MAX_CONNECTIONS must be at least 1");
-        }
-        let cors_origins =
-            Origins::parse(&serve.cors_origins).context("--cors-origins / KB_CORS_ORIGINS")?;
-        let admin_key = match serve.admin_key {
-            Some(k) if k.trim().is_empty() => None,
-            // A short key can be guessed; kb's own keys are 256 random bits.
-            Some(k) if k.chars().count() < ADMIN_KEY_MIN_CHARS => bail!(
-                "--admin-key / KB_ADMIN_KEY must be at least {ADMIN_KEY_MIN_CHARS} characters; \
-                 generate one with `head -c 32 /dev/urandom | base64`"
-            ),
-            Some(k) => Some(SecretString::from(k)),
-            None => None,
-        };
-        let rate =
-            |flag: &str, raw: &str| Rate::parse(raw).map_err(|e| anyhow::anyhow!("{flag}: {e}"));
-        let quotas = QuotaConfig {
-            enabled: serve.quotas == "on",
-            anonymous: rate(
-                "--anonymous-rate / KB_ANONYMOUS_RATE",
-                &serve.anonymous_rate,
-            )?,
-            key_default: rate("--key-rate / KB_KEY_RATE", &serve.key_rate)?,
-        };
-        let trusted_proxies = serve
-            .trusted_proxies
-            .iter()
-            .filter(|p| !p.trim().is_empty())
-            .map(|p| crate::http::quota::Net::parse(p))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow::anyhow!("--trusted-proxies / KB_TRUSTED_PROXIES: {e}"))?;
-        let config = Config {
-            data_dir: self.global.data_dir,
-            // An empty KB_DATABASE_URL (as `KB_DATABASE_URL= kb`) means SQLite, like none.
-            database_url: self
-                .global
-                .database_url
-                .filter(|u| !u.trim().is_empty())
-                .map(SecretString::from),
-            database_connections: match self.global.database_connections {
-                0 => crate::store::default_pg_connections(),
-                n => n,
-            },
-            bind: serve.bind,
-            cors_origins,
-            seed: !serve.no_seed,
-            admin_key,
-            require_key_for_reads: serve.require_key_for_reads,
-            request_timeout: Duration::from_secs(serve.request_timeout_secs),
-            connections: crate::http::serve::ConnectionLimits {
-                header_timeout: Duration::from_secs(serve.header_timeout_secs),
-                max_connections: serve.max_connections,
-                max_per_client: serve.max_connections_per_client.max(1),
-                // In-flight requests get as long to finish as any request may take.
-                shutdown_grace: Duration::from_secs(serve.request_timeout_secs),
-            },
-            quotas,
-            trusted_proxies,
-            max_expensive: if serve.max_expensive == 0 {
-                default_max_expensive()
-            } else {
-                serve.max_expensive
-            },
-            metrics_bind: serve.metrics_bind,
-            cache_bytes: serve.cache_mb * 1024 * 1024,
-            mmap_mb: serve.mmap_mb,
-            replica_expiry: Duration::from_secs(serve.replica_expiry_secs),
-        };
-        Ok((self.command, config, logging))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     fn parts(args: &[&str]) -> anyhow::Result<Config> {
         let mut all = vec!["kb"];
         all.extend_from_slice(args);
-        Cli::try_parse_from(all)?.into_parts().map(|(_, c, _)| c)
+        crate::cli::Cli::try_parse_from(all)?.config.validated()
+    }
+
+    fn err(args: &[&str]) -> String {
+        format!("{:#}", parts(args).unwrap_err())
     }
 
     #[test]
     fn bad_settings_fail_with_the_setting_named() {
-        let err = |args: &[&str]| format!("{:#}", parts(args).unwrap_err());
-        assert!(err(&["--request-timeout-secs", "0"]).contains("request-timeout"));
-        assert!(err(&["--cors-origins", "not an origin"]).contains("cors-origins"));
+        assert!(err(&["--request-timeout-secs", "0"]).contains("--request-timeout-secs"));
+        assert!(err(&["--cors-origins", "not an origin"]).contains("--cors-origins"));
         assert!(err(&["--cors-origins", "https://a.example/path"]).contains("not an origin"));
-        assert!(err(&["--log", "kb=loud"]).contains("KB_LOG"));
+        assert!(err(&["--log", "kb=loud"]).contains("--log"));
         assert!(err(&["--admin-key", "secret"]).contains("at least 32 characters"));
-        assert!(err(&["--key-rate", "lots"]).contains("KB_KEY_RATE"));
-        assert!(err(&["--trusted-proxies", "proxy.example"]).contains("KB_TRUSTED_PROXIES"));
-        assert!(err(&["--replica-expiry-secs", "0"]).contains("KB_REPLICA_EXPIRY_SECS"));
+        assert!(err(&["--key-rate", "lots"]).contains("--key-rate"));
+        assert!(err(&["--trusted-proxies", "proxy.example"]).contains("--trusted-proxies"));
+        assert!(err(&["--replica-expiry-secs", "0"]).contains("--replica-expiry-secs"));
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused_with_the_setting_and_its_range_not_clamped() {
+        for (flag, value, range) in [
+            ("--max-connections-per-client", "0", "at least 1"),
+            ("--max-connections", "0", "at least 1"),
+            ("--header-timeout-secs", "0", "at least 1"),
+            ("--request-timeout-secs", "0", "at least 1"),
+            ("--replica-expiry-secs", "0", "at least 1"),
+            ("--database-connections", "1", "from 2"),
+            ("--max-expensive", "many", "whole number"),
+            ("--cache-mb", "99999999999999999", "MiB"),
+        ] {
+            let e = err(&[flag, value]);
+            assert!(e.contains(flag) && e.contains(range), "{flag} {value}: {e}");
+        }
+        let c = parts(&[
+            "--database-connections",
+            "2",
+            "--max-connections-per-client",
+            "1",
+        ]);
+        let c = c.unwrap();
+        assert_eq!(c.store.database_connections, 2);
+        assert_eq!(c.limits.max_connections_per_client, 1);
     }
 
     #[test]
@@ -468,25 +448,59 @@ mod tests {
             "https://a.example, http://localhost:3000",
             "--request-timeout-secs",
             "5",
+            "--trusted-proxies",
+            "10.0.0.0/8,,192.0.2.1",
         ])
         .unwrap();
         assert_eq!(
-            c.cors_origins,
+            c.server.cors_origins,
             Origins::Only(vec![
                 "https://a.example".into(),
                 "http://localhost:3000".into()
             ])
         );
-        assert_eq!(c.request_timeout, Duration::from_secs(5));
+        assert_eq!(c.limits.request_timeout, Duration::from_secs(5));
+        assert_eq!(c.server.trusted_proxies.len(), 2);
         assert_eq!(
-            parts(&["--cors-origins", "*"]).unwrap().cors_origins,
+            parts(&["--cors-origins", "*"]).unwrap().server.cors_origins,
             Origins::Any
         );
     }
 
     #[test]
-    fn the_admin_key_never_prints() {
+    fn the_defaults_are_the_documented_ones() {
+        let c = Config::new("/tmp/kb");
+        assert_eq!(c.store.data_dir, PathBuf::from("/tmp/kb"));
+        assert_eq!(c.server.bind, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.server.cors_origins, Origins::Only(Vec::new()));
+        assert!(c.server.trusted_proxies.is_empty() && c.server.admin_key.is_none());
+        assert_eq!(
+            c.store.database_connections,
+            crate::store::default_pg_connections()
+        );
+        assert_eq!(c.store.mmap_mb, crate::store::DEFAULT_MMAP_MB);
+        assert!(!c.store.no_seed && c.store.database_url.is_none());
+        assert_eq!(c.search.cache_bytes, 32 * 1024 * 1024);
+        assert_eq!(c.search.max_expensive, default_max_expensive());
+        assert_eq!(c.limits.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.limits.max_connections, 1024);
+        assert_eq!(c.limits.max_connections_per_client, 128);
+        assert!(c.limits.quotas);
+        assert_eq!(c.limits.anonymous_rate, Rate::parse("600/min").unwrap());
+        assert_eq!(c.limits.key_rate, Rate::parse("6000/min").unwrap());
+        assert_eq!(
+            c.replicas.replica_expiry,
+            crate::service::DEFAULT_REPLICA_EXPIRY
+        );
+    }
+
+    #[test]
+    fn blank_secrets_mean_none_and_the_admin_key_never_prints() {
         let c = parts(&["--admin-key", "very-secret-admin-key-0123456789abcdef"]).unwrap();
         assert!(!format!("{c:?}").contains("very-secret"));
+        assert!(!err(&["--admin-key", "too-short-secret"]).contains("too-short"));
+        let c = parts(&["--admin-key", " ", "--database-url", ""]).unwrap();
+        assert!(c.server.admin_key.is_none() && c.store.database_url.is_none());
     }
 }

@@ -1,12 +1,13 @@
 //! kb: a REST service for interview-style questions and answers.
 //!
-//! The layers, outside in: [`http`] (routes, access, DTOs, extractors, problem+json) →
-//! [`service`] (the only code that coordinates store and index; its own errors) → [`store`]
-//! (SQLite) and [`search`] (tantivy). [`domain`] holds the validated types all of them share,
-//! [`secret`] every random token and hash. [`App::build`] assembles the real application for
-//! `main` and for tests.
+//! The layers, outside in: [`cli`] (the `kb` commands) and [`http`] (routes, access, DTOs,
+//! extractors, problem+json) → [`service`] (the only code that coordinates store and index;
+//! its own errors) → [`store`] (SQLite or PostgreSQL) and [`search`] (tantivy). [`domain`]
+//! holds the validated types all of them share, [`config`] the settings, [`secret`] every
+//! random token and hash. [`App::build`] assembles the real application for the `kb serve`
+//! command and for tests.
 
-pub mod bulk;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod generate;
@@ -31,7 +32,7 @@ use tokio::net::TcpListener;
 pub struct App {
     service: Service,
     router: Router,
-    limits: http::serve::ConnectionLimits,
+    limits: config::LimitsConfig,
     state: AppState,
     metrics_bind: Option<std::net::SocketAddr>,
 }
@@ -42,12 +43,12 @@ impl App {
         let service = Service::start_with(
             store,
             &config.index_dir(),
-            config.cache_bytes,
-            config.replica_expiry,
+            config.search.cache_bytes,
+            config.replicas.replica_expiry,
         )
         .await?
-        .with_admin_key(config.admin_key.as_ref().map(|k| k.expose_secret()));
-        if config.seed {
+        .with_admin_key(config.server.admin_key.as_ref().map(|k| k.expose_secret()));
+        if !config.store.no_seed {
             let report = service.load_seed().await.context("cannot load the seed")?;
             tracing::info!(?report, "seed");
         }
@@ -56,9 +57,9 @@ impl App {
         Ok(Self {
             service,
             router,
-            limits: config.connections,
+            limits: config.limits.clone(),
             state,
-            metrics_bind: config.metrics_bind,
+            metrics_bind: config.server.metrics_bind,
         })
     }
 
@@ -92,7 +93,7 @@ impl App {
         http::serve::serve(
             listener,
             self.router,
-            self.limits,
+            &self.limits,
             self.state.trusted_proxies.as_ref().clone(),
             self.state.open_connections.clone(),
             shutdown,
@@ -111,81 +112,16 @@ impl App {
 /// Opens the store of `config`: PostgreSQL when it names one, else SQLite in the data dir
 /// (creating the data dir and the database if needed).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    if let Some(url) = &config.database_url {
-        return Store::connect_postgres_with(url.expose_secret(), config.database_connections)
+    let settings = &config.store;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
+    if let Some(url) = &settings.database_url {
+        return Store::connect_postgres_with(url.expose_secret(), settings.database_connections)
             .await
             .context("cannot open the PostgreSQL database of KB_DATABASE_URL");
     }
     let db = config.database_path();
-    Store::open_sqlite(&db, config.mmap_mb)
+    Store::open_sqlite(&db, settings.mmap_mb)
         .await
         .with_context(|| format!("cannot open database {}", db.display()))
-}
-
-/// `kb reindex`: rebuilds the search index from the database. Returns the number of questions
-/// indexed.
-pub async fn reindex(config: &Config) -> anyhow::Result<u64> {
-    let store = open_store(config).await?;
-    let n = Service::reindex(&store, &config.index_dir()).await;
-    store.close().await;
-    n
-}
-
-/// `kb keys …`: manage API keys in the database (safe while a server runs).
-pub async fn keys(config: &Config, command: &config::KeysCommand) -> anyhow::Result<String> {
-    use crate::domain::{Rate, Scope};
-    let rate_text = |r: Option<u32>| match r {
-        Some(r) => format!("{r}/min"),
-        None => "default".to_string(),
-    };
-    let store = open_store(config).await?;
-    let out = match command {
-        config::KeysCommand::Create { scope, name, rate } => {
-            let scope = Scope::parse(scope).map_err(anyhow::Error::msg)?;
-            let rate = rate
-                .as_deref()
-                .map(Rate::parse)
-                .transpose()
-                .map_err(anyhow::Error::msg)
-                .context("--rate")?;
-            let (key, k) = service::keys::create_key(&store, name, scope, rate).await?;
-            format!(
-                "{key}\n(id {}, scope {}, rate {}, name {:?}) — store it now: it is not shown again\n",
-                k.id,
-                k.scope.as_str(),
-                rate_text(k.rate_per_minute),
-                k.name
-            )
-        }
-        config::KeysCommand::List => {
-            let mut out = format!(
-                "{:>4}  {:<8}  {:<10}  {:<12}  {:<25}  {:<25}  name\n",
-                "id", "scope", "prefix", "rate", "created", "revoked"
-            );
-            for k in store.list_keys().await? {
-                out.push_str(&format!(
-                    "{:>4}  {:<8}  {:<10}  {:<12}  {:<25}  {:<25}  {}\n",
-                    k.id,
-                    k.scope.as_str(),
-                    k.prefix,
-                    rate_text(k.rate_per_minute),
-                    k.created_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    k.revoked_at
-                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                        .unwrap_or_else(|| "-".into()),
-                    k.name
-                ));
-            }
-            out
-        }
-        config::KeysCommand::Revoke { id } => {
-            service::keys::revoke_key(&store, *id).await?;
-            format!("revoked key {id}\n")
-        }
-    };
-    store.close().await;
-    Ok(out)
 }

@@ -4,10 +4,12 @@
 
 mod fields;
 pub mod import;
+mod net;
 mod question;
 pub mod synonyms;
 
 pub use fields::{FieldError, FieldErrors};
+pub use net::Net;
 pub use question::{QuestionDraft, parse_answers, parse_tags};
 pub use synonyms::{RawSynonymSet, RawSynonymTable, SynonymSet, SynonymTable};
 

@@ -63,7 +63,7 @@ pub struct AppState {
     /// Reads need a key too (`--require-key-for-reads`).
     pub require_key_for_reads: bool,
     pub quotas: Arc<Quotas>,
-    pub trusted_proxies: Arc<Vec<quota::Net>>,
+    pub trusted_proxies: Arc<Vec<crate::domain::Net>>,
     /// Slots for expensive requests; none free means 503 `overloaded`.
     pub expensive: Arc<Semaphore>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
@@ -74,14 +74,14 @@ impl AppState {
     pub fn new(service: Service, config: &Config) -> Self {
         Self {
             service,
-            require_key_for_reads: config.require_key_for_reads,
+            require_key_for_reads: config.server.require_key_for_reads,
             quotas: Arc::new(Quotas::new(
-                config.quotas.enabled,
-                config.quotas.anonymous,
-                config.quotas.key_default,
+                config.limits.quotas,
+                config.limits.anonymous_rate,
+                config.limits.key_rate,
             )),
-            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
-            expensive: Arc::new(Semaphore::new(config.max_expensive.max(1))),
+            trusted_proxies: Arc::new(config.server.trusted_proxies.clone()),
+            expensive: Arc::new(Semaphore::new(config.search.max_expensive)),
             metrics: metrics::recorder(),
             open_connections: serve::OpenConnections::default(),
         }
@@ -197,7 +197,7 @@ fn routes_and_document(timeout: Duration) -> (Router<AppState>, utoipa::openapi:
 
 /// The complete application router with all middleware.
 pub fn router(state: AppState, config: &Config) -> Router {
-    let (api, openapi) = routes_and_document(config.request_timeout);
+    let (api, openapi) = routes_and_document(config.limits.request_timeout);
     let request_id = HeaderName::from_static("x-request-id");
     // The documentation page runs Swagger UI's scripts from this server only and may not be
     // framed by another site.
@@ -225,7 +225,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(Extension(Arc::new(state.clone())))
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(cors(&config.cors_origins))
+        .layer(cors(&config.server.cors_origins))
         .layer(CompressionLayer::new())
         .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(SetResponseHeaderLayer::if_not_present(

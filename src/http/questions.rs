@@ -3,7 +3,7 @@
 use super::answers::AnswerInput;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, PathId, Query, etag, if_match, if_none_match};
-use super::shared::{AnswerOut, CategoryRefOut, TagSlug, json_etagged, parse_limit};
+use super::shared::{AnswerOut, CategoryRefOut, Filter, TagSlug, json_etagged, parse_limit};
 use super::{AppState, double_option};
 use crate::domain::{
     Difficulty, FieldErrors, Markdown, NewQuestion, Question, QuestionDraft, QuestionFilter,
@@ -210,20 +210,18 @@ impl PatchQuestion {
 impl ListParams {
     fn parse(self) -> ApiResult<(QuestionFilter, i64, i64)> {
         let mut e = FieldErrors::new();
-        let mut f = QuestionFilter::default();
-        if let Some(c) = &self.category {
-            f.category = e.check("category", Slug::parse(c));
-        }
-        for t in &self.tag {
-            if let Some(s) = e.check("tag", Slug::parse(t)) {
-                f.tags.push(s);
-            }
-        }
-        f.tags.sort();
-        f.tags.dedup();
-        if let Some(d) = &self.difficulty {
-            f.difficulty = e.check("difficulty", Difficulty::parse(d));
-        }
+        let shared = Filter::parse(
+            &mut e,
+            self.category.as_deref(),
+            &self.tag,
+            self.difficulty.as_deref(),
+        );
+        let mut f = QuestionFilter {
+            category: shared.category,
+            tags: shared.tags,
+            difficulty: shared.difficulty,
+            updated_since: None,
+        };
         if let Some(t) = &self.updated_since {
             f.updated_since = e.check(
                 "updated_since",

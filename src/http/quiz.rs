@@ -3,8 +3,8 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, PathText, Query};
-use super::shared::{AnswerOut, QuestionSummary, parse_limit};
-use crate::domain::{Difficulty, FieldErrors, QuizFilter, Slug};
+use super::shared::{AnswerOut, Filter, QuestionSummary, parse_limit};
+use crate::domain::{Difficulty, FieldErrors};
 use crate::service::{DrawRequest, QuizItem, QuizMode};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -70,28 +70,10 @@ pub struct QuizResponse {
     pub items: Vec<QuizItemOut>,
 }
 
-fn parse_filter(
-    e: &mut FieldErrors,
-    category: Option<&str>,
-    tag: Option<&str>,
-    difficulty: Option<&str>,
-) -> QuizFilter {
-    QuizFilter {
-        category: category.and_then(|c| e.check("category", Slug::parse(c))),
-        tag: tag.and_then(|t| e.check("tag", Slug::parse(t))),
-        difficulty: difficulty.and_then(|d| e.check("difficulty", Difficulty::parse(d))),
-    }
-}
-
 impl QuizParams {
     fn parse(self) -> Result<DrawRequest, FieldErrors> {
         let mut e = FieldErrors::new();
-        let filter = parse_filter(
-            &mut e,
-            self.category.as_deref(),
-            self.tag.as_deref(),
-            self.difficulty.as_deref(),
-        );
+        let filter = Filter::one_tag(&mut e, &self.category, &self.tag, &self.difficulty);
         let count = e.check("count", parse_limit(self.count.as_deref(), 10, 50));
         let mode = match self.mode.as_deref() {
             None | Some("flashcard") => Some(QuizMode::Flashcard),
@@ -224,12 +206,7 @@ pub async fn create_session(
     Json(body): Json<CreateSession>,
 ) -> ApiResult<(StatusCode, axum::Json<SessionOut>)> {
     let mut e = FieldErrors::new();
-    let filter = parse_filter(
-        &mut e,
-        body.category.as_deref(),
-        body.tag.as_deref(),
-        body.difficulty.as_deref(),
-    );
+    let filter = Filter::one_tag(&mut e, &body.category, &body.tag, &body.difficulty);
     e.finish()?;
     let s = state.service.create_session(&filter).await?;
     Ok((

@@ -6,12 +6,13 @@
 //! headers need the bucket's remaining units and refill time, which a keyed `governor` limiter
 //! (one quota per limiter) does not give per key.
 
-use crate::domain::Rate;
+use crate::domain::{Net, Rate};
 use crate::service::CallerId;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Buckets kept at most; beyond, idle (full) buckets are dropped first. Bounds memory under a
@@ -97,6 +98,8 @@ pub struct Quotas {
     /// For keys without a quota of their own, the admin key and learner tokens.
     pub key_default: Rate,
     buckets: Mutex<(HashMap<Subject, Bucket>, Instant)>,
+    /// Whether a cost above a whole quota was logged yet (it is logged once).
+    cost_capped: AtomicBool,
 }
 
 impl Quotas {
@@ -106,6 +109,7 @@ impl Quotas {
             anonymous,
             key_default,
             buckets: Mutex::new((HashMap::new(), Instant::now())),
+            cost_capped: AtomicBool::new(false),
         }
     }
 
@@ -114,7 +118,17 @@ impl Quotas {
         let now = Instant::now();
         let capacity = f64::from(rate.units);
         let per_sec = capacity / f64::from(rate.window_secs);
-        // A cost above the whole quota could never pass: it takes the whole bucket instead.
+        // A cost above the whole quota could never pass: it takes the whole bucket instead
+        // (a quota is any rate of at least one unit; a route costs up to 100).
+        if f64::from(cost) > capacity && !self.cost_capped.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                cost,
+                quota = rate.units,
+                "a request costs more than its caller's whole quota, so it takes the whole \
+                 bucket instead; raise KB_ANONYMOUS_RATE, KB_KEY_RATE or the key's rate (logged \
+                 once)"
+            );
+        }
         let cost = f64::from(cost).min(capacity);
         let policy = subject.policy();
         let mut guard = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
@@ -176,50 +190,6 @@ fn sweep(buckets: &mut HashMap<Subject, Bucket>, now: Instant) {
         for (_, s) in ages.into_iter().take(excess) {
             buckets.remove(&s);
         }
-    }
-}
-
-/// An address range, for trusted proxies: `10.0.0.1` or `10.0.0.0/8`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Net {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Net {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
-        let bad = || format!("`{raw}` is not an IP address or a CIDR range like 10.0.0.0/8");
-        let (addr, prefix) = match raw.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (raw, None),
-        };
-        let addr: IpAddr = addr.parse::<IpAddr>().map_err(|_| bad())?.to_canonical();
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
-            None => max,
-        };
-        Ok(Self { addr, prefix })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        fn bits(ip: IpAddr) -> u128 {
-            match ip {
-                IpAddr::V4(v4) => u128::from(u32::from(v4)) << 96,
-                IpAddr::V6(v6) => u128::from(v6),
-            }
-        }
-        if self.addr.is_ipv4() != ip.is_ipv4() {
-            return false;
-        }
-        if self.prefix == 0 {
-            return true;
-        }
-        // IPv4 addresses sit in the top 32 bits, so one mask shape serves both families.
-        let mask = u128::MAX << (128 - u32::from(self.prefix));
-        bits(self.addr) & mask == bits(ip) & mask
     }
 }
 

@@ -3,8 +3,8 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{PathId, Query};
-use super::shared::{QuestionSummary, parse_limit};
-use crate::domain::{Difficulty, FieldErrors, Scope, SearchQuery, Slug};
+use super::shared::{Filter, QuestionSummary, parse_limit};
+use crate::domain::{Difficulty, FieldErrors, Scope, SearchQuery};
 use crate::service::Principal;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -135,18 +135,7 @@ impl SearchParams {
             }
         };
         let text = parse_q(&mut e, self.q.as_deref());
-        let category = self
-            .category
-            .as_deref()
-            .and_then(|c| e.check("category", Slug::parse(c)));
-        let tag = self
-            .tag
-            .as_deref()
-            .and_then(|t| e.check("tag", Slug::parse(t)));
-        let difficulty = self
-            .difficulty
-            .as_deref()
-            .and_then(|d| e.check("difficulty", Difficulty::parse(d)));
+        let filter = Filter::one_tag(&mut e, &self.category, &self.tag, &self.difficulty);
         let limit = e.check("limit", parse_limit(self.limit.as_deref(), 10, 100));
         let offset = match self.offset.as_deref() {
             None => Some(0),
@@ -162,9 +151,9 @@ impl SearchParams {
         e.finish()?;
         let query = SearchQuery {
             text: text.unwrap_or_default(),
-            category,
-            tag,
-            difficulty,
+            category: filter.category,
+            tag: filter.tag,
+            difficulty: filter.difficulty,
             limit: limit.unwrap_or(10) as usize,
             offset: offset.unwrap_or(0),
         };

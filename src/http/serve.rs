@@ -4,6 +4,8 @@
 //! `axum::serve` offers none of these knobs: a client that drips header lines held its
 //! connection forever, and enough of them exhausted file descriptors.
 
+use crate::config::LimitsConfig;
+use crate::domain::Net;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
@@ -20,22 +22,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
-
-/// Limits on connections.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnectionLimits {
-    /// From the moment a connection is ready for a request (just accepted, or its previous
-    /// response sent) until that request's headers are complete. It is therefore also the
-    /// idle timeout of a keep-alive connection.
-    pub header_timeout: Duration,
-    /// Open connections at most; more are answered 503 and closed.
-    pub max_connections: usize,
-    /// Open connections from one client address at most (an IPv6 client: its /64), so one
-    /// host cannot take every slot. Loopback and trusted proxies are not limited.
-    pub max_per_client: usize,
-    /// How long shutdown waits for in-flight requests before closing their connections.
-    pub shutdown_grace: Duration,
-}
 
 /// Open connections right now (for metrics).
 #[derive(Debug, Clone, Default)]
@@ -91,13 +77,16 @@ impl Drop for ClientSlot {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish (up to the grace period). Connections from `exempt` addresses (trusted proxies) are
-/// not subject to the per-client cap.
+/// finish (up to the grace period). The header timeout runs from the moment a connection is
+/// ready for a request (just accepted, or its previous response sent) until that request's
+/// headers are complete, so it is also the idle timeout of a keep-alive connection. Each client
+/// address (an IPv6 client: its /64) holds at most its share of connections, so one host
+/// cannot take every slot; loopback and `exempt` addresses (trusted proxies) are not limited.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    limits: ConnectionLimits,
-    exempt: Vec<super::quota::Net>,
+    limits: &LimitsConfig,
+    exempt: Vec<Net>,
     open: OpenConnections,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -137,7 +126,7 @@ pub async fn serve(
                 super::quota::Subject::Ip(key) => key,
                 super::quota::Subject::Caller(_) => ip,
             };
-            match per_client.enter(key, limits.max_per_client) {
+            match per_client.enter(key, limits.max_connections_per_client) {
                 Some(s) => Some(s),
                 None => {
                     super::metrics::rejected("too_many_connections");
@@ -170,7 +159,7 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    if tokio::time::timeout(limits.shutdown_grace(), graceful.shutdown())
         .await
         .is_err()
     {

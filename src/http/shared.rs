@@ -1,7 +1,7 @@
 //! What several resources' handlers share: the representations embedded in more than one
 //! response, and the parsing of common query parameters.
 
-use crate::domain::{Answer, Difficulty, Question};
+use crate::domain::{Answer, Difficulty, FieldErrors, Question, QuizFilter, Slug};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -76,6 +76,61 @@ impl From<Question> for QuestionSummary {
 #[schema(value_type = String, format = "kb:slug", example = "write-barrier")]
 #[allow(dead_code)]
 pub struct TagSlug(String);
+
+/// The filters the question list, search and the quiz share, parsed here once: a bad value is
+/// a field error under its parameter's name (`category`, `tag`, `difficulty`).
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub category: Option<Slug>,
+    /// Sorted, without duplicates.
+    pub tags: Vec<Slug>,
+    pub difficulty: Option<Difficulty>,
+}
+
+impl Filter {
+    /// Parses the raw values; each one that is refused leaves its filter unset and its error in
+    /// `e`.
+    pub fn parse(
+        e: &mut FieldErrors,
+        category: Option<&str>,
+        tags: &[String],
+        difficulty: Option<&str>,
+    ) -> Self {
+        let category = category.and_then(|c| e.check("category", Slug::parse(c)));
+        let mut tags: Vec<Slug> = tags
+            .iter()
+            .filter_map(|t| e.check("tag", Slug::parse(t)))
+            .collect();
+        tags.sort();
+        tags.dedup();
+        let difficulty = difficulty.and_then(|d| e.check("difficulty", Difficulty::parse(d)));
+        Self {
+            category,
+            tags,
+            difficulty,
+        }
+    }
+
+    /// As search and the quiz take it: one `tag` at most.
+    pub fn one_tag(
+        e: &mut FieldErrors,
+        category: &Option<String>,
+        tag: &Option<String>,
+        difficulty: &Option<String>,
+    ) -> QuizFilter {
+        let f = Self::parse(
+            e,
+            category.as_deref(),
+            tag.as_slice(),
+            difficulty.as_deref(),
+        );
+        QuizFilter {
+            category: f.category,
+            tag: f.tags.into_iter().next(),
+            difficulty: f.difficulty,
+        }
+    }
+}
 
 /// Parses an optional `limit` parameter in `1..=max`.
 pub fn parse_limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, String> {

@@ -85,10 +85,7 @@ fn out(table: &SynonymTable) -> SynonymsOut {
     SynonymsOut {
         builtin: table.builtin,
         sets: raw.sets.unwrap_or_default(),
-        builtin_sets: crate::search::BUILTIN_SYNONYMS
-            .iter()
-            .map(|set| set.iter().map(|t| t.to_string()).collect())
-            .collect(),
+        builtin_sets: crate::service::builtin_synonym_sets(),
     }
 }
 

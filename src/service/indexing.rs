@@ -204,12 +204,21 @@ impl Indexing {
     ) -> anyhow::Result<Self> {
         let replica = replica_name(dir);
         let dir = dir.to_path_buf();
+        // No index at all is what a new data directory looks like, not a problem to warn of.
+        let fresh = match std::fs::read_dir(&dir) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
         let database = database_id(&store).await?;
         let (index, opened) = blocking(move || SearchIndex::open(&dir, &database)).await?;
         let opened = check_head(&store, opened).await?;
         let index = Arc::new(index);
         let start_seq = match &opened {
             Opened::Current { seq } => *seq,
+            Opened::NeedsRebuild { .. } if fresh => {
+                tracing::info!("building the search index for a new data directory");
+                0
+            }
             Opened::NeedsRebuild { reason } => {
                 tracing::warn!(%reason, "the search index will be rebuilt from the database");
                 0

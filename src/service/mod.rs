@@ -22,6 +22,7 @@ use indexing::Indexing;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use crate::quiz::Rating;
 pub use cache::Rendered;
 pub use error::{Error, Result};
 pub use import::{ImportReport, Importer, LineError, MAX_REPORTED_ERRORS, export_page};
@@ -30,7 +31,10 @@ pub use keys::{CallerId, Principal};
 pub use quiz::{Choice, DrawRequest, Graded, NewSession, QuizItem, QuizMode};
 pub use search::{SearchHit, SearchPage};
 pub use seed::SeedReport;
-pub use synonyms::{Loaded as LoadedSynonyms, export_line as export_synonyms_line};
+pub use synonyms::{
+    Loaded as LoadedSynonyms, builtin_sets as builtin_synonym_sets,
+    export_line as export_synonyms_line,
+};
 
 /// Everything the handlers may ask for. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -55,6 +55,15 @@ fn replace_if_newer(shared: &Shared, loaded: Arc<Loaded>) {
     }
 }
 
+/// The built-in sets (which apply unless a table turns them off), each a list of terms that
+/// find each other.
+pub fn builtin_sets() -> Vec<Vec<String>> {
+    crate::search::BUILTIN_SYNONYMS
+        .iter()
+        .map(|set| set.iter().map(|t| t.to_string()).collect())
+        .collect()
+}
+
 /// The export's first line, when the table is not the default one.
 pub async fn export_line(
     store: &Store,

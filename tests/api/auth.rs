@@ -169,7 +169,7 @@ async fn a_revoked_key_stops_working_at_once() {
 
 #[tokio::test]
 async fn reads_can_require_a_key_too() {
-    let app = TestApp::with(|c| c.require_key_for_reads = true).await;
+    let app = TestApp::with(|c| c.server.require_key_for_reads = true).await;
     let read = create_key(app.dir.path(), "read");
     get_with(&app, "/api/v1/questions", None)
         .await

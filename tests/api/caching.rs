@@ -129,7 +129,7 @@ async fn a_write_that_fails_halfway_leaves_the_question_as_it_was() {
 
 #[tokio::test]
 async fn the_cache_stays_within_its_byte_bound() {
-    let app = TestApp::with(|c| c.cache_bytes = 16 * 1024).await;
+    let app = TestApp::with(|c| c.search.cache_bytes = 16 * 1024).await;
     for round in 0..3 {
         for id in 1..=29 {
             let r = app.get(&format!("/api/v1/questions/{id}")).await;

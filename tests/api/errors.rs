@@ -309,7 +309,7 @@ async fn large_responses_are_compressed_when_the_client_accepts_it() {
 #[tokio::test]
 async fn cors_allows_only_configured_origins() {
     let app = TestApp::with(|c| {
-        c.cors_origins = kb::config::Origins::Only(vec!["https://study.example".into()])
+        c.server.cors_origins = kb::config::Origins::Only(vec!["https://study.example".into()])
     })
     .await;
     let ok = app

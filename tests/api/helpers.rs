@@ -224,7 +224,7 @@ impl TestApp {
 
     /// A fresh app with an empty database (only the two seed categories are created).
     pub async fn empty() -> Self {
-        let app = Self::with(|c| c.seed = false).await;
+        let app = Self::with(|c| c.store.no_seed = true).await;
         for (slug, name) in [("golang", "Golang"), ("distributed", "分布式")] {
             let r = app
                 .post(
@@ -240,13 +240,13 @@ impl TestApp {
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::new(dir.path());
-        config.database_url = database_url_for(dir.path()).map(Into::into);
+        config.store.database_url = database_url_for(dir.path()).map(Into::into);
         // Tests run side by side: a few connections each keep the server's limit far away.
-        config.database_connections = 4;
-        config.admin_key = Some(ADMIN_KEY.into());
+        config.store.database_connections = 4;
+        config.server.admin_key = Some(ADMIN_KEY.into());
         // In-process requests have no client address, so they would all share one quota;
         // the quota tests turn them back on.
-        config.quotas.enabled = false;
+        config.limits.quotas = false;
         tweak(&mut config);
         Self::start(dir, config).await
     }
@@ -281,10 +281,10 @@ impl TestApp {
         app.shutdown().await;
         meddle(dir.path());
         let mut config = Config::new(dir.path());
-        config.database_url = database_url_for(dir.path()).map(Into::into);
-        config.database_connections = 4;
-        config.admin_key = Some(ADMIN_KEY.into());
-        config.quotas.enabled = false;
+        config.store.database_url = database_url_for(dir.path()).map(Into::into);
+        config.store.database_connections = 4;
+        config.server.admin_key = Some(ADMIN_KEY.into());
+        config.limits.quotas = false;
         Self::start(dir, config).await
     }
 

@@ -47,8 +47,8 @@ fn create_key(app: &TestApp, scope: &str, extra: &[&str]) -> String {
 #[tokio::test]
 async fn every_api_response_says_where_the_caller_stands_and_over_quota_is_429() {
     let app = TestApp::with(|c| {
-        c.quotas.enabled = true;
-        c.quotas.anonymous = rate(12);
+        c.limits.quotas = true;
+        c.limits.anonymous_rate = rate(12);
     })
     .await;
     let r = app
@@ -109,7 +109,7 @@ async fn every_api_response_says_where_the_caller_stands_and_over_quota_is_429()
 
 #[tokio::test]
 async fn guessing_keys_ends_in_429_within_a_few_dozen_tries() {
-    let app = TestApp::with(|c| c.quotas.enabled = true).await;
+    let app = TestApp::with(|c| c.limits.quotas = true).await;
     let mut tries = 0;
     loop {
         tries += 1;
@@ -390,8 +390,8 @@ async fn metrics_count_requests_by_route_and_need_an_admin_key() {
 #[tokio::test]
 async fn a_refusal_by_a_route_guard_is_charged_once_to_the_address_and_says_so() {
     let app = TestApp::with(|c| {
-        c.quotas.enabled = true;
-        c.quotas.anonymous = rate(3);
+        c.limits.quotas = true;
+        c.limits.anonymous_rate = rate(3);
     })
     .await;
     let post = || {
@@ -421,7 +421,7 @@ async fn when_every_expensive_slot_is_busy_expensive_requests_get_503_at_once_an
     use axum::body::{Body, Bytes};
     use axum::http::Request;
     use tower::ServiceExt;
-    let app = TestApp::with(|c| c.max_expensive = 1).await;
+    let app = TestApp::with(|c| c.search.max_expensive = 1).await;
     // An import whose body keeps streaming holds the one slot.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
     let body = Body::from_stream(tokio_stream_from(rx));

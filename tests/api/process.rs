@@ -140,6 +140,13 @@ fn sigterm_stops_the_server_cleanly_and_checkpoints_the_database() {
         logs.iter().any(|l| l.contains("stopped cleanly")),
         "{logs:?}"
     );
+    // A new data directory is nothing to warn of: its index is simply built.
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("building the search index for a new data directory")),
+        "{logs:?}"
+    );
+    assert!(!logs.iter().any(|l| l.contains("\"WARN\"")), "{logs:?}");
     // A clean close checkpoints and truncates SQLite's write-ahead log.
     let wal = dir.path().join("kb.sqlite3-wal");
     assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
@@ -305,6 +312,45 @@ fn reindex_refuses_while_a_server_holds_the_index() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("another kb process"));
+}
+
+#[test]
+fn a_setting_out_of_range_stops_kb_at_start_with_the_setting_and_its_range_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value, flag, range) in [
+        (
+            "KB_DATABASE_CONNECTIONS",
+            "1",
+            "--database-connections",
+            "from 2",
+        ),
+        (
+            "KB_MAX_CONNECTIONS_PER_CLIENT",
+            "0",
+            "--max-connections-per-client",
+            "at least 1",
+        ),
+        ("KB_MAX_CONNECTIONS", "0", "--max-connections", "at least 1"),
+        (
+            "KB_REQUEST_TIMEOUT_SECS",
+            "0",
+            "--request-timeout-secs",
+            "at least 1",
+        ),
+    ] {
+        let out = crate::helpers::kb_cmd(dir.path())
+            .env("KB_BIND", "127.0.0.1:0")
+            .env(var, value)
+            .arg("serve")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{var}={value} was accepted");
+        assert!(
+            stderr.contains(flag) && stderr.contains(range),
+            "{var}={value}: {stderr}"
+        );
+    }
 }
 
 /// Runs `kb` over `dir` to completion, without a seed; panics unless it succeeds.

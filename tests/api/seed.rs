@@ -73,7 +73,7 @@ async fn deleting_every_question_does_not_bring_the_seed_back_on_restart() {
 
 #[tokio::test]
 async fn no_seed_leaves_the_database_empty() {
-    let app = TestApp::with(|c| c.seed = false).await;
+    let app = TestApp::with(|c| c.store.no_seed = true).await;
     assert!(app.list_all("").await.is_empty());
     assert_eq!(
         app.get("/api/v1/categories").await.json(),

@@ -132,3 +132,61 @@ pub fn generate(count: u64, seed: u64, out: &mut dyn Write) -> anyhow::Result<()
     out.flush()?;
     Ok(())
 }
+
+/// Runs `kb import FILE` and prints its report; lines refused make the exit status 1, so
+/// scripts can tell "all good" from "some lines were refused".
+pub async fn run_import(config: &Config, file: &Path) -> anyhow::Result<()> {
+    let (report, secs) = import(config, file).await?;
+    for e in &report.errors {
+        eprintln!("line {}: {}", e.line, e.message);
+    }
+    if report.failed > report.errors.len() as u64 {
+        eprintln!(
+            "… and {} more bad lines",
+            report.failed - report.errors.len() as u64
+        );
+    }
+    println!(
+        "imported {} lines in {secs:.1} s ({:.0} lines/s): {} created, {} updated, {} unchanged, {} failed",
+        report.received,
+        report.received as f64 / secs.max(1e-9),
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.failed
+    );
+    if report.failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Runs `kb export [--output FILE]`.
+pub async fn run_export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
+    let n = match output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            export(config, &mut std::io::BufWriter::new(file)).await?
+        }
+        None => export(config, &mut std::io::stdout().lock()).await?,
+    };
+    eprintln!("exported {n} questions");
+    Ok(())
+}
+
+/// Runs `kb gen [--count N] [--seed S] [--output FILE]`.
+pub fn run_gen(count: u64, seed: u64, output: Option<&Path>) -> anyhow::Result<()> {
+    match output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            generate(count, seed, &mut std::io::BufWriter::new(file))
+        }
+        None => generate(
+            count,
+            seed,
+            &mut std::io::BufWriter::new(std::io::stdout().lock()),
+        ),
+    }
+}
