@@ -89,7 +89,7 @@ pub struct StoreConfig {
     /// MiB of the database each SQLite connection may read through a memory map (0: plain
     /// reads). Mapped pages count in the process's RSS once per connection, though they are
     /// the same page-cache pages.
-    #[arg(long, env = "KB_MMAP_MB", default_value_t = crate::store::DEFAULT_MMAP_MB, global = true)]
+    #[arg(long, env = "KB_MMAP_MB", default_value_t = DEFAULT_MMAP_MB, global = true)]
     pub mmap_mb: u64,
     /// Do not load the bundled seed knowledge base into an empty database.
     #[arg(long, env = "KB_NO_SEED", global = true,
@@ -294,11 +294,21 @@ fn parse_mib(raw: &str) -> Result<u64, String> {
         })
 }
 
+/// Default size of each SQLite connection's memory map of the database, in MiB: none, since
+/// every connection maps the file anew and its pages would show up in RSS once per connection.
+pub const DEFAULT_MMAP_MB: u64 = 0;
+
+/// Connections to PostgreSQL per replica when not configured: enough for the cores, and few
+/// enough that a handful of replicas stay well under PostgreSQL's default of 100.
+pub fn default_database_connections() -> u32 {
+    std::thread::available_parallelism().map_or(8, |n| (n.get() * 4).min(32) as u32)
+}
+
 /// 0 (the default: four per core, at most 32), or 2 or more: one connection would leave a
 /// replica's writes waiting on its own index follower.
 fn parse_database_connections(raw: &str) -> Result<u32, String> {
     match raw.parse::<u32>() {
-        Ok(0) => Ok(crate::store::default_pg_connections()),
+        Ok(0) => Ok(default_database_connections()),
         Ok(n) if n >= 2 => Ok(n),
         _ => Err(format!(
             "must be 0 (four per core, at most 32) or a whole number from 2 to {}",
@@ -474,11 +484,8 @@ mod tests {
         assert_eq!(c.server.bind, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.server.cors_origins, Origins::Only(Vec::new()));
         assert!(c.server.trusted_proxies.is_empty() && c.server.admin_key.is_none());
-        assert_eq!(
-            c.store.database_connections,
-            crate::store::default_pg_connections()
-        );
-        assert_eq!(c.store.mmap_mb, crate::store::DEFAULT_MMAP_MB);
+        assert_eq!(c.store.database_connections, default_database_connections());
+        assert_eq!(c.store.mmap_mb, DEFAULT_MMAP_MB);
         assert!(!c.store.no_seed && c.store.database_url.is_none());
         assert_eq!(c.search.cache_bytes, 32 * 1024 * 1024);
         assert_eq!(c.search.max_expensive, default_max_expensive());

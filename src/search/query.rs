@@ -160,14 +160,11 @@ impl SearchIndex {
         for t in unique_terms(rest) {
             clauses.push((Occur::Should, term_query(title, &t, 1.0)));
         }
+        // Ties by question id, as search breaks them: the same order on every replica and
+        // store, however its index happens to be segmented.
         let searcher = self.reader.searcher();
-        let top = searcher.search(
-            &BooleanQuery::new(clauses),
-            &TopDocs::with_limit(limit.max(1)).order_by_score(),
-        )?;
-        top.into_iter()
-            .map(|(_, addr)| self.id_of(&searcher, addr))
-            .collect()
+        let top = self.top(&searcher, &BooleanQuery::new(clauses), limit.max(1))?;
+        Ok(top.into_iter().map(|(_, id, _)| id).collect())
     }
 
     /// Ids of questions like the given one (its own text passed in), never itself.

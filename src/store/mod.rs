@@ -30,8 +30,8 @@ pub use model::{
     ApiKey, BatchOutcome, Card, Change, Changes, DeletedAnswer, DueCard, Eligibility, IndexRow,
     KeyGrant, ListPage, Pool, ReplicaPosition, SessionRow, Versioned, Written,
 };
-pub use postgres::{CHANGE_LOG_LOCK, PgStore, default_connections as default_pg_connections};
-pub use sqlite::{DEFAULT_MMAP_MB, SqliteStore};
+pub use postgres::{CHANGE_LOG_LOCK, PgStore};
+pub use sqlite::SqliteStore;
 
 use sql::{Conn, ReadConn, Tx, WriteKind};
 
@@ -112,7 +112,7 @@ enum Database {
 impl Store {
     /// Opens (creating if needed) the SQLite database file and applies pending migrations.
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
-        Self::open_sqlite(path, DEFAULT_MMAP_MB).await
+        Self::open_sqlite(path, crate::config::DEFAULT_MMAP_MB).await
     }
 
     /// As [`Store::open`], reading through a memory map of up to `mmap_mb` MiB per connection.
@@ -125,7 +125,7 @@ impl Store {
     /// Connects to PostgreSQL at `url` and applies pending migrations (once, however many
     /// replicas start together).
     pub async fn connect_postgres(url: &str) -> anyhow::Result<Self> {
-        Self::connect_postgres_with(url, postgres::default_connections()).await
+        Self::connect_postgres_with(url, crate::config::default_database_connections()).await
     }
 
     /// As [`Store::connect_postgres`], with at most `connections` connections (at least 2:

@@ -55,12 +55,6 @@ pub(crate) static DIALECT: Dialect = Dialect {
     insert_served: quiz::INSERT_SERVED,
 };
 
-/// Connections per replica when not configured: enough for the cores, and few enough that a
-/// handful of replicas stay well under PostgreSQL's default of 100.
-pub fn default_connections() -> u32 {
-    std::thread::available_parallelism().map_or(8, |n| (n.get() * 4).min(32) as u32)
-}
-
 /// Advisory lock keys (any fixed 64-bit numbers; they only need to differ from each other and
 /// from sqlx's migration lock). The change-log lock is public: an operator (or a test) holding
 /// it stops every replica's question writes and index builds at their first step.

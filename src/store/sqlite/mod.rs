@@ -48,8 +48,6 @@ pub(crate) static DIALECT: Dialect = Dialect {
 };
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default size of each connection's memory map of the database, in MiB.
-pub const DEFAULT_MMAP_MB: u64 = 0;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations, reading
