@@ -7,6 +7,17 @@ use super::model::{Change, ChangeRow, Changes, IndexRow, ReplicaPosition, index_
 use super::sql::{Arg, Conn};
 use super::{PRUNED_UPTO, Store, StoreResult, now_micros};
 
+/// The change-log statements whose text differs between the databases (see `sql::Dialect`).
+#[derive(Debug)]
+pub(crate) struct ChangeTexts {
+    /// The index rows (`LeanRow`) of a set of ids ($1).
+    pub index_rows: &'static str,
+    /// Index rows above id $1, in id order, at most $2.
+    pub index_rows_after: &'static str,
+    /// Logs a change for each question of $1 at $2; returns each entry's `seq`.
+    pub log_changes: &'static str,
+}
+
 /// How each database knows the newest committed sequence.
 pub(super) trait ChangeSql {
     /// The newest sequence whose transaction has ended, 0 when the log was never written.
@@ -26,7 +37,7 @@ impl Store {
     /// Index rows for `ids` that still exist (a missing id was deleted).
     pub async fn index_rows(&self, ids: &[i64]) -> StoreResult<Vec<IndexRow>> {
         self.reading(async |c| {
-            let sql = c.dialect().index_rows;
+            let sql = c.dialect().changes.index_rows;
             index_rows(c.fetch_all(sql, &[Arg::Ints(ids)]).await?)
         })
         .await
@@ -36,7 +47,7 @@ impl Store {
     /// these.
     pub async fn index_rows_after(&self, after: i64, limit: i64) -> StoreResult<Vec<IndexRow>> {
         self.reading(async |c| {
-            let sql = c.dialect().index_rows_after;
+            let sql = c.dialect().changes.index_rows_after;
             index_rows(c.fetch_all(sql, &[after.into(), limit.into()]).await?)
         })
         .await

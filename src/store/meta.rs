@@ -10,6 +10,16 @@ use super::{
 };
 use crate::domain::{Category, CategoryName, Precondition, Slug, SynonymTable, TagCount};
 
+/// The listings whose text differs between the databases (see `sql::Dialect`): both sort slugs
+/// bytewise.
+#[derive(Debug)]
+pub(crate) struct MetaTexts {
+    /// Every category with its number of questions.
+    pub list_categories: &'static str,
+    /// Tags in use with their number of questions, most used first; at most $1.
+    pub list_tags: &'static str,
+}
+
 /// The key under which the database's identity is kept. It was first stored as a secret, and
 /// stays under that key so an existing database keeps its identity (and its replicas' indexes
 /// stay valid).
@@ -19,7 +29,7 @@ impl Store {
     /// Every category with its number of questions, by slug (bytewise).
     pub async fn list_categories(&self) -> StoreResult<Vec<Category>> {
         self.reading(async |c| {
-            let sql = c.dialect().list_categories;
+            let sql = c.dialect().meta.list_categories;
             let rows: Vec<CategoryRow> = c.fetch_all(sql, &[]).await?;
             Ok(rows.into_iter().map(Into::into).collect())
         })
@@ -72,7 +82,7 @@ impl Store {
     /// Tags in use, most used first; tags no question carries any more are left out.
     pub async fn list_tags(&self, limit: i64) -> StoreResult<Vec<TagCount>> {
         self.reading(async |c| {
-            let sql = c.dialect().list_tags;
+            let sql = c.dialect().meta.list_tags;
             let rows: Vec<TagRow> = c.fetch_all(sql, &[limit.into()]).await?;
             Ok(rows.into_iter().map(Into::into).collect())
         })

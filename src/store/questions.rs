@@ -17,6 +17,30 @@ use crate::domain::{
 };
 use std::collections::HashMap;
 
+/// The question statements whose text differs between the databases (see `sql::Dialect`).
+#[derive(Debug)]
+pub(crate) struct QuestionTexts {
+    /// Full question rows (`QuestionRow`) for a set of ids ($1).
+    pub load_questions: &'static str,
+    /// Ids above $1 matching category $2, difficulty $3, updated since $4 and all of the $5
+    /// tags in $6, in id order, at most $7.
+    pub list_question_ids: &'static str,
+    /// Creates the tags of a set of slugs ($1) that do not exist yet.
+    pub insert_tags: &'static str,
+    /// (slug, id) of a set of tag slugs ($1).
+    pub tag_ids: &'static str,
+    /// Gives question $1 the tags of slugs $2 at their positions in the list.
+    pub insert_question_tags: &'static str,
+    /// Creates categories: created at $1, slugs $2, names $3 (pairwise); existing slugs stay.
+    pub insert_categories: &'static str,
+    /// (item, id, import hash) of questions whose external id is in $1, item being its
+    /// position in $1.
+    pub find_by_external_id: &'static str,
+    /// (item, lowest id, import hash) of questions last imported from a line whose hash is in
+    /// $1, item being its position in $1.
+    pub find_by_hash: &'static str,
+}
+
 /// The question statements that are more than a text apart between SQLite and PostgreSQL:
 /// how a review locks its card, how new ids are taken, and how a batch of new rows travels
 /// (JSON rows through `json_each`, or arrays through `unnest`).
@@ -62,7 +86,7 @@ impl Conn<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = self.dialect().load_questions;
+        let sql = self.dialect().questions.load_questions;
         let rows: Vec<QuestionRow> = self.fetch_all(sql, &[Arg::Ints(ids)]).await?;
         questions_in_order(ids, rows)
     }
@@ -377,9 +401,10 @@ impl Conn<'_> {
             &[question_id.into()],
         )
         .await?;
-        self.execute(d.insert_tags, &[Arg::Texts(&slugs)]).await?;
+        self.execute(d.questions.insert_tags, &[Arg::Texts(&slugs)])
+            .await?;
         self.execute(
-            d.insert_question_tags,
+            d.questions.insert_question_tags,
             &[question_id.into(), Arg::Texts(&slugs)],
         )
         .await?;
@@ -393,7 +418,7 @@ impl Conn<'_> {
         now: i64,
     ) -> StoreResult<HashMap<String, i64>> {
         let (slugs, names): (Vec<&str>, Vec<&str>) = wanted_categories(items).into_iter().unzip();
-        let sql = self.dialect().insert_categories;
+        let sql = self.dialect().questions.insert_categories;
         self.execute(sql, &[now.into(), Arg::Texts(&slugs), Arg::Texts(&names)])
             .await?;
         let all: Vec<(String, i64)> = self
@@ -412,9 +437,9 @@ impl Conn<'_> {
     ) -> sqlx::Result<Vec<FoundRow>> {
         let d = self.dialect();
         let sql = if by_hash {
-            d.find_by_hash
+            d.questions.find_by_hash
         } else {
-            d.find_by_external_id
+            d.questions.find_by_external_id
         };
         self.fetch_all(sql, &[Arg::Texts(keys)]).await
     }
@@ -429,23 +454,24 @@ impl Conn<'_> {
     ) -> StoreResult<(Vec<i64>, i64)> {
         let d = self.dialect();
         let slugs = tag_slugs(items);
-        self.execute(d.insert_tags, &[Arg::Texts(&slugs)]).await?;
+        self.execute(d.questions.insert_tags, &[Arg::Texts(&slugs)])
+            .await?;
         let tag_ids: HashMap<String, i64> = self
-            .fetch_all::<(String, i64)>(d.tag_ids, &[Arg::Texts(&slugs)])
+            .fetch_all::<(String, i64)>(d.questions.tag_ids, &[Arg::Texts(&slugs)])
             .await?
             .into_iter()
             .collect();
         let ids = self.new_question_ids(items.len()).await?;
         let mut batch = NewBatch::new(items, &ids, &tag_ids);
         let sizes: HashMap<String, i64> = self
-            .fetch_all::<(String, i64)>(d.pool_sizes, &[Arg::Texts(&batch.pools())])
+            .fetch_all::<(String, i64)>(d.quiz.pool_sizes, &[Arg::Texts(&batch.pools())])
             .await?
             .into_iter()
             .collect();
         batch.assign_slots(sizes);
         self.insert_batch(&batch).await?;
         let seqs: Vec<i64> = self
-            .values(d.log_changes, &[Arg::Ints(&ids), now.into()])
+            .values(d.changes.log_changes, &[Arg::Ints(&ids), now.into()])
             .await?;
         Ok((ids, seqs.into_iter().max().unwrap_or(0)))
     }
@@ -483,7 +509,7 @@ impl Store {
     ) -> StoreResult<ListPage> {
         self.reading(async |c| {
             let tags: Vec<&str> = filter.tags.iter().map(|t| t.as_str()).collect();
-            let sql = c.dialect().list_question_ids;
+            let sql = c.dialect().questions.list_question_ids;
             let ids = c
                 .values(
                     sql,

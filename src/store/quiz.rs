@@ -12,6 +12,41 @@ use crate::domain::{Difficulty, Id, QuizFilter, Slug};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
+/// The quiz statements whose text differs between the databases (see `sql::Dialect`).
+#[derive(Debug)]
+pub(crate) struct QuizTexts {
+    /// (pool, size) of a set of pools ($1).
+    pub pool_sizes: &'static str,
+    /// (slot, question_id) of the slots $2 of pool $1.
+    pub pool_members_at: &'static str,
+    /// Which candidates ($1) are in every pool of $2 ($3 of them), not served by session $4
+    /// (or NULL), and have an answer if $5.
+    pub eligible_among: &'static str,
+    /// The members of pool $1 that pass the same conditions ($2…$5), in slot order.
+    pub eligible_in_pool: &'static str,
+    /// Records the questions $2 as served by session $1; returns those that were not before.
+    pub insert_served: &'static str,
+}
+
+/// The two eligibility statements, around a database's spelling of the condition on a
+/// candidate `c.value` (in every pool of $2, $3 of them; not served by session $4, or NULL;
+/// with an answer if $5) and of a set of ids ($1) read as the candidates `c`.
+macro_rules! eligibility {
+    (candidates: $candidates:literal, condition: $condition:literal) => {
+        (
+            concat!("SELECT c.value FROM ", $candidates, " WHERE ", $condition),
+            concat!(
+                "SELECT c.value FROM (SELECT question_id AS value, slot FROM quiz_slots
+                                      WHERE pool = $1) c
+                 WHERE ",
+                $condition,
+                " ORDER BY c.slot"
+            ),
+        )
+    };
+}
+pub(super) use eligibility;
+
 impl Store {
     /// The pools a draw with these filters must come from; an unknown category or tag is an
     /// error rather than an empty pool, so a typo is reported, not silently "no questions".
@@ -25,7 +60,7 @@ impl Store {
         let keys = pool_keys(pools);
         let texts: Vec<&str> = keys.iter().map(String::as_str).collect();
         self.reading(async |c| {
-            let sql = c.dialect().pool_sizes;
+            let sql = c.dialect().quiz.pool_sizes;
             let sizes: HashMap<String, i64> = c
                 .fetch_all::<(String, i64)>(sql, &[Arg::Texts(&texts)])
                 .await?
@@ -43,7 +78,7 @@ impl Store {
     pub async fn pool_members_at(&self, pool: &Pool, slots: &[i64]) -> StoreResult<Vec<i64>> {
         let key = pool.key();
         self.reading(async |c| {
-            let sql = c.dialect().pool_members_at;
+            let sql = c.dialect().quiz.pool_members_at;
             let rows = c
                 .fetch_all(sql, &[key.as_str().into(), Arg::Ints(slots)])
                 .await?;
@@ -59,7 +94,7 @@ impl Store {
         e: &Eligibility<'_>,
     ) -> StoreResult<HashSet<i64>> {
         let ids = self
-            .eligible(|d| d.eligible_among, Arg::Ints(candidates), e)
+            .eligible(|d| d.quiz.eligible_among, Arg::Ints(candidates), e)
             .await?;
         Ok(ids.into_iter().collect())
     }
@@ -72,7 +107,7 @@ impl Store {
         e: &Eligibility<'_>,
     ) -> StoreResult<Vec<i64>> {
         let key = pool.key();
-        self.eligible(|d| d.eligible_in_pool, key.as_str().into(), e)
+        self.eligible(|d| d.quiz.eligible_in_pool, key.as_str().into(), e)
             .await
     }
 
@@ -163,7 +198,7 @@ impl Store {
         let mut sorted = ids.to_vec();
         sorted.sort_unstable();
         self.write(async |c| {
-            let sql = c.dialect().insert_served;
+            let sql = c.dialect().quiz.insert_served;
             let fresh: HashSet<i64> = c
                 .values(sql, &[token_hash.into(), Arg::Ints(&sorted)])
                 .await?

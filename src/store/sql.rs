@@ -14,9 +14,12 @@
 //! that lacks one.
 
 use super::StoreResult;
+use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Arguments, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
+use sqlx::{
+    Arguments, Encode, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Transaction, Type,
+};
 use tokio::sync::OwnedMutexGuard;
 
 /// One bound parameter of a shared statement.
@@ -92,86 +95,64 @@ impl<T> Decodable for T where
 {
 }
 
-fn sqlite_args(args: &[Arg<'_>]) -> sqlx::Result<SqliteArguments> {
-    let mut out = SqliteArguments::default();
+/// The arguments of a statement: scalars bind alike everywhere; `set` binds a set of values
+/// the way the database reads one.
+fn arguments<'a, A>(
+    args: &[Arg<'a>],
+    set: impl Fn(&mut A, Arg<'a>) -> Result<(), BoxDynError>,
+) -> sqlx::Result<A>
+where
+    A: Arguments,
+    Option<i64>: for<'q> Encode<'q, A::Database> + Type<A::Database>,
+    f64: for<'q> Encode<'q, A::Database> + Type<A::Database>,
+    for<'q> Option<&'q str>: Encode<'q, A::Database> + Type<A::Database>,
+    bool: for<'q> Encode<'q, A::Database> + Type<A::Database>,
+{
+    let mut out = A::default();
     for a in args {
         match *a {
             Arg::Int(v) => out.add(v),
             Arg::Real(v) => out.add(v),
             Arg::Text(v) => out.add(v),
             Arg::Bool(v) => out.add(v),
-            Arg::Ints(v) => out.add(serde_json::to_string(v).expect("integers serialize")),
-            Arg::Texts(v) => out.add(serde_json::to_string(v).expect("texts serialize")),
+            set_of_values => set(&mut out, set_of_values),
         }
         .map_err(sqlx::Error::Encode)?;
     }
     Ok(out)
 }
 
+/// SQLite reads a set as a JSON array, through `json_each`.
+fn sqlite_args(args: &[Arg<'_>]) -> sqlx::Result<SqliteArguments> {
+    arguments(args, |out: &mut SqliteArguments, a| {
+        let json = match a {
+            Arg::Ints(v) => serde_json::to_string(v),
+            Arg::Texts(v) => serde_json::to_string(v),
+            _ => unreachable!("scalars are bound by `arguments`"),
+        };
+        out.add(json.expect("sets serialize"))
+    })
+}
+
+/// PostgreSQL reads a set as an array.
 fn pg_args(args: &[Arg<'_>]) -> sqlx::Result<PgArguments> {
-    let mut out = PgArguments::default();
-    for a in args {
-        match *a {
-            Arg::Int(v) => out.add(v),
-            Arg::Real(v) => out.add(v),
-            Arg::Text(v) => out.add(v),
-            Arg::Bool(v) => out.add(v),
-            Arg::Ints(v) => out.add(v),
-            Arg::Texts(v) => out.add(v),
-        }
-        .map_err(sqlx::Error::Encode)?;
-    }
-    Ok(out)
+    arguments(args, |out: &mut PgArguments, a| match a {
+        Arg::Ints(v) => out.add(v),
+        Arg::Texts(v) => out.add(v),
+        _ => unreachable!("scalars are bound by `arguments`"),
+    })
 }
 
 /// The statements the two databases spell differently but run with the same parameters and
-/// read into the same rows: each backend supplies its text (`sqlite::DIALECT`,
-/// `postgres::DIALECT`, from the files of the concern they belong to), and the code that runs
-/// them is written once. Parameters are listed with each; sets are [`Arg::Ints`] and
-/// [`Arg::Texts`].
+/// read into the same rows: each backend supplies its texts (`sqlite::DIALECT`,
+/// `postgres::DIALECT`, one part from each concern's file), and the code that runs them is
+/// written once. Sets of values are [`Arg::Ints`] and [`Arg::Texts`].
 #[derive(Debug)]
 pub(crate) struct Dialect {
-    /// Full question rows for a set of ids ($1). Columns of `QuestionRow`.
-    pub load_questions: &'static str,
-    /// Ids above $1 matching category $2, difficulty $3, updated since $4 and all of the $5
-    /// tags in $6, in id order, at most $7.
-    pub list_question_ids: &'static str,
-    /// The index rows (`LeanRow`) of a set of ids ($1).
-    pub index_rows: &'static str,
-    /// Index rows above id $1, in id order, at most $2.
-    pub index_rows_after: &'static str,
-    /// Every category with its number of questions, slugs sorted bytewise.
-    pub list_categories: &'static str,
-    /// Tags in use with their number of questions, most used first, then slugs bytewise; at
-    /// most $1.
-    pub list_tags: &'static str,
-    /// Creates the tags of a set of slugs ($1) that do not exist yet.
-    pub insert_tags: &'static str,
-    /// (slug, id) of a set of tag slugs ($1).
-    pub tag_ids: &'static str,
-    /// Gives question $1 the tags of slugs $2 at their positions in the list.
-    pub insert_question_tags: &'static str,
-    /// Creates categories: created at $1, slugs $2, names $3 (pairwise); existing slugs stay.
-    pub insert_categories: &'static str,
-    /// (item, id, import hash) of questions whose external id is one of $2, item being the
-    /// matching element of $1.
-    pub find_by_external_id: &'static str,
-    /// (item, lowest id, import hash) of questions last imported from a line with one of the
-    /// hashes $2, item being the matching element of $1.
-    pub find_by_hash: &'static str,
-    /// Logs a change for each question of $1 at $2; returns each entry's `seq`.
-    pub log_changes: &'static str,
-    /// (pool, size) of a set of pools ($1).
-    pub pool_sizes: &'static str,
-    /// (slot, question_id) of the slots $2 of pool $1.
-    pub pool_members_at: &'static str,
-    /// Which candidates ($1) are in every pool of $2 ($3 of them), not served by session $4
-    /// (or NULL), and have an answer if $5.
-    pub eligible_among: &'static str,
-    /// The members of pool $1 that pass the same conditions ($2…$5), in slot order.
-    pub eligible_in_pool: &'static str,
-    /// Records the questions $2 as served by session $1; returns those that were not before.
-    pub insert_served: &'static str,
+    pub questions: super::questions::QuestionTexts,
+    pub quiz: super::quiz::QuizTexts,
+    pub changes: super::changes::ChangeTexts,
+    pub meta: super::meta::MetaTexts,
 }
 
 /// A connection of either backend (a pooled one for reads, a transaction's for writes).

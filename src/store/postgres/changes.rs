@@ -4,6 +4,7 @@
 
 use super::CHANGE_LOG_LOCK;
 use crate::store::changes::ChangeSql;
+use crate::store::changes::ChangeTexts;
 use crate::store::{PRUNED_UPTO, StoreResult};
 use sqlx::PgConnection;
 
@@ -19,13 +20,12 @@ macro_rules! lean_select {
     };
 }
 
-pub(super) const INDEX_ROWS: &str = concat!(lean_select!(), " WHERE q.id = ANY($1)");
-
-pub(super) const INDEX_ROWS_AFTER: &str =
-    concat!(lean_select!(), " WHERE q.id > $1 ORDER BY q.id LIMIT $2");
-
-pub(super) const LOG_CHANGES: &str = "INSERT INTO index_changes (question_id, created_at)
-     SELECT unnest($1::bigint[]), $2 RETURNING seq";
+pub(super) const TEXTS: ChangeTexts = ChangeTexts {
+    index_rows: concat!(lean_select!(), " WHERE q.id = ANY($1)"),
+    index_rows_after: concat!(lean_select!(), " WHERE q.id > $1 ORDER BY q.id LIMIT $2"),
+    log_changes: "INSERT INTO index_changes (question_id, created_at)
+     SELECT unnest($1::bigint[]), $2 RETURNING seq",
+};
 
 impl ChangeSql for PgConnection {
     /// Appenders hold the change-log lock until they commit; sharing it here waits for the

@@ -4,9 +4,11 @@
 
 use crate::store::model::NewBatch;
 use crate::store::questions::QuestionSql;
+use crate::store::questions::QuestionTexts;
 use sqlx::PgConnection;
 
-pub(super) const LOAD_QUESTIONS: &str = "SELECT q.id, q.title, q.body,
+pub(super) const TEXTS: QuestionTexts = QuestionTexts {
+    load_questions: "SELECT q.id, q.title, q.body,
         c.slug AS category_slug, c.name AS category_name, q.difficulty, q.created_at,
         q.updated_at, q.version, q.external_id,
         coalesce((SELECT json_agg(t.slug ORDER BY qt.position)
@@ -16,9 +18,8 @@ pub(super) const LOAD_QUESTIONS: &str = "SELECT q.id, q.title, q.body,
                                                    a.version) ORDER BY a.id)
                   FROM answers a WHERE a.question_id = q.id), '[]')::text AS answers_json
      FROM questions q JOIN categories c ON c.id = q.category_id
-     WHERE q.id = ANY($1)";
-
-pub(super) const LIST_QUESTION_IDS: &str = "SELECT q.id FROM questions q
+     WHERE q.id = ANY($1)",
+    list_question_ids: "SELECT q.id FROM questions q
      WHERE q.id > $1
        AND ($2::text IS NULL OR q.category_id = (SELECT id FROM categories WHERE slug = $2))
        AND ($3::text IS NULL OR q.difficulty = $3)
@@ -26,31 +27,23 @@ pub(super) const LIST_QUESTION_IDS: &str = "SELECT q.id FROM questions q
        AND ($5 = 0 OR $5 = (
             SELECT count(*) FROM question_tags qt JOIN tags t ON t.id = qt.tag_id
             WHERE qt.question_id = q.id AND t.slug = ANY($6)))
-     ORDER BY q.id LIMIT $7";
-
-pub(super) const INSERT_TAGS: &str =
-    "INSERT INTO tags (slug) SELECT unnest($1::text[]) ON CONFLICT (slug) DO NOTHING";
-
-pub(super) const TAG_IDS: &str = "SELECT slug, id FROM tags WHERE slug = ANY($1)";
-
-pub(super) const INSERT_QUESTION_TAGS: &str =
-    "INSERT INTO question_tags (question_id, tag_id, position)
+     ORDER BY q.id LIMIT $7",
+    insert_tags: "INSERT INTO tags (slug) SELECT unnest($1::text[]) ON CONFLICT (slug) DO NOTHING",
+    tag_ids: "SELECT slug, id FROM tags WHERE slug = ANY($1)",
+    insert_question_tags: "INSERT INTO question_tags (question_id, tag_id, position)
      SELECT $1, t.id, s.position - 1
      FROM unnest($2::text[]) WITH ORDINALITY AS s(slug, position)
-     JOIN tags t ON t.slug = s.slug";
-
-pub(super) const INSERT_CATEGORIES: &str = "INSERT INTO categories (slug, name, created_at)
+     JOIN tags t ON t.slug = s.slug",
+    insert_categories: "INSERT INTO categories (slug, name, created_at)
      SELECT s, n, $1 FROM unnest($2::text[], $3::text[]) AS x(s, n)
-     ON CONFLICT (slug) DO NOTHING";
-
-pub(super) const FIND_BY_EXTERNAL_ID: &str = "SELECT j.n - 1 AS item, q.id, q.import_hash
+     ON CONFLICT (slug) DO NOTHING",
+    find_by_external_id: "SELECT j.n - 1 AS item, q.id, q.import_hash
      FROM unnest($1::text[]) WITH ORDINALITY AS j(ext, n)
-     JOIN questions q ON q.external_id = j.ext";
-
-pub(super) const FIND_BY_HASH: &str =
-    "SELECT j.n - 1 AS item, min(q.id) AS id, min(q.import_hash) AS import_hash
+     JOIN questions q ON q.external_id = j.ext",
+    find_by_hash: "SELECT j.n - 1 AS item, min(q.id) AS id, min(q.import_hash) AS import_hash
      FROM unnest($1::text[]) WITH ORDINALITY AS j(h, n)
-     JOIN questions q ON q.import_hash = j.h GROUP BY j.n";
+     JOIN questions q ON q.import_hash = j.h GROUP BY j.n",
+};
 
 impl QuestionSql for PgConnection {
     /// This card's advisory lock serialises two clients syncing reviews of it (perhaps through

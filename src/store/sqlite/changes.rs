@@ -4,6 +4,7 @@
 
 use crate::store::StoreResult;
 use crate::store::changes::ChangeSql;
+use crate::store::changes::ChangeTexts;
 use sqlx::SqliteConnection;
 
 macro_rules! lean_select {
@@ -17,20 +18,20 @@ macro_rules! lean_select {
     };
 }
 
-pub(super) const INDEX_ROWS: &str = concat!(
-    lean_select!(),
-    " FROM json_each($1) j JOIN questions q ON q.id = j.value
+pub(super) const TEXTS: ChangeTexts = ChangeTexts {
+    index_rows: concat!(
+        lean_select!(),
+        " FROM json_each($1) j JOIN questions q ON q.id = j.value
       JOIN categories c ON c.id = q.category_id"
-);
-
-pub(super) const INDEX_ROWS_AFTER: &str = concat!(
-    lean_select!(),
-    " FROM questions q JOIN categories c ON c.id = q.category_id
+    ),
+    index_rows_after: concat!(
+        lean_select!(),
+        " FROM questions q JOIN categories c ON c.id = q.category_id
       WHERE q.id > $1 ORDER BY q.id LIMIT $2"
-);
-
-pub(super) const LOG_CHANGES: &str = "INSERT INTO index_changes (question_id, created_at)
-     SELECT value, $2 FROM json_each($1) RETURNING seq";
+    ),
+    log_changes: "INSERT INTO index_changes (question_id, created_at)
+     SELECT value, $2 FROM json_each($1) RETURNING seq",
+};
 
 impl ChangeSql for SqliteConnection {
     /// `sqlite_sequence` remembers the high-water mark even after the log is pruned; the one

@@ -27,24 +27,10 @@ pub struct SqliteStore {
 
 /// The statements SQLite spells its own way, from the files of their concerns.
 pub(crate) static DIALECT: Dialect = Dialect {
-    load_questions: questions::LOAD_QUESTIONS,
-    list_question_ids: questions::LIST_QUESTION_IDS,
-    insert_tags: questions::INSERT_TAGS,
-    tag_ids: questions::TAG_IDS,
-    insert_question_tags: questions::INSERT_QUESTION_TAGS,
-    insert_categories: questions::INSERT_CATEGORIES,
-    find_by_external_id: questions::FIND_BY_EXTERNAL_ID,
-    find_by_hash: questions::FIND_BY_HASH,
-    index_rows: changes::INDEX_ROWS,
-    index_rows_after: changes::INDEX_ROWS_AFTER,
-    log_changes: changes::LOG_CHANGES,
-    list_categories: meta::LIST_CATEGORIES,
-    list_tags: meta::LIST_TAGS,
-    pool_sizes: quiz::POOL_SIZES,
-    pool_members_at: quiz::POOL_MEMBERS_AT,
-    eligible_among: quiz::ELIGIBLE_AMONG,
-    eligible_in_pool: quiz::ELIGIBLE_IN_POOL,
-    insert_served: quiz::INSERT_SERVED,
+    questions: questions::TEXTS,
+    quiz: quiz::TEXTS,
+    changes: changes::TEXTS,
+    meta: meta::TEXTS,
 };
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -4,9 +4,11 @@
 
 use crate::store::model::NewBatch;
 use crate::store::questions::QuestionSql;
+use crate::store::questions::QuestionTexts;
 use sqlx::SqliteConnection;
 
-pub(super) const LOAD_QUESTIONS: &str = "SELECT q.id, q.title, q.body,
+pub(super) const TEXTS: QuestionTexts = QuestionTexts {
+    load_questions: "SELECT q.id, q.title, q.body,
         c.slug AS category_slug, c.name AS category_name, q.difficulty, q.created_at,
         q.updated_at, q.version, q.external_id,
         (SELECT json_group_array(slug) FROM (
@@ -16,9 +18,8 @@ pub(super) const LOAD_QUESTIONS: &str = "SELECT q.id, q.title, q.body,
             SELECT id, body, created_at, updated_at, version FROM answers
             WHERE question_id = q.id ORDER BY id)) AS answers_json
      FROM questions q JOIN categories c ON c.id = q.category_id
-     WHERE q.id IN (SELECT value FROM json_each($1))";
-
-pub(super) const LIST_QUESTION_IDS: &str = "SELECT q.id FROM questions q
+     WHERE q.id IN (SELECT value FROM json_each($1))",
+    list_question_ids: "SELECT q.id FROM questions q
      WHERE q.id > $1
        AND ($2 IS NULL OR q.category_id = (SELECT id FROM categories WHERE slug = $2))
        AND ($3 IS NULL OR q.difficulty = $3)
@@ -26,28 +27,21 @@ pub(super) const LIST_QUESTION_IDS: &str = "SELECT q.id FROM questions q
        AND ($5 = 0 OR $5 = (
             SELECT count(*) FROM question_tags qt JOIN tags t ON t.id = qt.tag_id
             WHERE qt.question_id = q.id AND t.slug IN (SELECT value FROM json_each($6))))
-     ORDER BY q.id LIMIT $7";
-
-// `WHERE true` keeps SQLite's parser from reading ON CONFLICT as a join constraint.
-pub(super) const INSERT_TAGS: &str = "INSERT INTO tags (slug)
-     SELECT value FROM json_each($1) WHERE true ON CONFLICT (slug) DO NOTHING";
-
-pub(super) const TAG_IDS: &str =
-    "SELECT t.slug, t.id FROM json_each($1) j JOIN tags t ON t.slug = j.value";
-
-pub(super) const INSERT_QUESTION_TAGS: &str =
-    "INSERT INTO question_tags (question_id, tag_id, position)
-     SELECT $1, t.id, j.key FROM json_each($2) j JOIN tags t ON t.slug = j.value";
-
-pub(super) const INSERT_CATEGORIES: &str = "INSERT INTO categories (slug, name, created_at)
+     ORDER BY q.id LIMIT $7",
+    // `WHERE true` keeps SQLite's parser from reading ON CONFLICT as a join constraint.
+    insert_tags: "INSERT INTO tags (slug)
+     SELECT value FROM json_each($1) WHERE true ON CONFLICT (slug) DO NOTHING",
+    tag_ids: "SELECT t.slug, t.id FROM json_each($1) j JOIN tags t ON t.slug = j.value",
+    insert_question_tags: "INSERT INTO question_tags (question_id, tag_id, position)
+     SELECT $1, t.id, j.key FROM json_each($2) j JOIN tags t ON t.slug = j.value",
+    insert_categories: "INSERT INTO categories (slug, name, created_at)
      SELECT s.value, n.value, $1 FROM json_each($2) s JOIN json_each($3) n ON n.key = s.key
-     WHERE true ON CONFLICT (slug) DO NOTHING";
-
-pub(super) const FIND_BY_EXTERNAL_ID: &str = "SELECT j.key AS item, q.id, q.import_hash
-     FROM json_each($1) j JOIN questions q ON q.external_id = j.value";
-
-pub(super) const FIND_BY_HASH: &str = "SELECT j.key AS item, min(q.id) AS id, q.import_hash
-     FROM json_each($1) j JOIN questions q ON q.import_hash = j.value GROUP BY j.key";
+     WHERE true ON CONFLICT (slug) DO NOTHING",
+    find_by_external_id: "SELECT j.key AS item, q.id, q.import_hash
+     FROM json_each($1) j JOIN questions q ON q.external_id = j.value",
+    find_by_hash: "SELECT j.key AS item, min(q.id) AS id, q.import_hash
+     FROM json_each($1) j JOIN questions q ON q.import_hash = j.value GROUP BY j.key",
+};
 
 impl QuestionSql for SqliteConnection {
     /// The one write transaction already excludes every other writer.
