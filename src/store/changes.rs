@@ -7,17 +7,6 @@ use super::model::{Change, ChangeRow, Changes, IndexRow, ReplicaPosition, index_
 use super::sql::{Arg, Conn};
 use super::{PRUNED_UPTO, Store, StoreResult, now_micros};
 
-/// The change-log statements whose text differs between the databases (see `sql::Dialect`).
-#[derive(Debug)]
-pub(crate) struct ChangeTexts {
-    /// The index rows (`LeanRow`) of a set of ids ($1).
-    pub index_rows: &'static str,
-    /// Index rows above id $1, in id order, at most $2.
-    pub index_rows_after: &'static str,
-    /// Logs a change for each question of $1 at $2; returns each entry's `seq`.
-    pub log_changes: &'static str,
-}
-
 /// How each database knows the newest committed sequence.
 pub(super) trait ChangeSql {
     /// The newest sequence whose transaction has ended, 0 when the log was never written.

@@ -10,16 +10,6 @@ use super::{
 };
 use crate::domain::{Category, CategoryName, Precondition, Slug, SynonymTable, TagCount};
 
-/// The listings whose text differs between the databases (see `sql::Dialect`): both sort slugs
-/// bytewise.
-#[derive(Debug)]
-pub(crate) struct MetaTexts {
-    /// Every category with its number of questions.
-    pub list_categories: &'static str,
-    /// Tags in use with their number of questions, most used first; at most $1.
-    pub list_tags: &'static str,
-}
-
 /// The key under which the database's identity is kept. It was first stored as a secret, and
 /// stays under that key so an existing database keeps its identity (and its replicas' indexes
 /// stay valid).

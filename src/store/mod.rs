@@ -12,6 +12,7 @@
 //! way, in files named like the concern they belong to.
 
 mod changes;
+mod dialect;
 mod keys;
 mod meta;
 mod model;
@@ -20,6 +21,7 @@ mod questions;
 mod quiz;
 mod sql;
 mod sqlite;
+mod statements;
 mod writes;
 
 use chrono::{DateTime, TimeZone, Utc};

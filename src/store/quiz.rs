@@ -2,31 +2,16 @@
 //! operations the service calls, written once; the texts of the statements that take a set
 //! of values come from the dialect (`sqlite/quiz.rs`, `postgres/quiz.rs`).
 
+use super::dialect::Dialect;
 use super::model::{
     CardRow, DueCard, DueRow, Eligibility, Pool, RawSession, SessionRow, in_order_of, pool_keys,
 };
-use super::sql::{Arg, Dialect};
+use super::sql::Arg;
 use super::writes;
 use super::{Store, StoreResult};
 use crate::domain::{Difficulty, Id, QuizFilter, Slug};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
-
-/// The quiz statements whose text differs between the databases (see `sql::Dialect`).
-#[derive(Debug)]
-pub(crate) struct QuizTexts {
-    /// (pool, size) of a set of pools ($1).
-    pub pool_sizes: &'static str,
-    /// (slot, question_id) of the slots $2 of pool $1.
-    pub pool_members_at: &'static str,
-    /// Which candidates ($1) are in every pool of $2 ($3 of them), not served by session $4
-    /// (or NULL), and have an answer if $5.
-    pub eligible_among: &'static str,
-    /// The members of pool $1 that pass the same conditions ($2…$5), in slot order.
-    pub eligible_in_pool: &'static str,
-    /// Records the questions $2 as served by session $1; returns those that were not before.
-    pub insert_served: &'static str,
-}
 
 /// The two eligibility statements, around a database's spelling of the condition on a
 /// candidate `c.value` (in every pool of $2, $3 of them; not served by session $4, or NULL;

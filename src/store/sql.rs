@@ -14,6 +14,7 @@
 //! that lacks one.
 
 use super::StoreResult;
+use super::dialect::{Dialect, Spelling};
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
@@ -143,18 +144,6 @@ fn pg_args(args: &[Arg<'_>]) -> sqlx::Result<PgArguments> {
     })
 }
 
-/// The statements the two databases spell differently but run with the same parameters and
-/// read into the same rows: each backend supplies its texts (`sqlite::DIALECT`,
-/// `postgres::DIALECT`, one part from each concern's file), and the code that runs them is
-/// written once. Sets of values are [`Arg::Ints`] and [`Arg::Texts`].
-#[derive(Debug)]
-pub(crate) struct Dialect {
-    pub questions: super::questions::QuestionTexts,
-    pub quiz: super::quiz::QuizTexts,
-    pub changes: super::changes::ChangeTexts,
-    pub meta: super::meta::MetaTexts,
-}
-
 /// A connection of either backend (a pooled one for reads, a transaction's for writes).
 pub(crate) enum Conn<'c> {
     Sqlite(&'c mut SqliteConnection),
@@ -165,8 +154,8 @@ impl Conn<'_> {
     /// The statements of this connection's database that its dialect spells its own way.
     pub fn dialect(&self) -> &'static Dialect {
         match self {
-            Conn::Sqlite(_) => &super::sqlite::DIALECT,
-            Conn::Postgres(_) => &super::postgres::DIALECT,
+            Conn::Sqlite(_) => SqliteConnection::DIALECT,
+            Conn::Postgres(_) => PgConnection::DIALECT,
         }
     }
 

@@ -11,8 +11,8 @@ use super::model::{
     BatchOutcome, Card, DeletedAnswer, Existing, NewRows, Pool, PoolAttributes, Written,
     check_version, classify, import_patch, pool_keys,
 };
-use super::questions::QuestionSql;
 use super::sql::Conn;
+use super::statements::QuestionSql;
 use super::{StoreError, StoreResult};
 use crate::domain::import::ImportItem;
 use crate::domain::{

@@ -4,7 +4,7 @@
 
 use super::CHANGE_LOG_LOCK;
 use crate::store::changes::ChangeSql;
-use crate::store::changes::ChangeTexts;
+use crate::store::dialect::ChangeTexts;
 use crate::store::{PRUNED_UPTO, StoreResult};
 use sqlx::PgConnection;
 

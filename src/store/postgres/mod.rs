@@ -18,7 +18,8 @@ mod questions;
 mod quiz;
 
 use super::StoreResult;
-use super::sql::{Dialect, ReadConn, Tx, WriteKind};
+use super::dialect::{Dialect, Spelling};
+use super::sql::{ReadConn, Tx, WriteKind};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -34,12 +35,14 @@ pub struct PgStore {
 }
 
 /// The statements PostgreSQL spells its own way, from the files of their concerns.
-pub(crate) static DIALECT: Dialect = Dialect {
-    questions: questions::TEXTS,
-    quiz: quiz::TEXTS,
-    changes: changes::TEXTS,
-    meta: meta::TEXTS,
-};
+impl Spelling for sqlx::PgConnection {
+    const DIALECT: &'static Dialect = &Dialect {
+        questions: questions::TEXTS,
+        quiz: quiz::TEXTS,
+        changes: changes::TEXTS,
+        meta: meta::TEXTS,
+    };
+}
 
 /// Advisory lock keys (any fixed 64-bit numbers; they only need to differ from each other and
 /// from sqlx's migration lock). The change-log lock is public: an operator (or a test) holding

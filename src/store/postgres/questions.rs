@@ -2,9 +2,9 @@
 //! through `unnest` (`WITH ORDINALITY` for positions) and `ANY`, rows aggregate into JSON
 //! with `json_agg`, and new ids come from the table's sequence.
 
+use crate::store::dialect::QuestionTexts;
 use crate::store::model::NewBatch;
-use crate::store::questions::QuestionSql;
-use crate::store::questions::QuestionTexts;
+use crate::store::statements::QuestionSql;
 use sqlx::PgConnection;
 
 pub(super) const TEXTS: QuestionTexts = QuestionTexts {

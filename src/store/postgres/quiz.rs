@@ -1,7 +1,8 @@
 //! The quiz statements PostgreSQL spells its own way: sets of values travel as arrays through
 //! `unnest` and `ANY`.
 
-use crate::store::quiz::{QuizTexts, eligibility};
+use crate::store::dialect::QuizTexts;
+use crate::store::quiz::eligibility;
 
 const ELIGIBLE: (&str, &str) = eligibility!(
     candidates: "unnest($1::bigint[]) AS c(value)",

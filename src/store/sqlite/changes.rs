@@ -4,7 +4,7 @@
 
 use crate::store::StoreResult;
 use crate::store::changes::ChangeSql;
-use crate::store::changes::ChangeTexts;
+use crate::store::dialect::ChangeTexts;
 use sqlx::SqliteConnection;
 
 macro_rules! lean_select {

@@ -1,7 +1,7 @@
 //! The listings SQLite spells its own way: its default collation already sorts slugs
 //! bytewise.
 
-use crate::store::meta::MetaTexts;
+use crate::store::dialect::MetaTexts;
 pub(super) const TEXTS: MetaTexts = MetaTexts {
     list_categories: "SELECT c.slug, c.name,
         (SELECT count(*) FROM questions q WHERE q.category_id = c.id) AS question_count

@@ -10,7 +10,8 @@ mod questions;
 mod quiz;
 
 use super::StoreResult;
-use super::sql::{Dialect, ReadConn, Tx, WriteKind};
+use super::dialect::{Dialect, Spelling};
+use super::sql::{ReadConn, Tx, WriteKind};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -26,12 +27,14 @@ pub struct SqliteStore {
 }
 
 /// The statements SQLite spells its own way, from the files of their concerns.
-pub(crate) static DIALECT: Dialect = Dialect {
-    questions: questions::TEXTS,
-    quiz: quiz::TEXTS,
-    changes: changes::TEXTS,
-    meta: meta::TEXTS,
-};
+impl Spelling for sqlx::SqliteConnection {
+    const DIALECT: &'static Dialect = &Dialect {
+        questions: questions::TEXTS,
+        quiz: quiz::TEXTS,
+        changes: changes::TEXTS,
+        meta: meta::TEXTS,
+    };
+}
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 

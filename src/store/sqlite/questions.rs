@@ -2,9 +2,9 @@
 //! through `json_each` (an element's `key` is its position), rows aggregate into JSON with
 //! `json_group_array`, and new ids come from `sqlite_sequence`.
 
+use crate::store::dialect::QuestionTexts;
 use crate::store::model::NewBatch;
-use crate::store::questions::QuestionSql;
-use crate::store::questions::QuestionTexts;
+use crate::store::statements::QuestionSql;
 use sqlx::SqliteConnection;
 
 pub(super) const TEXTS: QuestionTexts = QuestionTexts {

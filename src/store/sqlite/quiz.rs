@@ -1,7 +1,8 @@
 //! The quiz statements SQLite spells its own way: sets of values travel as JSON arrays
 //! through `json_each`.
 
-use crate::store::quiz::{QuizTexts, eligibility};
+use crate::store::dialect::QuizTexts;
+use crate::store::quiz::eligibility;
 
 const ELIGIBLE: (&str, &str) = eligibility!(
     candidates: "json_each($1) c",
