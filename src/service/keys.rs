@@ -196,13 +196,12 @@ impl Service {
                 learner: None,
             },
             None => return Ok(None),
-            Some(id) => match self
-                .store
-                .live_key(Id::new(id).ok_or(Error::KeyNotFound(id))?)
-                .await?
-            {
-                Some(k) if k.scope.grants(Scope::Learners) => Principal::from(k),
-                _ => return Ok(None),
+            Some(id) => match Id::new(id) {
+                Some(id) => match self.store.live_key(id).await? {
+                    Some(k) if k.scope.grants(Scope::Learners) => Principal::from(k),
+                    _ => return Ok(None),
+                },
+                None => return Ok(None),
             },
         };
         Ok(Some((learner, issuer)))

@@ -41,6 +41,8 @@ pub(crate) struct QuestionTexts {
     /// (item, lowest id, import hash) of questions last imported from a line whose hash is in
     /// $1, item being its position in $1.
     pub find_by_hash: &'static str,
+    /// Category id, difficulty and the tag ids (a JSON array) of question $1.
+    pub pool_attributes: &'static str,
 }
 
 /// The quiz statements whose text differs between the databases (see [`Dialect`]).

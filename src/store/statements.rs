@@ -293,26 +293,16 @@ impl Conn<'_> {
         &mut self,
         id: i64,
     ) -> sqlx::Result<Option<PoolAttributes>> {
-        let row: Option<(i64, String)> = self
-            .fetch_optional(
-                "SELECT category_id, difficulty FROM questions WHERE id = $1",
-                &[id.into()],
-            )
-            .await?;
-        let Some((category_id, difficulty)) = row else {
-            return Ok(None);
-        };
-        let tag_ids = self
-            .values(
-                "SELECT tag_id FROM question_tags WHERE question_id = $1",
-                &[id.into()],
-            )
-            .await?;
-        Ok(Some(PoolAttributes {
-            category_id,
-            difficulty,
-            tag_ids,
-        }))
+        let sql = self.dialect().questions.pool_attributes;
+        let row: Option<(i64, String, String)> = self.fetch_optional(sql, &[id.into()]).await?;
+        row.map(|(category_id, difficulty, tags)| {
+            Ok(PoolAttributes {
+                category_id,
+                difficulty,
+                tag_ids: serde_json::from_str(&tags).map_err(super::decode_error)?,
+            })
+        })
+        .transpose()
     }
 
     /// The (pool, slot) pairs the question holds.
@@ -373,6 +363,9 @@ impl Conn<'_> {
             &[question_id.into()],
         )
         .await?;
+        if slugs.is_empty() {
+            return Ok(());
+        }
         self.execute(d.questions.insert_tags, &[Arg::Texts(&slugs)])
             .await?;
         self.execute(

@@ -68,6 +68,11 @@ impl PgStore {
     /// Connects and applies pending migrations; sqlx takes an advisory lock around them, so
     /// replicas that start together migrate once.
     pub async fn connect(url: &str, connections: u32) -> anyhow::Result<Self> {
+        // The change listener keeps one connection for itself.
+        anyhow::ensure!(
+            connections >= 2,
+            "a PostgreSQL store needs at least 2 connections, not {connections}"
+        );
         let options = PgConnectOptions::from_str(url)?.options([(
             "idle_in_transaction_session_timeout",
             IDLE_IN_TRANSACTION_TIMEOUT,

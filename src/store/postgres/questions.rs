@@ -43,6 +43,9 @@ pub(super) const TEXTS: QuestionTexts = QuestionTexts {
     find_by_hash: "SELECT j.n - 1 AS item, min(q.id) AS id, min(q.import_hash) AS import_hash
      FROM unnest($1::text[]) WITH ORDINALITY AS j(h, n)
      JOIN questions q ON q.import_hash = j.h GROUP BY j.n",
+    pool_attributes: "SELECT category_id, difficulty,
+        coalesce((SELECT json_agg(tag_id) FROM question_tags WHERE question_id = $1), '[]')::text
+     FROM questions WHERE id = $1",
 };
 
 impl QuestionSql for PgConnection {
@@ -95,27 +98,31 @@ impl QuestionSql for PgConnection {
         .bind(q.iter().map(|r| r.8).collect::<Vec<_>>())
         .execute(&mut *self)
         .await?;
-        let a = &b.answers;
-        sqlx::query(
-            "INSERT INTO answers (question_id, body, created_at, updated_at)
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[])",
-        )
-        .bind(a.iter().map(|r| r.0).collect::<Vec<_>>())
-        .bind(a.iter().map(|r| r.1).collect::<Vec<_>>())
-        .bind(a.iter().map(|r| r.2).collect::<Vec<_>>())
-        .bind(a.iter().map(|r| r.3).collect::<Vec<_>>())
-        .execute(&mut *self)
-        .await?;
-        let t = &b.question_tags;
-        sqlx::query(
-            "INSERT INTO question_tags (question_id, tag_id, position)
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])",
-        )
-        .bind(t.iter().map(|r| r.0).collect::<Vec<_>>())
-        .bind(t.iter().map(|r| r.1).collect::<Vec<_>>())
-        .bind(t.iter().map(|r| r.2).collect::<Vec<_>>())
-        .execute(&mut *self)
-        .await?;
+        if !b.answers.is_empty() {
+            let a = &b.answers;
+            sqlx::query(
+                "INSERT INTO answers (question_id, body, created_at, updated_at)
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[])",
+            )
+            .bind(a.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(a.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(a.iter().map(|r| r.2).collect::<Vec<_>>())
+            .bind(a.iter().map(|r| r.3).collect::<Vec<_>>())
+            .execute(&mut *self)
+            .await?;
+        }
+        if !b.question_tags.is_empty() {
+            let t = &b.question_tags;
+            sqlx::query(
+                "INSERT INTO question_tags (question_id, tag_id, position)
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])",
+            )
+            .bind(t.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(t.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(t.iter().map(|r| r.2).collect::<Vec<_>>())
+            .execute(&mut *self)
+            .await?;
+        }
         let s = &b.slots;
         sqlx::query(
             "INSERT INTO quiz_slots (pool, slot, question_id)

@@ -41,6 +41,9 @@ pub(super) const TEXTS: QuestionTexts = QuestionTexts {
      FROM json_each($1) j JOIN questions q ON q.external_id = j.value",
     find_by_hash: "SELECT j.key AS item, min(q.id) AS id, q.import_hash
      FROM json_each($1) j JOIN questions q ON q.import_hash = j.value GROUP BY j.key",
+    pool_attributes: "SELECT category_id, difficulty,
+        (SELECT json_group_array(tag_id) FROM question_tags WHERE question_id = $1)
+     FROM questions WHERE id = $1",
 };
 
 impl QuestionSql for SqliteConnection {
@@ -77,20 +80,24 @@ impl QuestionSql for SqliteConnection {
         .bind(json(&b.questions))
         .execute(&mut *self)
         .await?;
-        sqlx::query(
-            "INSERT INTO answers (question_id, body, created_at, updated_at)
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each($1)",
-        )
-        .bind(json(&b.answers))
-        .execute(&mut *self)
-        .await?;
-        sqlx::query(
-            "INSERT INTO question_tags (question_id, tag_id, position)
-             SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each($1)",
-        )
-        .bind(json(&b.question_tags))
-        .execute(&mut *self)
-        .await?;
+        if !b.answers.is_empty() {
+            sqlx::query(
+                "INSERT INTO answers (question_id, body, created_at, updated_at)
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each($1)",
+            )
+            .bind(json(&b.answers))
+            .execute(&mut *self)
+            .await?;
+        }
+        if !b.question_tags.is_empty() {
+            sqlx::query(
+                "INSERT INTO question_tags (question_id, tag_id, position)
+                 SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each($1)",
+            )
+            .bind(json(&b.question_tags))
+            .execute(&mut *self)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO quiz_slots (pool, slot, question_id)
              SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each($1)",
