@@ -1,5 +1,6 @@
-//! The one integration-test binary: every test runs the real router against its own SQLite
-//! file in a temporary directory.
+//! The one integration-test binary: every test runs the real router against its own data
+//! directory in a temporary directory, with its own SQLite file, or its own PostgreSQL
+//! database when `KB_TEST_DATABASE_URL` names a server.
 
 mod helpers;
 mod hygiene;
