@@ -318,10 +318,7 @@ impl Service {
             return Err(Error::ChoiceNotFound);
         }
         let correct_choice_id = correct_choice_id(&key, &t.nonce, t.question_id);
-        let q = self
-            .store
-            .get_question(Id::new(t.question_id).ok_or(Error::QuestionNotFound(t.question_id))?)
-            .await?;
+        let q = self.store.get_question(question_id(t.question_id)?).await?;
         Ok(Graded {
             correct: choice_id == correct_choice_id,
             correct_choice_id,
@@ -398,8 +395,7 @@ impl Service {
             Some(t) => check_review_time(t, Utc::now()).map_err(Error::ReviewTimeOutOfRange)?,
             None => Utc::now(),
         };
-        // An id that can't exist is not found, as an id no question has.
-        let question_id = Id::new(question_id).ok_or(Error::QuestionNotFound(question_id))?;
+        let question_id = self::question_id(question_id)?;
         let previous = self.store.card(learner.as_str(), question_id).await?;
         if previous.is_some_and(|c| now < c.last_review) {
             return Err(Error::ReviewOutOfOrder);
@@ -463,4 +459,10 @@ impl Service {
             })
             .collect())
     }
+}
+
+/// A question id from a body or a ticket: one that can't exist is not found, as an id no
+/// question has.
+fn question_id(raw: i64) -> Result<Id> {
+    Id::new(raw).ok_or(Error::QuestionNotFound(raw))
 }
