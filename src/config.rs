@@ -33,6 +33,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[command(flatten)]
     pub replicas: ReplicasConfig,
+    #[command(flatten)]
+    pub sync: SyncConfig,
 }
 
 /// Where kb listens and who may call it.
@@ -175,6 +177,53 @@ pub struct ReplicasConfig {
           default_value = "900",
           value_parser = parse_secs, global = true)]
     pub replica_expiry: Duration,
+}
+
+/// The change feed and those who follow it live.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Sync")]
+pub struct SyncConfig {
+    /// How long the change feed keeps events: a number with a unit (`30d`, `12h`, `90m`,
+    /// `3600s`; a bare number is seconds; at least 60 s). A cursor older than this is 410
+    /// `cursor_expired`.
+    #[arg(long = "changes-retention", env = "KB_CHANGES_RETENTION",
+          value_name = "CHANGES_RETENTION", default_value = "30d",
+          value_parser = parse_retention, global = true)]
+    pub changes_retention: Duration,
+    /// Open change streams plus waiting long polls one credential may hold (at least 1).
+    #[arg(long = "live-per-credential", env = "KB_LIVE_PER_CREDENTIAL",
+          value_name = "LIVE_PER_CREDENTIAL", default_value = "16",
+          value_parser = at_least(1usize), global = true)]
+    pub live_per_credential: usize,
+    /// Open change streams plus waiting long polls one client address may hold (at least 1;
+    /// an IPv6 client: its /64).
+    #[arg(long = "live-per-address", env = "KB_LIVE_PER_ADDRESS",
+          value_name = "LIVE_PER_ADDRESS", default_value = "32",
+          value_parser = at_least(1usize), global = true)]
+    pub live_per_address: usize,
+}
+
+/// A duration with a unit (`d`, `h`, `m`, `s`; none: seconds), at least a minute.
+fn parse_retention(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let scale = match unit.trim() {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err("must be a whole number with a unit: d, h, m or s (e.g. 30d)".into()),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|secs| *secs >= 60)
+        .map(Duration::from_secs)
+        .ok_or_else(|| "must be a whole number with a unit (e.g. 30d), at least 60 s".into())
 }
 
 /// How to log.

@@ -203,6 +203,7 @@ pub fn question(seed: u64, i: u64) -> BulkQuestion {
         })
         .collect();
     BulkQuestion {
+        id: None,
         external_id: Some(format!("gen-{seed}-{i}")),
         title,
         body: None,

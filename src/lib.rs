@@ -44,7 +44,10 @@ impl App {
             store,
             &config.index_dir(),
             config.search.cache_bytes,
-            config.replicas.replica_expiry,
+            crate::service::LogRetention {
+                replica_expiry: config.replicas.replica_expiry,
+                changes: config.sync.changes_retention,
+            },
         )
         .await?
         .with_admin_key(config.server.admin_key.as_ref().map(|k| k.expose_secret()));
@@ -71,6 +74,12 @@ impl App {
         &self.service
     }
 
+    /// What every handler reaches (tests use it to act as the server would, e.g. begin a
+    /// shutdown of live streams).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// Serves until `shutdown` resolves, lets in-flight requests finish, then closes the
     /// database cleanly.
     pub async fn serve(
@@ -90,6 +99,13 @@ impl App {
                 }
             });
         }
+        // Streams and long polls end as soon as shutdown begins, so they do not hold up the
+        // graceful drain of in-flight requests.
+        let live = self.state.live.clone();
+        let shutdown = async move {
+            shutdown.await;
+            live.close();
+        };
         http::serve::serve(
             listener,
             self.router,

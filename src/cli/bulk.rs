@@ -3,7 +3,7 @@
 //! export pages, the same code the HTTP endpoints use.
 
 use crate::config::Config;
-use crate::service::{ImportReport, Service};
+use crate::service::{ExportPart, ImportReport, Service};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -97,25 +97,29 @@ fn starts_with_bracket(reader: &mut dyn BufRead) -> std::io::Result<bool> {
     }
 }
 
-/// `kb export`: every question as NDJSON, in id order; returns how many were written.
+/// `kb export`: the feed cursor it is consistent with, then every question as NDJSON, in id
+/// order, from one snapshot; returns how many questions were written.
 pub async fn export(config: &Config, out: &mut dyn Write) -> anyhow::Result<u64> {
     let store = crate::open_store(config).await?;
-    if let Some(line) = crate::service::export_synonyms_line(&store).await? {
-        serde_json::to_writer(&mut *out, &line)?;
-        out.write_all(b"\n")?;
-    }
-    let mut after = 0;
+    let mut parts = crate::service::export_snapshot(store.clone());
     let mut n = 0;
-    loop {
-        let (lines, next) = crate::service::export_page(&store, after).await?;
-        for line in &lines {
-            serde_json::to_writer(&mut *out, line)?;
-            out.write_all(b"\n")?;
-        }
-        n += lines.len() as u64;
-        match next {
-            Some(next) => after = next,
-            None => break,
+    while let Some(part) = parts.recv().await {
+        match part? {
+            ExportPart::Cursor(cursor) => {
+                serde_json::to_writer(&mut *out, &serde_json::json!({ "changes_cursor": cursor }))?;
+                out.write_all(b"\n")?;
+                if let Some(line) = crate::service::export_synonyms_line(&store).await? {
+                    serde_json::to_writer(&mut *out, &line)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            ExportPart::Lines(lines) => {
+                for line in &lines {
+                    serde_json::to_writer(&mut *out, line)?;
+                    out.write_all(b"\n")?;
+                }
+                n += lines.len() as u64;
+            }
         }
     }
     out.flush()?;

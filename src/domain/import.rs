@@ -18,6 +18,11 @@ pub const EXTERNAL_ID_MAX_CHARS: usize = 200;
     "category_name": "Golang", "tags": ["scheduler"], "difficulty": "medium",
     "answers": [{"body": "G 是 goroutine，M 是线程，P 是处理器。"}]}))]
 pub struct BulkQuestion {
+    /// The question's id where it was exported from (export writes it so a mirror can match
+    /// the change feed's events to lines); import ignores it: `external_id` is what identifies
+    /// a line across imports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     pub title: String,
@@ -54,6 +59,7 @@ impl BulkQuestion {
     /// The export line of a stored question: everything needed to recreate it elsewhere.
     pub fn from_question(q: &Question, external_id: Option<String>) -> Self {
         Self {
+            id: Some(q.id),
             external_id,
             title: q.title.clone(),
             body: q.body.clone(),

@@ -2,6 +2,7 @@
 //!
 //! Each `parse` returns a human-readable message on failure; callers attach the field name.
 
+pub mod changes;
 mod fields;
 pub mod import;
 mod net;
@@ -483,7 +484,10 @@ impl Precondition {
 }
 
 /// A question as stored, with its category, tags and answers.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialized exactly as the API renders a question (the change feed stores this rendering at
+/// commit, and a test compares it with `GET /questions/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Question {
     pub id: i64,
     pub title: String,
@@ -500,7 +504,7 @@ pub struct Question {
 }
 
 /// An answer as stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Answer {
     pub id: i64,
     pub question_id: i64,
@@ -511,14 +515,14 @@ pub struct Answer {
 }
 
 /// The category a question belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CategoryRef {
     pub slug: String,
     pub name: String,
 }
 
 /// A category with the number of questions in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Category {
     pub slug: String,
     pub name: String,

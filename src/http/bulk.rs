@@ -3,10 +3,10 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
-use crate::service::ImportReport;
+use crate::service::{ExportPart, ImportReport};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -164,53 +164,76 @@ pub async fn import(
 
 /// Export questions
 ///
-/// Every question with its answers as NDJSON (`BulkQuestion` per line), in id order, streamed.
-/// When the knowledge base has its own synonym table, the first line is `{"synonyms": …}` (the
-/// body of `PUT /api/v1/synonyms`). `POST /api/v1/import` of the output into an empty
+/// Every question with its answers as NDJSON (`BulkQuestion` per line, with its `id`), in id
+/// order, streamed, all read from one snapshot of the database. The first line is
+/// `{"changes_cursor": "…"}` (also the `Kb-Changes-Cursor` header): the export holds every
+/// change up to that cursor of `GET /api/v1/changes` and none after, so a copy made from it
+/// and kept up to date by following the feed from that cursor is exact. When the knowledge
+/// base has its own synonym table, the next line is `{"synonyms": …}` (the body of `PUT
+/// /api/v1/synonyms`). `POST /api/v1/import` of the output into an empty
 /// knowledge base recreates the same questions, answers, categories, tags, timestamps and
 /// synonyms.
 #[utoipa::path(
     get, path = "/api/v1/export", tag = "admin",
     responses(
-        (status = 200, description = "One `BulkQuestion` per line", body = String, content_type = "application/x-ndjson",
+        (status = 200, description = "First `{\"changes_cursor\": …}`, then one `BulkQuestion` per line", body = String, content_type = "application/x-ndjson",
+            headers(("Kb-Changes-Cursor" = String, description = "The change-feed cursor this export is consistent with: follow `GET /api/v1/changes?after=` from it")),
             example = json!("{\"title\":\"GMP 指的是什么？\",\"category\":\"golang\",\"category_name\":\"Golang\",\"tags\":[\"scheduler\"],\"difficulty\":\"medium\",\"answers\":[{\"body\":\"G、M、P\",\"created_at\":\"2026-01-01T00:00:00Z\",\"updated_at\":\"2026-01-01T00:00:00Z\"}],\"created_at\":\"2026-01-01T00:00:00Z\",\"updated_at\":\"2026-01-01T00:00:00Z\"}\n")),
     )
 )]
 pub async fn export(State(state): State<AppState>) -> Response {
-    let head = match state.service.export_synonyms().await {
-        Ok(line) => line.map(|v| {
-            let mut buf = serde_json::to_vec(&v).expect("a line serializes");
-            buf.push(b'\n');
-            Bytes::from(buf)
-        }),
+    let mut parts = state.service.export();
+    // The snapshot's cursor comes first, before any line: it goes in a header too.
+    let cursor = match parts.recv().await {
+        Some(Ok(ExportPart::Cursor(c))) => c,
+        Some(Err(e)) => return ApiError::from(crate::service::Error::from(e)).into_response(),
+        _ => {
+            return ApiError::internal(anyhow::anyhow!("the export began without its cursor"))
+                .into_response();
+        }
+    };
+    let synonyms = match state.service.export_synonyms().await {
+        Ok(line) => line,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let service = state.service.clone();
-    let pages = futures_util::stream::unfold(Some(0), move |after| {
-        let service = service.clone();
-        async move {
-            let after = after?;
-            match service.export_page(after).await {
-                Ok((lines, next)) => {
-                    let mut buf = Vec::with_capacity(lines.len() * 1024);
-                    for line in &lines {
-                        serde_json::to_writer(&mut buf, line).expect("a line serializes");
-                        buf.push(b'\n');
-                    }
-                    Some((Ok(Bytes::from(buf)), next))
+    let mut head = Vec::new();
+    for line in [
+        Some(serde_json::json!({ "changes_cursor": cursor })),
+        synonyms,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        serde_json::to_writer(&mut head, &line).expect("a line serializes");
+        head.push(b'\n');
+    }
+    let pages = futures_util::stream::unfold(Some(parts), |parts| async move {
+        let mut parts = parts?;
+        match parts.recv().await? {
+            Ok(ExportPart::Lines(lines)) => {
+                let mut buf = Vec::with_capacity(lines.len() * 1024);
+                for line in &lines {
+                    serde_json::to_writer(&mut buf, line).expect("a line serializes");
+                    buf.push(b'\n');
                 }
-                Err(e) => {
-                    // The status is already sent: cutting the stream short is the only signal.
-                    tracing::error!(error = ?anyhow::Error::new(e), "export failed mid-stream");
-                    Some((Err(std::io::Error::other("export failed")), None))
-                }
+                Some((Ok(Bytes::from(buf)), Some(parts)))
+            }
+            Ok(ExportPart::Cursor(_)) => Some((Ok(Bytes::new()), Some(parts))),
+            Err(e) => {
+                // The status is already sent: cutting the stream short is the only signal.
+                tracing::error!(error = ?anyhow::Error::new(e), "export failed mid-stream");
+                Some((Err(std::io::Error::other("export failed")), None))
             }
         }
     });
     // Fused: the compression layer polls once more after the end, which a bare unfold forbids.
-    let head = futures_util::stream::iter(head.map(Ok::<_, std::io::Error>));
+    let head = futures_util::stream::once(async { Ok::<_, std::io::Error>(Bytes::from(head)) });
+    let cursor = HeaderValue::from_str(&cursor).expect("a cursor is base64url");
     (
-        [(header::CONTENT_TYPE, NDJSON)],
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(NDJSON)),
+            (HeaderName::from_static("kb-changes-cursor"), cursor),
+        ],
         Body::from_stream(head.chain(pages).fuse()),
     )
         .into_response()

@@ -44,6 +44,8 @@ error_codes! {
     InvalidJson => ("invalid_json", BAD_REQUEST, "The request body is not valid JSON"),
     InvalidQuery => ("invalid_query", BAD_REQUEST, "The query string could not be parsed"),
     InvalidCursor => ("invalid_cursor", BAD_REQUEST, "The pagination cursor is not valid"),
+    CursorExpired => ("cursor_expired", GONE, "The change feed no longer holds the events after this cursor"),
+    TooManyStreams => ("too_many_streams", TOO_MANY_REQUESTS, "Too many open change streams or waiting polls"),
     InvalidId => ("invalid_id", BAD_REQUEST, "An id in the path is not a positive integer"),
     InvalidPath => ("invalid_path", BAD_REQUEST, "A path parameter could not be decoded"),
     ValidationFailed => ("validation_failed", UNPROCESSABLE_ENTITY, "The request is not valid"),

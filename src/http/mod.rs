@@ -5,10 +5,12 @@ pub mod access;
 pub mod answers;
 pub mod bulk;
 pub mod categories;
+pub mod changes;
 mod doc;
 pub mod error;
 pub mod extract;
 pub mod learners;
+pub mod live;
 pub mod metrics;
 pub mod ops;
 pub mod questions;
@@ -68,6 +70,8 @@ pub struct AppState {
     pub expensive: Arc<Semaphore>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub open_connections: serve::OpenConnections,
+    /// Open change streams and waiting polls, and the signal that ends them at shutdown.
+    pub live: Arc<live::Live>,
 }
 
 impl AppState {
@@ -84,6 +88,10 @@ impl AppState {
             expensive: Arc::new(Semaphore::new(config.search.max_expensive)),
             metrics: metrics::recorder(),
             open_connections: serve::OpenConnections::default(),
+            live: Arc::new(live::Live::new(
+                config.sync.live_per_credential,
+                config.sync.live_per_address,
+            )),
         }
     }
 }
@@ -172,6 +180,21 @@ fn api_routes(timeout: Duration) -> OpenApiRouter<AppState> {
             timeout,
         ))
         .routes(r(routes!(bulk::export), admin, Heavy(50)))
+        // Unbounded: a poll may wait longer than the request timeout, and a stream stays open.
+        .routes(op(
+            routes!(changes::changes),
+            Public,
+            Light(5),
+            Unbounded,
+            timeout,
+        ))
+        .routes(op(
+            routes!(changes::stream),
+            Public,
+            Light(5),
+            Unbounded,
+            timeout,
+        ))
         .routes(r(routes!(synonyms::get_synonyms), admin, Light(1)))
         .routes(r(routes!(synonyms::put_synonyms), admin, Light(2)))
         .routes(r(routes!(metrics::metrics), admin, Light(1)))

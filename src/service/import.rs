@@ -7,8 +7,8 @@
 
 use super::{Error, Result, Service};
 use crate::domain::import::{BulkQuestion, ImportItem, parse_line, parse_value, validate};
-use crate::domain::{FieldErrors, Question, QuestionFilter, RawSynonymTable, SynonymTable};
-use crate::store::{BatchOutcome, Store, StoreError};
+use crate::domain::{FieldErrors, Question, RawSynonymTable, SynonymTable};
+use crate::store::{BatchOutcome, Snapshot, Store, StoreError};
 use std::collections::HashSet;
 
 /// Lines validated and written together: large enough that per-transaction costs vanish,
@@ -89,23 +89,62 @@ impl Service {
         }
     }
 
-    /// One page of the export; see [`export_page`].
-    pub async fn export_page(&self, after: i64) -> Result<(Vec<BulkQuestion>, Option<i64>)> {
-        Ok(export_page(&self.store, after).await?)
+    /// The whole knowledge base from one snapshot; see [`export_snapshot`].
+    pub fn export(&self) -> tokio::sync::mpsc::Receiver<Result<ExportPart, StoreError>> {
+        export_snapshot(self.store.clone())
     }
 }
 
-/// One page of the export, after question id `after`: the lines and the id to continue after
-/// (None at the end). Reads only the database, so it is safe beside a running server.
-pub async fn export_page(
-    store: &Store,
-    after: i64,
-) -> Result<(Vec<BulkQuestion>, Option<i64>), StoreError> {
-    let page = store
-        .list_questions(&QuestionFilter::default(), after, EXPORT_PAGE)
-        .await?;
-    let lines = page.items.iter().map(export_line).collect();
-    Ok((lines, page.next_after))
+/// What an export sends, in order: where it stands in the change feed, then its lines.
+#[derive(Debug)]
+pub enum ExportPart {
+    /// The feed cursor the export is consistent with: it holds every change up to this cursor
+    /// and none after, so following the feed from here misses nothing and repeats nothing.
+    Cursor(String),
+    Lines(Vec<BulkQuestion>),
+}
+
+/// Reads the whole knowledge base from one database snapshot, in the background, a page at a
+/// time: the receiver gets the snapshot's feed cursor first, then the lines. The reader sets
+/// the pace (two pages are read ahead); dropping the receiver ends the read.
+pub fn export_snapshot(
+    store: Store,
+) -> tokio::sync::mpsc::Receiver<Result<ExportPart, StoreError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        let tag = match store.database_id().await {
+            Ok(id) => crate::domain::changes::Cursor::database_tag(&id),
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        let (snap_tx, mut snap_rx) = tokio::sync::mpsc::channel(1);
+        let reader = {
+            let store = store.clone();
+            tokio::spawn(async move { store.export_snapshot(EXPORT_PAGE, snap_tx).await })
+        };
+        while let Some(part) = snap_rx.recv().await {
+            let part = match part {
+                Snapshot::Seq(seq) => {
+                    ExportPart::Cursor(crate::domain::changes::Cursor { seq }.encode(tag))
+                }
+                Snapshot::Questions(qs) => ExportPart::Lines(qs.iter().map(export_line).collect()),
+            };
+            if tx.send(Ok(part)).await.is_err() {
+                // The reader sees its channel closed and ends its snapshot.
+                return;
+            }
+        }
+        match reader.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = tx.send(Err(e)).await;
+            }
+            Err(e) => tracing::error!(error = %e, "the export's reader panicked"),
+        }
+    });
+    rx
 }
 
 fn export_line(q: &Question) -> BulkQuestion {
@@ -184,6 +223,9 @@ impl Importer {
     }
 
     async fn push(&mut self, number: u64, raw: Raw) -> Result<()> {
+        if is_cursor_line(&raw) {
+            return Ok(());
+        }
         if let Some(table) = synonyms_line(&raw) {
             self.report.received += 1;
             match table {
@@ -310,6 +352,25 @@ impl Importer {
         tracing::debug!(elapsed = ?self.started.elapsed(), "import written; waiting for the index");
         self.service.indexing.wait_until(self.last_seq).await;
         Ok(self.report)
+    }
+}
+
+/// The `{"changes_cursor": "…"}` line an export starts with: where its content stands in the
+/// source's change feed, which means nothing to the knowledge base importing it.
+fn is_cursor_line(raw: &Raw) -> bool {
+    let only_cursor = |v: &serde_json::Value| {
+        v.as_object()
+            .is_some_and(|o| o.len() == 1 && o.get("changes_cursor").is_some_and(|c| c.is_string()))
+    };
+    match raw {
+        Raw::Text(t) => {
+            t.trim_start()
+                .strip_prefix('{')
+                .is_some_and(|rest| rest.trim_start().starts_with("\"changes_cursor\""))
+                && serde_json::from_str::<serde_json::Value>(t).is_ok_and(|v| only_cursor(&v))
+        }
+        Raw::Value(v) => only_cursor(v),
+        Raw::Question(_) => false,
     }
 }
 

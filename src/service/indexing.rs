@@ -42,6 +42,26 @@ const CATCH_UP_SLICE: Duration = Duration::from_secs(1);
 /// of the change log; if it comes back, it rebuilds its index.
 pub const DEFAULT_REPLICA_EXPIRY: Duration = Duration::from_secs(15 * 60);
 
+/// How long the change feed keeps events unless configured otherwise.
+pub const DEFAULT_CHANGES_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// How long the change log keeps entries: until every replica heard from within
+/// `replica_expiry` has applied them, and for at least `changes` (the feed's retention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRetention {
+    pub replica_expiry: Duration,
+    pub changes: Duration,
+}
+
+impl Default for LogRetention {
+    fn default() -> Self {
+        Self {
+            replica_expiry: DEFAULT_REPLICA_EXPIRY,
+            changes: DEFAULT_CHANGES_RETENTION,
+        }
+    }
+}
+
 /// This replica's name in the store's position table: the host and the index directory, so a
 /// restart keeps its name and two replicas never share one.
 pub(crate) fn replica_name(index_dir: &Path) -> String {
@@ -165,7 +185,12 @@ async fn apply_batch(
     to: i64,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let mut ids: Vec<i64> = changes.iter().map(|c| c.question_id).collect();
+    // Category events (question 0) change no question.
+    let mut ids: Vec<i64> = changes
+        .iter()
+        .map(|c| c.question_id)
+        .filter(|&id| id > 0)
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     let docs: Vec<IndexDoc> = store
@@ -200,7 +225,7 @@ impl Indexing {
         dir: &Path,
         cache: Arc<super::cache::RenderCache>,
         synonyms: super::synonyms::Shared,
-        replica_expiry: Duration,
+        retention: LogRetention,
     ) -> anyhow::Result<Self> {
         let replica = replica_name(dir);
         let dir = dir.to_path_buf();
@@ -238,7 +263,7 @@ impl Indexing {
             ready: ready.clone(),
             synonyms,
             replica,
-            replica_expiry,
+            retention,
         };
         let task = tokio::spawn(run(follower, opened, stop_rx));
         Ok(Self {
@@ -273,6 +298,11 @@ impl Indexing {
                 "the search index is behind; the write is saved and will be searchable shortly"
             );
         }
+    }
+
+    /// Follows the last applied sequence (followers of the change feed wait on it).
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.applied.clone()
     }
 
     /// Tells the indexer there is new work, without waiting for it.
@@ -334,7 +364,7 @@ struct Follower {
     /// The synonym table in force, re-read when another replica replaced it.
     synonyms: super::synonyms::Shared,
     replica: String,
-    replica_expiry: Duration,
+    retention: LogRetention,
 }
 
 async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>) {
@@ -349,7 +379,7 @@ async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>
     f.applied.send_replace(seq);
     f.ready.store(true, Ordering::Release);
     let mut recorded: Option<(i64, std::time::Instant)> = None;
-    let heartbeat = HEARTBEAT.min(f.replica_expiry / 3);
+    let heartbeat = HEARTBEAT.min(f.retention.replica_expiry / 3);
     let record_every = RECORD_EVERY.min(heartbeat);
     loop {
         let mut drained = true;
@@ -438,8 +468,10 @@ async fn rebuild_until_done(f: &Follower, stop: &mut watch::Receiver<bool>) -> O
 /// applied.
 async fn record_and_prune(f: &Follower, seq: i64) -> crate::store::StoreResult<()> {
     f.store.record_position(&f.replica, seq).await?;
-    let live_since = chrono::Utc::now().timestamp_micros()
-        - i64::try_from(f.replica_expiry.as_micros()).unwrap_or(i64::MAX);
-    f.store.prune_changes(live_since).await?;
+    let now = chrono::Utc::now().timestamp_micros();
+    let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+    let live_since = now.saturating_sub(micros(f.retention.replica_expiry));
+    let keep_since = now.saturating_sub(micros(f.retention.changes));
+    f.store.prune_changes(live_since, keep_since).await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! nothing here knows about HTTP.
 
 mod cache;
+mod changes;
 mod error;
 mod import;
 mod indexing;
@@ -24,9 +25,12 @@ use std::sync::Arc;
 
 pub use crate::quiz::Rating;
 pub use cache::Rendered;
+pub use changes::{FeedRequest, LiveNews};
 pub use error::{Error, Result};
-pub use import::{ImportReport, Importer, LineError, MAX_REPORTED_ERRORS, export_page};
-pub use indexing::DEFAULT_REPLICA_EXPIRY;
+pub use import::{
+    ExportPart, ImportReport, Importer, LineError, MAX_REPORTED_ERRORS, export_snapshot,
+};
+pub use indexing::{DEFAULT_CHANGES_RETENTION, DEFAULT_REPLICA_EXPIRY, LogRetention};
 pub use keys::{CallerId, Principal};
 pub use quiz::{Choice, DrawRequest, Graded, NewSession, QuizItem, QuizMode};
 pub use search::{SearchHit, SearchPage};
@@ -51,6 +55,8 @@ pub struct Service {
     cache: Arc<cache::RenderCache>,
     /// The synonym table searches apply.
     synonyms: synonyms::Shared,
+    /// Ties feed cursors to this database; read from it on first use.
+    cursor_tag: Arc<tokio::sync::OnceCell<[u8; 4]>>,
 }
 
 /// Bytes of rendered questions kept in memory unless configured otherwise.
@@ -63,18 +69,18 @@ impl Service {
             store,
             index_dir,
             DEFAULT_CACHE_BYTES,
-            DEFAULT_REPLICA_EXPIRY,
+            LogRetention::default(),
         )
         .await
     }
 
     /// As [`Service::start`], keeping up to `cache_bytes` of rendered questions in memory, and
-    /// letting the change log be pruned past replicas silent for `replica_expiry`.
+    /// keeping the change log as `retention` says.
     pub async fn start_with(
         store: Store,
         index_dir: &Path,
         cache_bytes: u64,
-        replica_expiry: std::time::Duration,
+        retention: LogRetention,
     ) -> anyhow::Result<Self> {
         let cache = Arc::new(cache::RenderCache::new(cache_bytes));
         let synonyms = synonyms::load(&store).await?;
@@ -84,7 +90,7 @@ impl Service {
                 index_dir,
                 cache.clone(),
                 synonyms.clone(),
-                replica_expiry,
+                retention,
             )
             .await?,
         );
@@ -96,6 +102,7 @@ impl Service {
             ticket_key: Arc::default(),
             learner_token_key: Arc::default(),
             admin_key_hash: None,
+            cursor_tag: Arc::default(),
         })
     }
 
@@ -288,7 +295,10 @@ impl Service {
 
     #[tracing::instrument(skip(self, name))]
     pub async fn create_category(&self, slug: &Slug, name: &CategoryName) -> Result<Category> {
-        Ok(self.store.create_category(slug, name).await?)
+        let w = self.store.create_category(slug, name).await?;
+        // Nothing to index, but followers of the feed hear of it as the indexer passes it.
+        self.indexing.nudge();
+        Ok(w.value)
     }
 
     #[tracing::instrument(level = "debug", skip(self))]

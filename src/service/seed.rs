@@ -71,6 +71,7 @@ fn parse_seed() -> anyhow::Result<ParsedSeed> {
         .questions
         .into_iter()
         .map(|q| BulkQuestion {
+            id: None,
             external_id: None,
             category_name: file
                 .categories

@@ -68,8 +68,12 @@ pub(crate) struct ChangeTexts {
     pub index_rows: &'static str,
     /// Index rows above id $1, in id order, at most $2.
     pub index_rows_after: &'static str,
-    /// Logs a change for each question of $1 at $2; returns each entry's `seq`.
-    pub log_changes: &'static str,
+    /// Feed events (`FeedRow`) with sequences above $1 and at most $2, of any type if $3 or
+    /// else of the types in $4, of category $5 (or any when NULL), in sequence order, at most
+    /// $6.
+    pub feed_page: &'static str,
+    /// The newest sequence the current transaction's snapshot holds (0 for none).
+    pub snapshot_seq: &'static str,
 }
 
 /// The listings whose text differs between the databases (see [`Dialect`]): both sort slugs

@@ -3,7 +3,9 @@
 //! operations the service calls, written once (the listings sorted by slug take their text
 //! from the dialect: `sqlite/meta.rs`, `postgres/meta.rs`).
 
-use super::model::{CategoryRow, TagRow, Versioned, decode_synonyms, encode_synonyms};
+use super::model::{
+    CategoryRow, NewEvent, TagRow, Versioned, Written, decode_synonyms, encode_synonyms,
+};
 use super::sql::{Conn, WriteKind};
 use super::{
     SEEDED, Store, StoreError, StoreResult, decode_error, is_unique_violation, now_micros,
@@ -42,29 +44,34 @@ impl Store {
         .await
     }
 
-    pub async fn create_category(&self, slug: &Slug, name: &CategoryName) -> StoreResult<Category> {
-        self.write(async |c| {
+    /// Creates a category and logs its event; returns it and the event's sequence.
+    pub async fn create_category(
+        &self,
+        slug: &Slug,
+        name: &CategoryName,
+    ) -> StoreResult<Written<Category>> {
+        self.changing(async |c| {
+            let now = now_micros();
             let inserted = c
                 .execute(
                     "INSERT INTO categories (slug, name, created_at) VALUES ($1, $2, $3)",
-                    &[
-                        slug.as_str().into(),
-                        name.as_str().into(),
-                        now_micros().into(),
-                    ],
+                    &[slug.as_str().into(), name.as_str().into(), now.into()],
                 )
                 .await;
             match inserted {
                 Err(e) if is_unique_violation(&e) => {
-                    Err(StoreError::CategoryExists(slug.to_string()))
+                    return Err(StoreError::CategoryExists(slug.to_string()));
                 }
-                Err(e) => Err(e.into()),
-                Ok(_) => Ok(Category {
-                    slug: slug.to_string(),
-                    name: name.as_str().to_string(),
-                    question_count: 0,
-                }),
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
             }
+            let value = Category {
+                slug: slug.to_string(),
+                name: name.as_str().to_string(),
+                question_count: 0,
+            };
+            let seq = c.log_event(&NewEvent::category(&value)?, now).await?;
+            Ok(Written { value, seq })
         })
         .await
     }

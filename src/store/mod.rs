@@ -29,8 +29,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use model::{
-    ApiKey, BatchOutcome, Card, Change, Changes, DeletedAnswer, DueCard, Eligibility, IndexRow,
-    KeyGrant, ListPage, Pool, ReplicaPosition, SessionRow, Versioned, Written,
+    ApiKey, BatchOutcome, Card, Change, Changes, DeletedAnswer, DueCard, Eligibility, Feed,
+    FeedEvent, IndexRow, KeyGrant, ListPage, Pool, ReplicaPosition, SessionRow, Snapshot,
+    Versioned, Written,
 };
 pub use postgres::{CHANGE_LOG_LOCK, PgStore};
 pub use sqlite::SqliteStore;
@@ -187,6 +188,37 @@ impl Store {
             Database::Postgres(p) => p.read().await?,
         };
         f(&mut c.conn()).await
+    }
+
+    /// Runs `f` in one read-only snapshot: every read inside sees the database as of one
+    /// moment, however long `f` takes (an export of the whole knowledge base).
+    async fn snapshot<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut Conn<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        use sqlx::Connection as _;
+        let mut c = match &*self.backend {
+            Database::Sqlite(s) => s.read().await?,
+            Database::Postgres(p) => p.read().await?,
+        };
+        match &mut c {
+            ReadConn::Sqlite(c) => {
+                // Deferred: the snapshot is taken by the first read and held to the end.
+                let mut tx = c.begin().await?;
+                let out = f(&mut Conn::Sqlite(&mut tx)).await?;
+                tx.rollback().await?;
+                Ok(out)
+            }
+            ReadConn::Postgres(c) => {
+                let mut tx = c.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+                let out = f(&mut Conn::Postgres(&mut tx)).await?;
+                tx.rollback().await?;
+                Ok(out)
+            }
+        }
     }
 
     /// Runs `f` in a write transaction of this kind and commits what it did (nothing on

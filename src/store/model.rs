@@ -3,12 +3,14 @@
 //! how an import line becomes rows. Each backend only supplies SQL.
 
 use super::{StoreError, StoreResult, decode_error, from_micros};
+use crate::domain::changes::EventType;
 use crate::domain::import::ImportItem;
 use crate::domain::{
     Answer, Category, CategoryRef, Difficulty, NewQuestion, Precondition, Question, QuestionPatch,
     QuizFilter, RawSynonymTable, Scope, Slug, SynonymTable, TagCount,
 };
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::FromRow;
 use std::collections::HashMap;
 
@@ -113,6 +115,125 @@ pub struct Change {
 pub enum Changes {
     Entries(Vec<Change>),
     Pruned { upto: i64 },
+}
+
+/// An event to append to the change log, its payload rendered as the API shows it.
+pub(super) struct NewEvent {
+    pub event: EventType,
+    /// The question it concerns; 0 for a category event (the index skips those).
+    pub question_id: i64,
+    /// The category slug the feed's filter matches.
+    pub category: String,
+    pub data: String,
+}
+
+impl NewEvent {
+    pub fn question(event: EventType, q: &Question) -> StoreResult<Self> {
+        Ok(Self {
+            event,
+            question_id: q.id,
+            category: q.category.slug.clone(),
+            data: serde_json::to_string(q).map_err(decode_error)?,
+        })
+    }
+
+    pub fn deleted(id: i64, before: &DeletedRow, now: i64) -> StoreResult<Self> {
+        let tombstone = Tombstone {
+            id,
+            external_id: before.external_id.as_deref(),
+            version: before.version + 1,
+            deleted_at: from_micros(now),
+        };
+        Ok(Self {
+            event: EventType::QuestionDeleted,
+            question_id: id,
+            category: before.category.clone(),
+            data: serde_json::to_string(&tombstone).map_err(decode_error)?,
+        })
+    }
+
+    pub fn category(c: &Category) -> StoreResult<Self> {
+        Ok(Self {
+            event: EventType::CategoryCreated,
+            question_id: 0,
+            category: c.slug.clone(),
+            data: serde_json::to_string(c).map_err(decode_error)?,
+        })
+    }
+}
+
+/// What a question's deletion event needs of it, read before the row goes.
+#[derive(FromRow)]
+pub(super) struct DeletedRow {
+    pub version: i64,
+    pub external_id: Option<String>,
+    pub category: String,
+}
+
+/// What the feed says of a deleted question. Its version is one past the question's last, so
+/// a mirror that orders by version sees the deletion after every edit.
+#[derive(Serialize)]
+struct Tombstone<'a> {
+    id: i64,
+    external_id: Option<&'a str>,
+    version: i64,
+    deleted_at: DateTime<Utc>,
+}
+
+/// One event of the change feed as selected.
+#[derive(FromRow)]
+pub(super) struct FeedRow {
+    pub seq: i64,
+    pub event: String,
+    pub data: String,
+    pub created_at: i64,
+}
+
+/// One event of the change feed: its place in commit order, what happened and when, and its
+/// payload (JSON, as the API rendered it at commit).
+#[derive(Debug, Clone)]
+pub struct FeedEvent {
+    pub seq: i64,
+    pub event: EventType,
+    pub at: DateTime<Utc>,
+    pub data: Box<serde_json::value::RawValue>,
+}
+
+impl TryFrom<FeedRow> for FeedEvent {
+    type Error = sqlx::Error;
+
+    fn try_from(r: FeedRow) -> Result<Self, Self::Error> {
+        Ok(FeedEvent {
+            seq: r.seq,
+            event: EventType::parse(&r.event)
+                .ok_or_else(|| decode_error(format!("unknown event `{}`", r.event)))?,
+            at: from_micros(r.created_at),
+            data: serde_json::value::RawValue::from_string(r.data).map_err(decode_error)?,
+        })
+    }
+}
+
+/// A page of the change feed.
+#[derive(Debug, Clone)]
+pub enum Feed {
+    Page {
+        events: Vec<FeedEvent>,
+        /// Where the next page starts: the last event returned, or when the feed was read to
+        /// its end, the newest committed entry (so filtered readers move past what they skip).
+        next: i64,
+        has_more: bool,
+    },
+    /// Entries after the cursor were already dropped (the feed keeps its retention window);
+    /// the oldest retained position is `upto`.
+    Expired { upto: i64 },
+}
+
+/// What an export reads from its one snapshot, in order: the change-log sequence it is
+/// consistent with, then pages of questions.
+#[derive(Debug)]
+pub enum Snapshot {
+    Seq(i64),
+    Questions(Vec<Question>),
 }
 
 /// What the search index needs of a question, read in one cheap statement.

@@ -1,8 +1,10 @@
 //! Questions with their tags and answers: the operations the service calls. Their statements
 //! are in `statements.rs`, the multi-statement write paths in `writes.rs`.
 
-use super::model::{AnswerRow, BatchOutcome, Card, DeletedAnswer, ListPage, Written, page};
-use super::sql::Arg;
+use super::model::{
+    AnswerRow, BatchOutcome, Card, DeletedAnswer, ListPage, Snapshot, Written, page,
+};
+use super::sql::{Arg, Conn};
 use super::writes;
 use super::{Store, StoreResult, now_micros};
 use crate::domain::import::ImportItem;
@@ -31,26 +33,36 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> StoreResult<ListPage> {
-        self.reading(async |c| {
-            let tags: Vec<&str> = filter.tags.iter().map(|t| t.as_str()).collect();
-            let sql = c.dialect().questions.list_question_ids;
-            let ids = c
-                .values(
-                    sql,
-                    &[
-                        after.into(),
-                        filter.category.as_ref().map(|c| c.as_str()).into(),
-                        filter.difficulty.map(|d| d.as_str()).into(),
-                        filter.updated_since.map(|t| t.timestamp_micros()).into(),
-                        (tags.len() as i64).into(),
-                        Arg::Texts(&tags),
-                        (limit + 1).into(),
-                    ],
-                )
-                .await?;
-            let (ids, next_after) = page(ids, limit);
-            let items = c.load_questions(&ids).await?;
-            Ok(ListPage { items, next_after })
+        self.reading(async |c| list_page(c, filter, after, limit).await)
+            .await
+    }
+
+    /// Every question in id order, `page` at a time, all read in one snapshot: `sink` first
+    /// gets the change-log sequence the snapshot is consistent with (every change up to it is
+    /// in the pages, none after), then the pages. Stops early when `sink` is closed.
+    pub async fn export_snapshot(
+        &self,
+        page: i64,
+        sink: tokio::sync::mpsc::Sender<Snapshot>,
+    ) -> StoreResult<()> {
+        self.snapshot(async |c| {
+            let sql = c.dialect().changes.snapshot_seq;
+            let seq: i64 = c.value(sql, &[]).await?.unwrap_or(0);
+            if sink.send(Snapshot::Seq(seq)).await.is_err() {
+                return Ok(());
+            }
+            let mut after = 0;
+            loop {
+                let p = list_page(c, &QuestionFilter::default(), after, page).await?;
+                let next = p.next_after;
+                if sink.send(Snapshot::Questions(p.items)).await.is_err() {
+                    return Ok(());
+                }
+                match next {
+                    Some(n) => after = n,
+                    None => return Ok(()),
+                }
+            }
         })
         .await
     }
@@ -150,4 +162,32 @@ impl Store {
         })
         .await
     }
+}
+
+/// One page of the question list (see [`Store::list_questions`]).
+async fn list_page(
+    c: &mut Conn<'_>,
+    filter: &QuestionFilter,
+    after: i64,
+    limit: i64,
+) -> StoreResult<ListPage> {
+    let tags: Vec<&str> = filter.tags.iter().map(|t| t.as_str()).collect();
+    let sql = c.dialect().questions.list_question_ids;
+    let ids = c
+        .values(
+            sql,
+            &[
+                after.into(),
+                filter.category.as_ref().map(|c| c.as_str()).into(),
+                filter.difficulty.map(|d| d.as_str()).into(),
+                filter.updated_since.map(|t| t.timestamp_micros()).into(),
+                (tags.len() as i64).into(),
+                Arg::Texts(&tags),
+                (limit + 1).into(),
+            ],
+        )
+        .await?;
+    let (ids, next_after) = page(ids, limit);
+    let items = c.load_questions(&ids).await?;
+    Ok(ListPage { items, next_after })
 }

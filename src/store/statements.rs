@@ -4,13 +4,13 @@
 //! (`sqlite/questions.rs`, `postgres/questions.rs`).
 
 use super::model::{
-    AnswerRow, Card, FoundRow, NewBatch, NewRows, PoolAttributes, QuestionRow, SlotRow,
-    questions_in_order, tag_slugs, wanted_categories,
+    AnswerRow, Card, DeletedRow, FoundRow, NewBatch, NewEvent, NewRows, PoolAttributes,
+    QuestionRow, SlotRow, questions_in_order, tag_slugs, wanted_categories,
 };
 use super::sql::{Arg, Conn};
 use super::{StoreError, StoreResult};
 use crate::domain::import::ImportItem;
-use crate::domain::{Answer, Markdown, Question, QuestionPatch, QuestionSize, Tags};
+use crate::domain::{Answer, Category, Markdown, Question, QuestionPatch, QuestionSize, Tags};
 use std::collections::HashMap;
 
 /// The question statements that are more than a text apart between SQLite and PostgreSQL:
@@ -279,13 +279,41 @@ impl Conn<'_> {
 
     /// Appends to the change log; returns the entry's sequence. On PostgreSQL the caller's
     /// transaction holds the change-log lock (`WriteKind::Changes`).
-    pub(super) async fn record_change(&mut self, question_id: i64, now: i64) -> sqlx::Result<i64> {
+    /// Appends an event to the change log; returns its sequence.
+    pub(super) async fn log_event(&mut self, e: &NewEvent, now: i64) -> sqlx::Result<i64> {
         self.fetch_one::<(i64,)>(
-            "INSERT INTO index_changes (question_id, created_at) VALUES ($1, $2) RETURNING seq",
-            &[question_id.into(), now.into()],
+            "INSERT INTO index_changes (question_id, created_at, event, category, data)
+             VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+            &[
+                e.question_id.into(),
+                now.into(),
+                e.event.as_str().into(),
+                e.category.as_str().into(),
+                e.data.as_str().into(),
+            ],
         )
         .await
         .map(|r| r.0)
+    }
+
+    /// Appends events in order; returns the last one's sequence (0 for none).
+    pub(super) async fn log_events(&mut self, events: &[NewEvent], now: i64) -> sqlx::Result<i64> {
+        let mut last = 0;
+        for e in events {
+            last = self.log_event(e, now).await?;
+        }
+        Ok(last)
+    }
+
+    /// What the deletion event of question `id` says of it, or `QuestionNotFound`.
+    pub(super) async fn deleted_row(&mut self, id: i64) -> StoreResult<DeletedRow> {
+        self.fetch_optional(
+            "SELECT q.version, q.external_id, c.slug AS category
+             FROM questions q JOIN categories c ON c.id = q.category_id WHERE q.id = $1",
+            &[id.into()],
+        )
+        .await?
+        .ok_or(StoreError::QuestionNotFound(id))
     }
 
     /// Category id, difficulty and tag ids of a question, `None` when it does not exist.
@@ -376,16 +404,40 @@ impl Conn<'_> {
         Ok(())
     }
 
-    /// Creates the categories the items name that do not exist yet; returns slug → id.
+    /// Creates the categories the items name that do not exist yet; returns slug → id of
+    /// every category, and the categories this created.
     pub(super) async fn ensure_categories(
         &mut self,
         items: &[ImportItem],
         now: i64,
-    ) -> StoreResult<HashMap<String, i64>> {
-        let (slugs, names): (Vec<&str>, Vec<&str>) = wanted_categories(items).into_iter().unzip();
+    ) -> StoreResult<(HashMap<String, i64>, Vec<Category>)> {
+        // In slug order, so the events they log come out the same way every time.
+        let mut wanted: Vec<(&str, &str)> = wanted_categories(items).into_iter().collect();
+        wanted.sort_unstable();
+        let before = self.category_ids().await?;
+        let (slugs, names): (Vec<&str>, Vec<&str>) = wanted
+            .into_iter()
+            .filter(|(slug, _)| !before.contains_key(*slug))
+            .unzip();
+        if slugs.is_empty() {
+            return Ok((before, Vec::new()));
+        }
         let sql = self.dialect().questions.insert_categories;
         self.execute(sql, &[now.into(), Arg::Texts(&slugs), Arg::Texts(&names)])
             .await?;
+        let created = slugs
+            .iter()
+            .zip(&names)
+            .map(|(slug, name)| Category {
+                slug: slug.to_string(),
+                name: name.to_string(),
+                question_count: 0,
+            })
+            .collect();
+        Ok((self.category_ids().await?, created))
+    }
+
+    async fn category_ids(&mut self) -> sqlx::Result<HashMap<String, i64>> {
         let all: Vec<(String, i64)> = self
             .fetch_all("SELECT slug, id FROM categories", &[])
             .await?;
@@ -409,14 +461,10 @@ impl Conn<'_> {
         self.fetch_all(sql, &[Arg::Texts(keys)]).await
     }
 
-    /// Inserts new questions with their tags, answers, quiz-pool slots and change-log entries,
-    /// in a fixed number of statements whatever their number. Returns the new ids, in the
-    /// order of `items`, and the last change sequence.
-    pub(super) async fn insert_new(
-        &mut self,
-        items: &[NewRows<'_>],
-        now: i64,
-    ) -> StoreResult<(Vec<i64>, i64)> {
+    /// Inserts new questions with their tags, answers and quiz-pool slots, in a fixed number
+    /// of statements whatever their number (the caller logs their events). Returns the new
+    /// ids, in the order of `items`.
+    pub(super) async fn insert_new(&mut self, items: &[NewRows<'_>]) -> StoreResult<Vec<i64>> {
         let d = self.dialect();
         let slugs = tag_slugs(items);
         self.execute(d.questions.insert_tags, &[Arg::Texts(&slugs)])
@@ -435,10 +483,7 @@ impl Conn<'_> {
             .collect();
         batch.assign_slots(sizes);
         self.insert_batch(&batch).await?;
-        let seqs: Vec<i64> = self
-            .values(d.changes.log_changes, &[Arg::Ints(&ids), now.into()])
-            .await?;
-        Ok((ids, seqs.into_iter().max().unwrap_or(0)))
+        Ok(ids)
     }
 
     pub(super) async fn set_import_hash(&mut self, id: i64, hash: &str) -> sqlx::Result<()> {

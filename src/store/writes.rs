@@ -4,16 +4,20 @@
 //! transaction around them is the backend's (SQLite's single writer, PostgreSQL's change-log
 //! lock).
 //!
-//! Every write of a question keeps its tags, answers, quiz-pool slots and the index change log
-//! in step, and returns the sequence of the change it logged.
+//! Every write of a question keeps its tags, answers, quiz-pool slots and the change log in
+//! step, and returns the sequence of the change it logged. The log entry is the change feed's
+//! event too: it carries the question as the API renders it after the write (or a deletion's
+//! tombstone), rendered here, inside the transaction, so the feed shows exactly what each
+//! commit did.
 
 use super::model::{
-    BatchOutcome, Card, DeletedAnswer, Existing, NewRows, Pool, PoolAttributes, Written,
+    BatchOutcome, Card, DeletedAnswer, Existing, NewEvent, NewRows, Pool, PoolAttributes, Written,
     check_version, classify, import_patch, pool_keys,
 };
 use super::sql::Conn;
 use super::statements::QuestionSql;
 use super::{StoreError, StoreResult};
+use crate::domain::changes::EventType;
 use crate::domain::import::ImportItem;
 use crate::domain::{
     Answer, Difficulty, Markdown, NewQuestion, Precondition, Question, QuestionPatch, QuizFilter,
@@ -26,10 +30,11 @@ pub(super) async fn create_question(
     now: i64,
 ) -> StoreResult<Written<Question>> {
     let category = c.category_id(new.category.as_str()).await?;
-    let (ids, seq) = c
-        .insert_new(&[NewRows::created(new, category, now)], now)
+    let ids = c
+        .insert_new(&[NewRows::created(new, category, now)])
         .await?;
     let value = c.load_question(ids[0]).await?;
+    let seq = log_question(c, EventType::QuestionCreated, &value, now).await?;
     Ok(Written { value, seq })
 }
 
@@ -42,12 +47,13 @@ pub(super) async fn patch_question(
     now: i64,
 ) -> StoreResult<Written<Question>> {
     check_version(c.question_version(id).await?, expected)?;
-    let seq = if patch.is_empty() {
-        0
-    } else {
-        apply_patch(c, id, patch, now).await?
-    };
+    if patch.is_empty() {
+        let value = c.load_question(id).await?;
+        return Ok(Written { value, seq: 0 });
+    }
+    apply_patch(c, id, patch, now).await?;
     let value = c.load_question(id).await?;
+    let seq = log_question(c, EventType::QuestionUpdated, &value, now).await?;
     Ok(Written { value, seq })
 }
 
@@ -57,10 +63,12 @@ pub(super) async fn delete_question(
     expected: &Precondition,
     now: i64,
 ) -> StoreResult<i64> {
-    check_version(c.question_version(id).await?, expected)?;
+    let before = c.deleted_row(id).await?;
+    check_version(before.version, expected)?;
     c.delete_question_row(id).await?;
     sync_pools(c, id).await?;
-    Ok(c.record_change(id, now).await?)
+    Ok(c.log_event(&NewEvent::deleted(id, &before, now)?, now)
+        .await?)
 }
 
 pub(super) async fn add_answer(
@@ -74,7 +82,7 @@ pub(super) async fn add_answer(
     let id = c.insert_answer(question_id, body, now).await?;
     c.question_size(question_id).await?.check_growth(before)?;
     c.touch_question(question_id, now).await?;
-    let seq = c.record_change(question_id, now).await?;
+    let seq = log_update(c, question_id, now).await?;
     let value = c.fetch_answer(id).await?;
     Ok(Written { value, seq })
 }
@@ -94,7 +102,7 @@ pub(super) async fn update_answer(
         .await?
         .check_growth(size_before)?;
     c.touch_question(before.question_id, now).await?;
-    let seq = c.record_change(before.question_id, now).await?;
+    let seq = log_update(c, before.question_id, now).await?;
     let value = c.fetch_answer(id).await?;
     Ok(Written { value, seq })
 }
@@ -151,21 +159,37 @@ pub(super) async fn delete_answer(
     check_version(before.version, expected)?;
     c.delete_answer_row(id).await?;
     c.touch_question(before.question_id, now).await?;
-    let seq = c.record_change(before.question_id, now).await?;
+    let seq = log_update(c, before.question_id, now).await?;
     Ok(DeletedAnswer {
         question_id: before.question_id,
         seq,
     })
 }
 
-/// Applies a non-empty merge patch to an existing question, bumps its version and logs the
-/// change; returns the change's sequence.
+/// Logs the event of a question that was created or changed, rendered as it now is.
+async fn log_question(
+    c: &mut Conn<'_>,
+    event: EventType,
+    q: &Question,
+    now: i64,
+) -> StoreResult<i64> {
+    Ok(c.log_event(&NewEvent::question(event, q)?, now).await?)
+}
+
+/// Logs the update of a question whose answers changed.
+async fn log_update(c: &mut Conn<'_>, id: i64, now: i64) -> StoreResult<i64> {
+    let q = c.load_question(id).await?;
+    log_question(c, EventType::QuestionUpdated, &q, now).await
+}
+
+/// Applies a non-empty merge patch to an existing question and bumps its version (the caller
+/// logs the change).
 async fn apply_patch(
     c: &mut Conn<'_>,
     id: i64,
     patch: &QuestionPatch,
     now: i64,
-) -> StoreResult<i64> {
+) -> StoreResult<()> {
     let before = c.question_size(id).await?;
     let category = match &patch.category {
         Some(slug) => Some(c.category_id(slug.as_str()).await?),
@@ -183,7 +207,7 @@ async fn apply_patch(
     }
     c.question_size(id).await?.check_growth(before)?;
     sync_pools(c, id).await?;
-    Ok(c.record_change(id, now).await?)
+    Ok(())
 }
 
 /// Brings the pool memberships of `question_id` in line with its row (none once deleted).
@@ -223,8 +247,12 @@ pub(super) async fn import_batch(
     now: i64,
 ) -> StoreResult<BatchOutcome> {
     let existing = find_existing(c, items).await?;
-    let categories = c.ensure_categories(items, now).await?;
+    let (categories, created) = c.ensure_categories(items, now).await?;
     let mut outcome = BatchOutcome::default();
+    let mut events = Vec::new();
+    for category in &created {
+        events.push(NewEvent::category(category)?);
+    }
     let mut fresh: Vec<&ImportItem> = Vec::new();
     for (item, state) in items.iter().zip(&existing) {
         match state {
@@ -232,8 +260,10 @@ pub(super) async fn import_batch(
             Existing::Unchanged => outcome.unchanged += 1,
             Existing::Changed(id) => {
                 // Rare (a re-import of an edited file): the ordinary patch path is fine.
-                outcome.last_seq = apply_patch(c, *id, &import_patch(item), now).await?;
+                apply_patch(c, *id, &import_patch(item), now).await?;
                 c.set_import_hash(*id, &item.hash).await?;
+                let q = c.load_question(*id).await?;
+                events.push(NewEvent::question(EventType::QuestionUpdated, &q)?);
                 outcome.updated += 1;
             }
         }
@@ -243,9 +273,13 @@ pub(super) async fn import_batch(
             .iter()
             .map(|item| NewRows::imported(item, categories[item.question.category.as_str()], now))
             .collect();
-        (_, outcome.last_seq) = c.insert_new(&rows, now).await?;
+        let ids = c.insert_new(&rows).await?;
+        for q in c.load_questions(&ids).await? {
+            events.push(NewEvent::question(EventType::QuestionCreated, &q)?);
+        }
         outcome.created = fresh.len() as u64;
     }
+    outcome.last_seq = c.log_events(&events, now).await?;
     Ok(outcome)
 }
 

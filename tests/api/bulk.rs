@@ -33,11 +33,7 @@ async fn export(app: &TestApp) -> Vec<Value> {
     let r = app.request(Method::GET, "/api/v1/export", &[], None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), "application/x-ndjson");
-    String::from_utf8(r.body)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    crate::helpers::export_content(&String::from_utf8(r.body).unwrap())
 }
 
 fn generated(n: u64) -> Vec<Value> {

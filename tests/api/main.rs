@@ -12,6 +12,7 @@ mod auth;
 mod bulk;
 mod caching;
 mod categories;
+mod changes;
 mod concurrency;
 mod docs;
 mod errors;

@@ -360,10 +360,9 @@ fn kb(dir: &Path, args: &[&str]) -> String {
 
 /// The export of `dir` without timestamps (which record when each import ran).
 fn export_without_times(dir: &Path) -> Vec<serde_json::Value> {
-    kb(dir, &["export"])
-        .lines()
-        .map(|l| {
-            let mut v = json(l);
+    crate::helpers::export_content(&kb(dir, &["export"]))
+        .into_iter()
+        .map(|mut v| {
             let q = v.as_object_mut().unwrap();
             q.remove("created_at");
             q.remove("updated_at");
@@ -391,7 +390,10 @@ fn importing_into_a_new_data_dir_brings_only_what_was_imported_not_the_seed() {
         |args: &[&str]| crate::helpers::kb_command(&dir, &[("KB_LOG", "warn")], args);
     let out = with_seeding(&["import", file.to_str().unwrap()]);
     assert!(out.contains("40 created"), "{out}");
-    assert_eq!(with_seeding(&["export"]).lines().count(), 40);
+    assert_eq!(
+        crate::helpers::export_content(&with_seeding(&["export"])).len(),
+        40
+    );
 }
 
 #[test]
@@ -425,8 +427,8 @@ fn gen_import_and_export_round_trip_through_the_command_line() {
     let b = work.path().join("b");
     kb(&b, &["import", exported.to_str().unwrap()]);
     assert_eq!(
-        kb(&b, &["export"]),
-        std::fs::read_to_string(&exported).unwrap()
+        crate::helpers::export_content(&kb(&b, &["export"])),
+        crate::helpers::export_content(&std::fs::read_to_string(&exported).unwrap())
     );
 
     // A bad line fails the command (exit 1) after importing the rest, naming the line.

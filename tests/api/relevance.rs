@@ -43,9 +43,9 @@ pub(crate) async fn help_app() -> (TestApp, HashMap<i64, String>) {
     let pages: Vec<String> = String::from_utf8(exported.body)
         .unwrap()
         .lines()
-        .map(|l| {
+        .filter_map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["external_id"].as_str().unwrap().to_string()
+            Some(v["external_id"].as_str()?.to_string())
         })
         .collect();
     let mut ids: Vec<i64> = app

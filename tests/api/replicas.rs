@@ -376,10 +376,9 @@ fn export_from_sqlite_then_import_into_postgresql_gives_the_same_knowledge_base(
 
 /// Export lines without the timestamps of import itself.
 fn strip_times(ndjson: &str) -> Vec<serde_json::Value> {
-    ndjson
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+    crate::helpers::export_content(ndjson)
+        .into_iter()
+        .map(|mut v| {
             if let Some(o) = v.as_object_mut() {
                 o.remove("created_at");
                 o.remove("updated_at");
@@ -580,7 +579,7 @@ async fn replicas_starting_together_migrate_the_database_once() {
 
 /// A store of its own in `dir`, as a replica's process opens it: SQLite there, or a
 /// PostgreSQL database of its own when the tests run on PostgreSQL.
-async fn store_of(dir: &Path) -> kb::store::Store {
+pub async fn store_of(dir: &Path) -> kb::store::Store {
     match database_url_for(dir) {
         Some(url) => kb::store::Store::connect_postgres_with(&url, 2)
             .await
@@ -592,7 +591,8 @@ async fn store_of(dir: &Path) -> kb::store::Store {
 }
 
 #[tokio::test]
-async fn the_change_log_is_pruned_only_below_what_every_live_replica_has_applied() {
+async fn the_change_log_is_pruned_only_below_what_every_live_replica_has_applied_and_the_feed_no_longer_keeps()
+ {
     use kb::store::Changes;
     let dir = tempfile::tempdir().unwrap();
     let store = store_of(dir.path()).await;
@@ -614,8 +614,18 @@ async fn the_change_log_is_pruned_only_below_what_every_live_replica_has_applied
     tokio::time::sleep(Duration::from_millis(20)).await;
     store.record_position("replica-ahead", last).await.unwrap();
 
+    // Younger than the feed's retention: nothing goes, whoever has applied it.
+    let hour = 3_600_000_000;
+    assert_eq!(store.prune_changes(between, now() - hour).await.unwrap(), 0);
+
     // Both live: nothing the one behind still needs goes.
-    assert_eq!(store.prune_changes(now() - 60_000_000).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .prune_changes(now() - 60_000_000, now())
+            .await
+            .unwrap(),
+        2
+    );
     match store.changes_after(2, 100).await.unwrap() {
         Changes::Entries(e) => assert_eq!(e.len() as i64, last - 2, "{e:?}"),
         other => panic!("{other:?}"),
@@ -627,7 +637,7 @@ async fn the_change_log_is_pruned_only_below_what_every_live_replica_has_applied
     );
 
     // The one behind falls silent: the log is pruned past it, and it is told so.
-    assert_eq!(store.prune_changes(between).await.unwrap(), last);
+    assert_eq!(store.prune_changes(between, now()).await.unwrap(), last);
     assert_eq!(
         store.changes_after(2, 100).await.unwrap(),
         Changes::Pruned { upto: last }

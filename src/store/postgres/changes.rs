@@ -23,8 +23,15 @@ macro_rules! lean_select {
 pub(super) const TEXTS: ChangeTexts = ChangeTexts {
     index_rows: concat!(lean_select!(), " WHERE q.id = ANY($1)"),
     index_rows_after: concat!(lean_select!(), " WHERE q.id > $1 ORDER BY q.id LIMIT $2"),
-    log_changes: "INSERT INTO index_changes (question_id, created_at)
-     SELECT unnest($1::bigint[]), $2 RETURNING seq",
+    feed_page: "SELECT seq, event, data, created_at FROM index_changes
+     WHERE seq > $1 AND seq <= $2 AND event IS NOT NULL
+       AND ($3 OR event = ANY($4)) AND ($5::text IS NULL OR category = $5)
+     ORDER BY seq LIMIT $6",
+    // Everything below a visible entry committed before it (appenders are serialised), so the
+    // snapshot holds exactly the entries up to this one.
+    snapshot_seq: "SELECT greatest(
+        coalesce((SELECT max(seq) FROM index_changes), 0),
+        coalesce((SELECT value::bigint FROM meta WHERE key = 'changes_pruned_upto'), 0))",
 };
 
 impl ChangeSql for PgConnection {

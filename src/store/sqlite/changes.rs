@@ -29,8 +29,12 @@ pub(super) const TEXTS: ChangeTexts = ChangeTexts {
         " FROM questions q JOIN categories c ON c.id = q.category_id
       WHERE q.id > $1 ORDER BY q.id LIMIT $2"
     ),
-    log_changes: "INSERT INTO index_changes (question_id, created_at)
-     SELECT value, $2 FROM json_each($1) RETURNING seq",
+    feed_page: "SELECT seq, event, data, created_at FROM index_changes
+     WHERE seq > $1 AND seq <= $2 AND event IS NOT NULL
+       AND ($3 OR event IN (SELECT value FROM json_each($4))) AND ($5 IS NULL OR category = $5)
+     ORDER BY seq LIMIT $6",
+    snapshot_seq: "SELECT coalesce(
+        (SELECT seq FROM sqlite_sequence WHERE name = 'index_changes'), 0)",
 };
 
 impl ChangeSql for SqliteConnection {
