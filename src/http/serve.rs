@@ -1,5 +1,6 @@
-//! The accept loop: HTTP/1.1 connections with a bounded time to send a request's headers, a cap
-//! on open connections, the client's address in every request, and a graceful shutdown.
+//! The accept loop: HTTP/1.1 connections with a bounded time to send a request's headers, a
+//! bounded time a response may stall on a client that stopped reading, a cap on open
+//! connections, the client's address in every request, and a graceful shutdown.
 //!
 //! `axum::serve` offers none of these knobs: a client that drips header lines held its
 //! connection forever, and enough of them exhausted file descriptors.
@@ -14,14 +15,106 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::collections::HashMap;
 use std::future::Future;
+use std::io;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
+
+/// How long a response may wait for a client to take any of it: a client that stops reading
+/// (a change stream it never consumes) is disconnected, rather than holding its connection and
+/// whatever was written for it. Generous, because a slow link still moves.
+pub const WRITE_STALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// A connection whose writes may not make no progress for longer than `limit`.
+pub struct StallGuard<S> {
+    inner: S,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> StallGuard<S> {
+    pub fn new(inner: S, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// Turns a write that is still pending after the limit into an error (which ends the
+    /// connection); any progress starts the clock again.
+    fn guard<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Ready(r) => {
+                self.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let limit = self.limit;
+                let timer = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client stopped reading the response",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.guard(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.guard(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.guard(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 /// Open connections right now (for metrics).
 #[derive(Debug, Clone, Default)]
@@ -144,8 +237,10 @@ pub async fn serve(
                     req.extensions_mut().insert(ConnectInfo(peer));
                     req
                 });
-        let conn =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let conn = builder.serve_connection(
+            TokioIo::new(StallGuard::new(stream, WRITE_STALL_LIMIT)),
+            TowerToHyperService::new(service),
+        );
         let conn = graceful.watch(conn);
         let open = open.clone();
         open.0.fetch_add(1, Ordering::Relaxed);
@@ -184,6 +279,41 @@ mod tests {
         assert!(head.contains(&format!("content-length: {}", body.len())));
         let problem: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(problem["code"], "overloaded");
+    }
+}
+
+#[cfg(test)]
+mod stall_tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_the_client_never_takes_fails_after_the_limit() {
+        let (client, server) = tokio::io::duplex(16);
+        let mut guarded = StallGuard::new(server, Duration::from_secs(60));
+        guarded.write_all(&[0; 16]).await.unwrap();
+        let stuck = guarded.write_all(&[1; 16]).await.unwrap_err();
+        assert_eq!(stuck.kind(), io::ErrorKind::TimedOut);
+        drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_keeps_reading_is_never_cut_off() {
+        let (mut client, server) = tokio::io::duplex(16);
+        let mut guarded = StallGuard::new(server, Duration::from_secs(60));
+        let reader = tokio::spawn(async move {
+            let mut buf = [0; 8];
+            let mut total = 0;
+            while total < 1024 {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                total += tokio::io::AsyncReadExt::read(&mut client, &mut buf)
+                    .await
+                    .unwrap();
+            }
+            total
+        });
+        guarded.write_all(&[2; 1024]).await.unwrap();
+        assert_eq!(reader.await.unwrap(), 1024);
     }
 }
 

@@ -67,6 +67,51 @@ fn a_write_through_one_replica_is_found_by_search_on_another() {
     });
 }
 
+/// Where a reader of `server`'s change feed that has seen everything stands.
+fn feed_head(server: &Server) -> String {
+    let mut after = String::new();
+    loop {
+        let (status, body) =
+            server.request("GET", &format!("/api/v1/changes?limit=1000{after}"), None);
+        assert_eq!(status, 200, "{body}");
+        let page = json(&body);
+        after = format!("&after={}", page["next_cursor"].as_str().unwrap());
+        if !page["has_more"].as_bool().unwrap() {
+            return page["next_cursor"].as_str().unwrap().to_string();
+        }
+    }
+}
+
+#[test]
+fn a_write_through_one_replica_wakes_a_long_poll_on_another() {
+    if !on_postgres() {
+        return;
+    }
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = ready(Server::start(a_dir.path(), &[]));
+    let b = replica(b_dir.path(), a_dir.path(), &[]);
+    let cursor = feed_head(&b);
+    assert_eq!(
+        cursor,
+        feed_head(&a),
+        "cursors are the same on every replica"
+    );
+    let (b_addr, path) = (
+        b.addr.clone(),
+        format!("/api/v1/changes?after={cursor}&wait=30"),
+    );
+    let (page, id) = std::thread::scope(|s| {
+        let poll = s.spawn(move || request(&b_addr, "GET", &path, None).expect("B answers"));
+        std::thread::sleep(Duration::from_millis(300));
+        let id = create(&a, "副本之间的长轮询");
+        (poll.join().unwrap(), id)
+    });
+    assert_eq!(page.0, 200, "{}", page.1);
+    let page = json(&page.1);
+    assert_eq!(page["items"][0]["type"], "question.created");
+    assert_eq!(page["items"][0]["data"]["id"], id);
+}
+
 #[test]
 fn a_sigkill_mid_writes_loses_no_acknowledged_write_on_any_replica() {
     if !on_postgres() {
