@@ -35,7 +35,6 @@ const STREAM_PAGE: i64 = 100;
 /// Query parameters of the change feed. All optional.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct FeedParams {
     /// Continue after this position: a `next_cursor`, or an event's `cursor`, exactly as
     /// returned. Absent: from the oldest event the feed still holds.
@@ -57,7 +56,6 @@ pub struct FeedParams {
 /// Query parameters of the change stream.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct StreamParams {
     /// Start after this position (a `Last-Event-ID` header, as a reconnecting `EventSource`
     /// sends, takes precedence). Absent: from the oldest event the feed still holds.

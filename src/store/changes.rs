@@ -5,16 +5,20 @@
 //! (`sqlite/changes.rs`, `postgres/changes.rs`).
 
 use super::model::{
-    Change, ChangeRow, Changes, Feed, FeedEvent, FeedRow, IndexRow, ReplicaPosition, index_rows,
+    Change, ChangeRow, Changes, Feed, FeedEvent, FeedRow, IndexRow, NewEvent, ReplicaPosition,
+    index_rows,
 };
 use super::sql::{Arg, Conn};
 use super::{PRUNED_UPTO, Store, StoreResult, now_micros};
 use crate::domain::changes::EventType;
 
-/// How each database knows the newest committed sequence.
+/// What each database does its own way with the log: knowing the newest committed sequence,
+/// and appending many events at once.
 pub(super) trait ChangeSql {
     /// The newest sequence whose transaction has ended, 0 when the log was never written.
     async fn last_change_seq(&mut self) -> StoreResult<i64>;
+    /// Appends events in order; returns the last one's sequence (0 for none).
+    async fn log_events(&mut self, events: &[NewEvent], now: i64) -> StoreResult<i64>;
 }
 
 impl ChangeSql for Conn<'_> {
@@ -22,6 +26,13 @@ impl ChangeSql for Conn<'_> {
         match self {
             Conn::Sqlite(c) => c.last_change_seq().await,
             Conn::Postgres(c) => c.last_change_seq().await,
+        }
+    }
+
+    async fn log_events(&mut self, events: &[NewEvent], now: i64) -> StoreResult<i64> {
+        match self {
+            Conn::Sqlite(c) => c.log_events(events, now).await,
+            Conn::Postgres(c) => c.log_events(events, now).await,
         }
     }
 }

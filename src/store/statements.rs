@@ -296,15 +296,6 @@ impl Conn<'_> {
         .map(|r| r.0)
     }
 
-    /// Appends events in order; returns the last one's sequence (0 for none).
-    pub(super) async fn log_events(&mut self, events: &[NewEvent], now: i64) -> sqlx::Result<i64> {
-        let mut last = 0;
-        for e in events {
-            last = self.log_event(e, now).await?;
-        }
-        Ok(last)
-    }
-
     /// What the deletion event of question `id` says of it, or `QuestionNotFound`.
     pub(super) async fn deleted_row(&mut self, id: i64) -> StoreResult<DeletedRow> {
         self.fetch_optional(

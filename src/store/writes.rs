@@ -10,6 +10,7 @@
 //! tombstone), rendered here, inside the transaction, so the feed shows exactly what each
 //! commit did.
 
+use super::changes::ChangeSql;
 use super::model::{
     BatchOutcome, Card, DeletedAnswer, Existing, NewEvent, NewRows, Pool, PoolAttributes, Written,
     check_version, classify, import_patch, pool_keys,

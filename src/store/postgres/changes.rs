@@ -5,6 +5,7 @@
 use super::CHANGE_LOG_LOCK;
 use crate::store::changes::ChangeSql;
 use crate::store::dialect::ChangeTexts;
+use crate::store::model::NewEvent;
 use crate::store::{PRUNED_UPTO, StoreResult};
 use sqlx::PgConnection;
 
@@ -38,6 +39,36 @@ impl ChangeSql for PgConnection {
     /// Appenders hold the change-log lock until they commit; sharing it here waits for the
     /// one in flight, so the newest entry seen is the newest there will be below it. The
     /// sequence's own counter would also count appends that were rolled back.
+    /// One statement for the whole batch: a round trip per event would dominate an import.
+    async fn log_events(&mut self, events: &[NewEvent], now: i64) -> StoreResult<i64> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = events.iter().map(|e| e.question_id).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+        let categories: Vec<&str> = events.iter().map(|e| e.category.as_str()).collect();
+        let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
+        // WITH ORDINALITY keeps the batch's order in the sequence.
+        let last: Option<i64> = sqlx::query_scalar(
+            "WITH added AS (
+                INSERT INTO index_changes (question_id, created_at, event, category, data)
+                SELECT e.id, $5, e.kind, e.category, e.data
+                FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
+                    WITH ORDINALITY AS e(id, kind, category, data, n)
+                ORDER BY e.n
+                RETURNING seq)
+             SELECT max(seq) FROM added",
+        )
+        .bind(&ids)
+        .bind(&kinds)
+        .bind(&categories)
+        .bind(&data)
+        .bind(now)
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(last.unwrap_or(0))
+    }
+
     async fn last_change_seq(&mut self) -> StoreResult<i64> {
         let mut tx = sqlx::Connection::begin(&mut *self).await?;
         sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
