@@ -9,6 +9,7 @@ mod indexing;
 pub mod keys;
 mod pool;
 mod quiz;
+mod reviews;
 mod search;
 mod seed;
 mod synonyms;
@@ -29,6 +30,7 @@ pub use import::{ImportReport, Importer, LineError, MAX_REPORTED_ERRORS, export_
 pub use indexing::DEFAULT_REPLICA_EXPIRY;
 pub use keys::{CallerId, Principal};
 pub use quiz::{Choice, DrawRequest, Graded, NewSession, QuizItem, QuizMode};
+pub use reviews::{ReviewInput, ReviewOutcome, Reviewed};
 pub use search::{SearchHit, SearchPage};
 pub use seed::SeedReport;
 pub use synonyms::{

@@ -220,8 +220,8 @@ impl Store {
         self.reading(async |c| {
             let row: Option<CardRow> = c
                 .fetch_optional(
-                    "SELECT stability, difficulty, due, last_review, reps FROM review_cards
-                     WHERE learner = $1 AND question_id = $2",
+                    "SELECT stability, difficulty, due, last_review, reps, interval_days
+                     FROM review_cards WHERE learner = $1 AND question_id = $2",
                     &[learner.into(), question_id.into()],
                 )
                 .await?;
