@@ -429,7 +429,7 @@ async fn a_batch_takes_1000_reviews_in_one_body_and_refuses_1001_with_413() {
 }
 
 #[tokio::test]
-async fn concurrent_uploads_from_two_devices_end_in_the_cards_of_all_their_reviews() {
+async fn concurrent_uploads_from_three_devices_end_in_the_cards_of_all_their_reviews() {
     let app = TestApp::seeded().await;
     let now = Utc::now();
     // Twelve reviews of two questions, made alternately on two devices.
@@ -443,7 +443,19 @@ async fn concurrent_uploads_from_two_devices_end_in_the_cards_of_all_their_revie
             })
         })
         .collect();
-    for r in &made {
+    // And a tablet's backlog: forty reviews of seventeen other questions (a batch that, on
+    // PostgreSQL, locks the learner's whole log rather than card by card).
+    let backlog: Vec<Value> = (0..40)
+        .map(|i: i64| {
+            json!({
+                "review_id": format!("tab-{i}"),
+                "question_id": 13 + i % 17,
+                "rating": RATINGS[(i % 3 + 1) as usize],
+                "reviewed_at": rfc3339(now - Duration::hours(100 - i)),
+            })
+        })
+        .collect();
+    for r in made.iter().chain(&backlog) {
         assert_eq!(review(&app, "solo", r.clone()).await.status, 201);
     }
     let device = |d: i64| -> Vec<Value> {
@@ -455,19 +467,22 @@ async fn concurrent_uploads_from_two_devices_end_in_the_cards_of_all_their_revie
             .collect()
     };
     // All at once: the first device one by one, newest first; the second in a batch, and
-    // that batch again in the other order (both cards in both batches).
+    // that batch again in the other order (both cards in both batches); the tablet's backlog
+    // in a batch of its own.
     let singles = device(0)
         .into_iter()
         .map(|r| review(&app, "duo", r))
         .collect::<Vec<_>>();
     let mut again = device(1);
     again.reverse();
-    let (singles, batched, repeated) = tokio::join!(
+    let (singles, batched, repeated, tablet) = tokio::join!(
         futures_util::future::join_all(singles),
         batch(&app, "duo", device(1)),
         batch(&app, "duo", again),
+        batch(&app, "duo", backlog.iter().rev().cloned().collect()),
     );
     assert!(singles.iter().all(|r| r.status == 201));
+    assert_eq!(statuses(&tablet), applied(40));
     let mut outcomes: Vec<_> = statuses(&batched);
     outcomes.extend(statuses(&repeated));
     let applied_once = outcomes.iter().filter(|(s, _)| s == "applied").count();
@@ -477,7 +492,7 @@ async fn concurrent_uploads_from_two_devices_end_in_the_cards_of_all_their_revie
             .iter()
             .all(|(s, _)| s == "applied" || s == "duplicate")
     );
-    for q in [11, 12] {
+    for q in 11..30 {
         assert_eq!(card(&app, "duo", q), card(&app, "solo", q), "question {q}");
     }
     assert_eq!(log(&app, "duo"), log(&app, "solo"));

@@ -33,36 +33,56 @@ pub(super) const TEXTS: ReviewTexts = ReviewTexts {
         interval_days = excluded.interval_days",
 };
 
+/// Locks one transaction takes on the cards and review ids it writes; beyond, it takes the
+/// learner's whole log instead. Every advisory lock is an entry in PostgreSQL's shared lock
+/// table (`max_locks_per_transaction`, 64 by default, times the connections), which a few
+/// batches of 1,000 cards and 1,000 ids would fill, failing every transaction that needs a
+/// lock ("out of shared memory").
+const ITEM_LOCKS_MAX: usize = 32;
+
 impl ReviewSql for PgConnection {
-    /// Each card's advisory lock serialises two clients syncing reviews of it (perhaps through
-    /// two replicas); each review id's lock does the same for one id sent for two different
-    /// questions at once, so the second sees the first rather than failing on the unique
-    /// index. The locks are taken in one statement in the order of their keys, so two batches
-    /// that share cards wait for each other instead of deadlocking. A card's key is the one
-    /// earlier releases took for a single review. KEY SHARE on the questions makes a concurrent
-    /// delete wait for these reviews (or these reviews see it gone) instead of failing the
-    /// insert on the foreign key.
+    /// Two levels of advisory locks. A learner's lock, taken shared by a write of a few
+    /// reviews and exclusive by a larger one, then, under the shared one, each card's lock
+    /// (which serialises two clients syncing reviews of it, perhaps through two replicas;
+    /// the key earlier releases took for a single review) and each review id's (so one id
+    /// sent for two different questions at once is seen by the second rather than failing it
+    /// on the unique index). Those are taken in one statement in the order of their keys, so
+    /// two writes that share cards wait for each other instead of deadlocking. The exclusive
+    /// learner lock covers all of them at once: review ids are unique per learner. KEY SHARE
+    /// on the questions makes a concurrent delete wait for these reviews (or these reviews
+    /// see it gone) instead of failing the insert on the foreign key.
     async fn lock_for_reviews(
         &mut self,
         learner: &str,
         questions: &[i64],
         review_ids: &[&str],
     ) -> sqlx::Result<Vec<i64>> {
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock(k) FROM (
-                SELECT DISTINCT hashtextextended(key, 0) AS k FROM (
-                    SELECT $1 || ':' || q::text AS key FROM unnest($2::bigint[]) AS q
-                    UNION ALL
-                    SELECT $1 || '#' || r FROM unnest($3::text[]) AS r
-                ) keys
-                ORDER BY k
-             ) locks",
-        )
-        .bind(learner)
-        .bind(questions)
-        .bind(review_ids)
-        .execute(&mut *self)
-        .await?;
+        if questions.len() + review_ids.len() > ITEM_LOCKS_MAX {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(learner)
+                .execute(&mut *self)
+                .await?;
+        } else {
+            sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
+                .bind(learner)
+                .execute(&mut *self)
+                .await?;
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(k) FROM (
+                    SELECT DISTINCT hashtextextended(key, 0) AS k FROM (
+                        SELECT $1 || ':' || q::text AS key FROM unnest($2::bigint[]) AS q
+                        UNION ALL
+                        SELECT $1 || '#' || r FROM unnest($3::text[]) AS r
+                    ) keys
+                    ORDER BY k
+                 ) locks",
+            )
+            .bind(learner)
+            .bind(questions)
+            .bind(review_ids)
+            .execute(&mut *self)
+            .await?;
+        }
         sqlx::query_scalar("SELECT id FROM questions WHERE id = ANY($1) ORDER BY id FOR KEY SHARE")
             .bind(questions)
             .fetch_all(&mut *self)
