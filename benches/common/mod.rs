@@ -21,18 +21,23 @@ pub async fn corpus(dir: &Path, n: u64) -> Service {
     }
     eprintln!("service ready in {:.1?}", started.elapsed());
     if fresh {
-        let started = Instant::now();
-        let mut importer = service.importer();
-        for i in 0..n {
-            let mut line = serde_json::to_vec(&kb::generate::question(1, i)).unwrap();
-            line.push(b'\n');
-            importer.push_ndjson(&line).await.unwrap();
-        }
-        let report = importer.finish().await.unwrap();
-        assert_eq!(report.created, n, "{:?}", report.errors);
-        eprintln!("imported {n} questions in {:.1?}", started.elapsed());
+        import_generated(&service, n).await;
     }
     service
+}
+
+/// Imports `n` generated questions (ids 1 to `n` in an empty knowledge base).
+pub async fn import_generated(service: &Service, n: u64) {
+    let started = Instant::now();
+    let mut importer = service.importer();
+    for i in 0..n {
+        let mut line = serde_json::to_vec(&kb::generate::question(1, i)).unwrap();
+        line.push(b'\n');
+        importer.push_ndjson(&line).await.unwrap();
+    }
+    let report = importer.finish().await.unwrap();
+    assert_eq!(report.created, n, "{:?}", report.errors);
+    eprintln!("imported {n} questions in {:.1?}", started.elapsed());
 }
 
 /// `KB_BENCH_DIR/<name>` when set (kept between runs), else a fresh temporary directory.

@@ -41,6 +41,8 @@ pub mod patterns {
         r"^[^\x00-\x08\x0A-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0A-\x1F\x7F-\x9F]*$";
     /// [`super::LearnerId`].
     pub const LEARNER: &str = "^[A-Za-z0-9_-]{1,64}$";
+    /// [`super::ReviewId`]: printable ASCII, no spaces.
+    pub const REVIEW_ID: &str = "^[!-~]{1,64}$";
     /// [`super::Markdown`]: like [`LINE`], but newlines are allowed.
     pub const MARKDOWN: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
 }
@@ -348,6 +350,69 @@ impl LearnerId {
             Err(format!(
                 "`{}` is not 1 to 64 characters of [A-Za-z0-9_-]",
                 raw.escape_debug()
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A self-graded recall rating. The order of the variants (`again < hard < good < easy`) is
+/// also how two reviews of one card at the same instant are ordered in its log.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Rating {
+    Again,
+    Hard,
+    Good,
+    Easy,
+}
+
+impl Rating {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "again" => Ok(Self::Again),
+            "hard" => Ok(Self::Hard),
+            "good" => Ok(Self::Good),
+            "easy" => Ok(Self::Easy),
+            _ => Err("must be one of `again`, `hard`, `good`, `easy`".into()),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Again => "again",
+            Self::Hard => "hard",
+            Self::Good => "good",
+            Self::Easy => "easy",
+        }
+    }
+}
+
+/// Characters a client's review id may have.
+pub const REVIEW_ID_MAX_CHARS: usize = 64;
+/// Reviews one batch may carry: a device's backlog of weeks in one request, one transaction
+/// that stays well under a second.
+pub const REVIEW_BATCH_MAX: usize = 1000;
+
+/// A client's id for one review, so that uploading it twice applies it once: 1–64 printable
+/// ASCII characters without spaces, compared exactly. Whatever a client already names its
+/// reviews with fits (a UUID, a ULID, base64, `phone-7:1234`); spaces and anything beyond
+/// ASCII are refused, since an id that looks the same but is not would defeat the point.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReviewId(String);
+
+impl ReviewId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let ok = (1..=REVIEW_ID_MAX_CHARS).contains(&raw.len())
+            && raw.bytes().all(|b| b.is_ascii_graphic());
+        if ok {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(format!(
+                "must be 1 to {REVIEW_ID_MAX_CHARS} printable ASCII characters without spaces"
             ))
         }
     }
@@ -664,6 +729,22 @@ mod tests {
         );
         let an_hour_ago = now - chrono::Duration::hours(1);
         assert_eq!(ok(&an_hour_ago.to_rfc3339()).unwrap(), an_hour_ago);
+    }
+
+    #[test]
+    fn review_ids_are_printable_ascii_without_spaces() {
+        for good in [
+            "0b6f6c1e-2f59-4c1b-9d1a-3e5f7a9b1c2d",
+            "phone-7:1234",
+            "a",
+            "K+/=",
+            &"x".repeat(64),
+        ] {
+            assert_eq!(ReviewId::parse(good).unwrap().as_str(), good);
+        }
+        for bad in ["", " a", "a b", "a\n", "é", "\u{0}", &"x".repeat(65)] {
+            assert!(ReviewId::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

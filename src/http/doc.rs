@@ -85,6 +85,11 @@ const RULES: &[Rule] = &[
         pattern: domain::patterns::LEARNER,
         lengths: None,
     },
+    Rule {
+        name: "review-id",
+        pattern: domain::patterns::REVIEW_ID,
+        lengths: None,
+    },
 ];
 
 fn apply_rules(schema: &mut RefOr<Schema>) {

@@ -52,12 +52,13 @@ error_codes! {
     UnknownField => ("unknown_field", UNPROCESSABLE_ENTITY, "The request body has a field this endpoint does not accept"),
     UnsupportedMediaType => ("unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "The request body has an unsupported content type"),
     PayloadTooLarge => ("payload_too_large", PAYLOAD_TOO_LARGE, "The request body is too large"),
+    TooManyItems => ("too_many_items", PAYLOAD_TOO_LARGE, "The request has more items than this endpoint takes at once"),
     Unauthorized => ("unauthorized", UNAUTHORIZED, "A valid API key is required"),
     RateLimited => ("rate_limited", TOO_MANY_REQUESTS, "Too many requests: over quota"),
     Overloaded => ("overloaded", SERVICE_UNAVAILABLE, "The server is overloaded"),
     TooManyAnswers => ("too_many_answers", UNPROCESSABLE_ENTITY, "A question may have at most 100 answers"),
     QuestionTooLarge => ("question_too_large", UNPROCESSABLE_ENTITY, "The question's text would exceed its size limit"),
-    ReviewOutOfOrder => ("review_out_of_order", CONFLICT, "The review is older than the learner's latest review of the question"),
+    ReviewIdReused => ("review_id_reused", CONFLICT, "The review_id already names another review of this learner"),
     ReviewTimeOutOfRange => ("review_time_out_of_range", CONFLICT, "The review's time is too far in the future or the past"),
     Forbidden => ("forbidden", FORBIDDEN, "The API key lacks the scope this request needs"),
     NotFound => ("not_found", NOT_FOUND, "No such resource"),
@@ -225,7 +226,7 @@ impl From<service::Error> for ApiError {
             E::KeyNotFound(_) => ErrorCode::NotFound,
             E::TooManyAnswers { .. } => ErrorCode::TooManyAnswers,
             E::QuestionTooLarge { .. } => ErrorCode::QuestionTooLarge,
-            E::ReviewOutOfOrder => ErrorCode::ReviewOutOfOrder,
+            E::ReviewIdReused(_) => ErrorCode::ReviewIdReused,
             E::ReviewTimeOutOfRange(_) => ErrorCode::ReviewTimeOutOfRange,
         };
         ApiError::new(code, detail)

@@ -70,24 +70,39 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         de.end()
             .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {e}")))?;
     }
-    value.map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = strip_position(&inner.to_string());
-                let (code, field) = if message.starts_with("unknown field") {
-                    (ErrorCode::UnknownField, field_of_unknown(&path, &message))
-                } else {
-                    (ErrorCode::ValidationFailed, path)
-                };
-                let mut err = ApiError::validation(vec![FieldError::new(field, message)]);
-                err.code = code;
-                err
-            }
-            _ => ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {inner}")),
+    value.map_err(classify)
+}
+
+/// Reads `T` from one element of a parsed body (an item of a batch), classifying failures as
+/// [`parse_json`] does: a field of the wrong shape is `validation_failed`, an unknown one
+/// `unknown_field`, and so is an element that is not an object.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::validation(vec![FieldError::new(
+            String::new(),
+            "must be a JSON object".to_string(),
+        )]));
+    }
+    serde_path_to_error::deserialize(value).map_err(classify)
+}
+
+fn classify(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let message = strip_position(&inner.to_string());
+            let (code, field) = if message.starts_with("unknown field") {
+                (ErrorCode::UnknownField, field_of_unknown(&path, &message))
+            } else {
+                (ErrorCode::ValidationFailed, path)
+            };
+            let mut err = ApiError::validation(vec![FieldError::new(field, message)]);
+            err.code = code;
+            err
         }
-    })
+        _ => ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {inner}")),
+    }
 }
 
 /// serde_json appends " at line L column C", which means nothing for a field error.

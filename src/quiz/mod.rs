@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::collections::HashSet;
 
+pub use crate::domain::Rating;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// `m` distinct slots from `1..=n` not in `taken`, uniformly at random, in random order.
@@ -100,36 +102,6 @@ pub fn excerpt(answer: &str, max: usize) -> String {
     } else {
         let cut: String = line.chars().take(max).collect();
         format!("{cut}…")
-    }
-}
-
-/// A self-graded recall rating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Rating {
-    Again,
-    Hard,
-    Good,
-    Easy,
-}
-
-impl Rating {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        match raw {
-            "again" => Ok(Self::Again),
-            "hard" => Ok(Self::Hard),
-            "good" => Ok(Self::Good),
-            "easy" => Ok(Self::Easy),
-            _ => Err("must be one of `again`, `hard`, `good`, `easy`".into()),
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Again => "again",
-            Self::Hard => "hard",
-            Self::Good => "good",
-            Self::Easy => "easy",
-        }
     }
 }
 

@@ -52,8 +52,11 @@ pub enum Error {
         "a question's text (title, body and answers) may be at most {max} characters; this write would make {chars}"
     )]
     QuestionTooLarge { chars: usize, max: usize },
-    #[error("the review is dated before this learner's latest review of the question")]
-    ReviewOutOfOrder,
+    /// The review's `review_id` already names another review of this learner.
+    #[error(
+        "review_id `{0}` already names another review of this learner (another question, rating or time); that one stays"
+    )]
+    ReviewIdReused(String),
     /// The review's time is too far ahead of the server's clock, or too long ago.
     #[error("{0}")]
     ReviewTimeOutOfRange(String),
@@ -83,7 +86,7 @@ impl From<StoreError> for Error {
             StoreError::TooLarge(SizeError::TooLarge { chars, max }) => {
                 Self::QuestionTooLarge { chars, max }
             }
-            StoreError::ReviewOutOfOrder => Self::ReviewOutOfOrder,
+            StoreError::Schedule(e) => Self::Internal(e.context("scheduling a review")),
             e @ StoreError::Db(_) if e.is_unavailable() => Self::Unavailable(e),
             StoreError::Db(e) => Self::Internal(anyhow::Error::new(e).context("database error")),
         }

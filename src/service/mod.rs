@@ -10,6 +10,7 @@ mod indexing;
 pub mod keys;
 mod pool;
 mod quiz;
+mod reviews;
 mod search;
 mod seed;
 mod synonyms;
@@ -33,6 +34,7 @@ pub use import::{
 pub use indexing::{DEFAULT_CHANGES_RETENTION, DEFAULT_REPLICA_EXPIRY, LogRetention};
 pub use keys::{CallerId, Principal};
 pub use quiz::{Choice, DrawRequest, Graded, NewSession, QuizItem, QuizMode};
+pub use reviews::{ReviewInput, ReviewOutcome, Reviewed};
 pub use search::{SearchHit, SearchPage};
 pub use seed::SeedReport;
 pub use synonyms::{

@@ -1,4 +1,4 @@
-//! Quiz draws, no-repeat sessions, multiple-choice grading and spaced repetition.
+//! Quiz draws, no-repeat sessions and multiple-choice grading.
 //!
 //! A draw picks random dense slots of the smallest pool that the filters name, and keeps the
 //! members that pass the other conditions (other filters, not yet served in the session, has an
@@ -6,10 +6,10 @@
 //! candidates are rejected it falls back to listing the eligible members of that pool.
 
 use super::{Error, Result, Service};
-use crate::domain::{Id, LearnerId, Question, QuizFilter, check_review_time};
-use crate::quiz::{Rating, Scheduled, Ticket, correct_choice_id, excerpt, sample_slots, schedule};
+use crate::domain::{Id, Question, QuizFilter};
+use crate::quiz::{Ticket, correct_choice_id, excerpt, sample_slots};
 use crate::secret::{new_token, random_hex, sha256_hex};
-use crate::store::{Card, Eligibility, Pool, StoreError};
+use crate::store::{Eligibility, Pool, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -380,89 +380,10 @@ impl Service {
             Err(Error::QuizSessionNotFound)
         }
     }
-
-    /// Records a review made at `reviewed_at` (a client's time, for reviews made offline and
-    /// synced later; else now) and schedules the next one.
-    #[tracing::instrument(skip(self, learner), fields(learner = learner.as_str()))]
-    pub async fn review(
-        &self,
-        learner: &LearnerId,
-        question_id: i64,
-        rating: Rating,
-        reviewed_at: Option<DateTime<Utc>>,
-    ) -> Result<Scheduled> {
-        let now = match reviewed_at {
-            Some(t) => check_review_time(t, Utc::now()).map_err(Error::ReviewTimeOutOfRange)?,
-            None => Utc::now(),
-        };
-        let question_id = self::question_id(question_id)?;
-        let previous = self.store.card(learner.as_str(), question_id).await?;
-        if previous.is_some_and(|c| now < c.last_review) {
-            return Err(Error::ReviewOutOfOrder);
-        }
-        let s = schedule(
-            previous.map(|c| (c.stability, c.difficulty, c.last_review)),
-            rating,
-            now,
-        )?;
-        let card = Card {
-            stability: s.stability,
-            difficulty: s.difficulty,
-            due: s.due,
-            last_review: now,
-            reps: previous.map_or(0, |c| c.reps) + 1,
-        };
-        self.store
-            .save_review(
-                learner.as_str(),
-                question_id,
-                rating.as_str(),
-                s.interval_days,
-                &card,
-            )
-            .await?;
-        Ok(s)
-    }
-
-    /// Overdue questions (most overdue first), then questions never reviewed.
-    #[tracing::instrument(level = "debug", skip(self, learner), fields(learner = learner.as_str()))]
-    pub async fn due(
-        &self,
-        learner: &LearnerId,
-        limit: i64,
-    ) -> Result<Vec<(Question, Option<DateTime<Utc>>)>> {
-        let due = self
-            .store
-            .due_cards(learner.as_str(), Utc::now(), limit)
-            .await?;
-        let rest = limit - due.len() as i64;
-        let fresh = if rest > 0 {
-            self.store.unreviewed(learner.as_str(), rest).await?
-        } else {
-            Vec::new()
-        };
-        let ids: Vec<i64> = due
-            .iter()
-            .map(|c| c.question_id)
-            .chain(fresh.iter().copied())
-            .collect();
-        let due_at: std::collections::HashMap<i64, DateTime<Utc>> =
-            due.into_iter().map(|c| (c.question_id, c.due)).collect();
-        Ok(self
-            .store
-            .get_questions(&ids)
-            .await?
-            .into_iter()
-            .map(|q| {
-                let d = due_at.get(&q.id).copied();
-                (q, d)
-            })
-            .collect())
-    }
 }
 
 /// A question id from a body or a ticket: one that can't exist is not found, as an id no
 /// question has.
-fn question_id(raw: i64) -> Result<Id> {
+pub(super) fn question_id(raw: i64) -> Result<Id> {
     Id::new(raw).ok_or(Error::QuestionNotFound(raw))
 }

@@ -10,6 +10,7 @@
 pub(crate) struct Dialect {
     pub questions: QuestionTexts,
     pub quiz: QuizTexts,
+    pub reviews: ReviewTexts,
     pub changes: ChangeTexts,
     pub meta: MetaTexts,
 }
@@ -59,6 +60,29 @@ pub(crate) struct QuizTexts {
     pub eligible_in_pool: &'static str,
     /// Records the questions $2 as served by session $1; returns those that were not before.
     pub insert_served: &'static str,
+}
+
+/// The review statements whose text differs between the databases (see [`Dialect`]). The rows
+/// a merge writes travel as one JSON array of arrays on both databases (read with `json_each`
+/// on SQLite, `json_array_elements` on PostgreSQL): they mix texts, nullable texts and floats,
+/// which no one typed array carries.
+#[derive(Debug)]
+pub(crate) struct ReviewTexts {
+    /// Learner $1's reviews (`StoredReview`) of the questions in $2.
+    pub log: &'static str,
+    /// Learner $1's reviews (`NamedReview`) that carry one of the review ids in $2.
+    pub named: &'static str,
+    /// Learner $1's cards (`CardRow` with its `question_id`) of the questions in $2.
+    pub cards: &'static str,
+    /// Adds learner $1's reviews from $2: `[question_id, review_id, rating, reviewed_at,
+    /// interval_days, stability, difficulty]` each.
+    pub insert: &'static str,
+    /// Sets the state of stored reviews from $1: `[id, interval_days, stability, difficulty]`
+    /// each.
+    pub restate: &'static str,
+    /// Writes learner $1's cards from $2: `[question_id, stability, difficulty, due,
+    /// last_review, reps, interval_days]` each, replacing those that exist.
+    pub save_cards: &'static str,
 }
 
 /// The change-log statements whose text differs between the databases (see [`Dialect`]).

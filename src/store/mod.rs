@@ -7,9 +7,10 @@
 //! The rooms: `sql.rs` says how a statement reaches either database; `questions.rs`,
 //! `quiz.rs`, `changes.rs`, `keys.rs` and `meta.rs` hold the operations of their concern,
 //! with every statement both databases accept written once; `writes.rs` holds the
-//! multi-statement write paths; `sqlite/` and `postgres/` each supply their pool, their
-//! transaction rule (the [`Backend`] hook) and the statements their dialect spells its own
-//! way, in files named like the concern they belong to.
+//! multi-statement write paths of questions; `reviews.rs` the rules by which reviews merge
+//! into a learner's log and the write path that applies them; `sqlite/` and `postgres/` each
+//! supply their pool, their transaction rule (the [`Backend`] hook) and the statements their
+//! dialect spells its own way, in files named like the concern they belong to.
 
 mod changes;
 mod dialect;
@@ -19,6 +20,7 @@ mod model;
 mod postgres;
 mod questions;
 mod quiz;
+mod reviews;
 mod sql;
 mod sqlite;
 mod statements;
@@ -34,6 +36,7 @@ pub use model::{
     Versioned, Written,
 };
 pub use postgres::{CHANGE_LOG_LOCK, PgStore};
+pub use reviews::{Merge, Merged, NewReview, ReviewState, Scheduler};
 pub use sqlite::SqliteStore;
 
 use sql::{Conn, ReadConn, Tx, WriteKind};
@@ -57,9 +60,9 @@ pub enum StoreError {
     /// The write would take the question over its size limits.
     #[error(transparent)]
     TooLarge(#[from] crate::domain::SizeError),
-    /// A review dated before the learner's latest review of the same question.
-    #[error("review out of order")]
-    ReviewOutOfOrder,
+    /// The scheduler a card is replayed with failed (a bug: it takes any state it made).
+    #[error("scheduling a review failed")]
+    Schedule(#[source] anyhow::Error),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }

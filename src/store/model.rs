@@ -480,7 +480,7 @@ impl TryFrom<RawSession> for SessionRow {
     }
 }
 
-/// A learner's FSRS state for one question.
+/// A learner's FSRS state for one question: the fold of its reviews in time order.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Card {
     pub stability: f32,
@@ -488,6 +488,8 @@ pub struct Card {
     pub due: DateTime<Utc>,
     pub last_review: DateTime<Utc>,
     pub reps: i64,
+    /// The interval the last review set (`due` is that long after `last_review`).
+    pub interval_days: f64,
 }
 
 /// A card as selected.
@@ -498,6 +500,7 @@ pub(super) struct CardRow {
     due: i64,
     last_review: i64,
     reps: i64,
+    interval_days: f64,
 }
 
 impl From<CardRow> for Card {
@@ -508,8 +511,17 @@ impl From<CardRow> for Card {
             due: from_micros(r.due),
             last_review: from_micros(r.last_review),
             reps: r.reps,
+            interval_days: r.interval_days,
         }
     }
+}
+
+/// A card as selected with the question it is for.
+#[derive(FromRow)]
+pub(super) struct QuestionCardRow {
+    pub question_id: i64,
+    #[sqlx(flatten)]
+    pub card: CardRow,
 }
 
 /// A card that is due, and since when.

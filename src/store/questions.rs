@@ -1,9 +1,7 @@
 //! Questions with their tags and answers: the operations the service calls. Their statements
 //! are in `statements.rs`, the multi-statement write paths in `writes.rs`.
 
-use super::model::{
-    AnswerRow, BatchOutcome, Card, DeletedAnswer, ListPage, Snapshot, Written, page,
-};
+use super::model::{AnswerRow, BatchOutcome, DeletedAnswer, ListPage, Snapshot, Written, page};
 use super::sql::{Arg, Conn};
 use super::writes;
 use super::{Store, StoreResult, now_micros};
@@ -146,21 +144,6 @@ impl Store {
     pub async fn import_batch(&self, items: &[ImportItem]) -> StoreResult<BatchOutcome> {
         self.changing(async |c| writes::import_batch(c, items, now_micros()).await)
             .await
-    }
-
-    /// Stores a review and the card state it led to.
-    pub async fn save_review(
-        &self,
-        learner: &str,
-        question_id: Id,
-        rating: &str,
-        interval_days: f64,
-        card: &Card,
-    ) -> StoreResult<()> {
-        self.write(async |c| {
-            writes::save_review(c, learner, question_id.get(), rating, interval_days, card).await
-        })
-        .await
     }
 }
 

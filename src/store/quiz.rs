@@ -4,12 +4,12 @@
 
 use super::dialect::Dialect;
 use super::model::{
-    CardRow, DueCard, DueRow, Eligibility, Pool, RawSession, SessionRow, in_order_of, pool_keys,
+    DueCard, DueRow, Eligibility, Pool, RawSession, SessionRow, in_order_of, pool_keys,
 };
 use super::sql::Arg;
 use super::writes;
 use super::{Store, StoreResult};
-use crate::domain::{Difficulty, Id, QuizFilter, Slug};
+use crate::domain::{Difficulty, QuizFilter, Slug};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
@@ -212,20 +212,6 @@ impl Store {
                 )
                 .await?;
             Ok(n == 1)
-        })
-        .await
-    }
-
-    pub async fn card(&self, learner: &str, question_id: Id) -> StoreResult<Option<super::Card>> {
-        self.reading(async |c| {
-            let row: Option<CardRow> = c
-                .fetch_optional(
-                    "SELECT stability, difficulty, due, last_review, reps FROM review_cards
-                     WHERE learner = $1 AND question_id = $2",
-                    &[learner.into(), question_id.into()],
-                )
-                .await?;
-            Ok(row.map(Into::into))
         })
         .await
     }

@@ -4,8 +4,8 @@
 //! (`sqlite/questions.rs`, `postgres/questions.rs`).
 
 use super::model::{
-    AnswerRow, Card, DeletedRow, FoundRow, NewBatch, NewEvent, NewRows, PoolAttributes,
-    QuestionRow, SlotRow, questions_in_order, tag_slugs, wanted_categories,
+    AnswerRow, DeletedRow, FoundRow, NewBatch, NewEvent, NewRows, PoolAttributes, QuestionRow,
+    SlotRow, questions_in_order, tag_slugs, wanted_categories,
 };
 use super::sql::{Arg, Conn};
 use super::{StoreError, StoreResult};
@@ -14,12 +14,9 @@ use crate::domain::{Answer, Category, Markdown, Question, QuestionPatch, Questio
 use std::collections::HashMap;
 
 /// The question statements that are more than a text apart between SQLite and PostgreSQL:
-/// how a review locks its card, how new ids are taken, and how a batch of new rows travels
-/// (JSON rows through `json_each`, or arrays through `unnest`).
+/// how new ids are taken, and how a batch of new rows travels (JSON rows through `json_each`,
+/// or arrays through `unnest`).
 pub(super) trait QuestionSql {
-    /// Makes the check-then-write of a review atomic against other writers of the same card
-    /// and against the question's deletion; returns whether the question exists.
-    async fn lock_for_review(&mut self, learner: &str, question_id: i64) -> sqlx::Result<bool>;
     /// `n` ids for new questions, ascending, never used before (not even by a deleted one).
     async fn new_question_ids(&mut self, n: usize) -> sqlx::Result<Vec<i64>>;
     /// Inserts the batch's questions, answers, tags and pool slots, and sets the pools' sizes,
@@ -28,13 +25,6 @@ pub(super) trait QuestionSql {
 }
 
 impl QuestionSql for Conn<'_> {
-    async fn lock_for_review(&mut self, learner: &str, question_id: i64) -> sqlx::Result<bool> {
-        match self {
-            Conn::Sqlite(c) => c.lock_for_review(learner, question_id).await,
-            Conn::Postgres(c) => c.lock_for_review(learner, question_id).await,
-        }
-    }
-
     async fn new_question_ids(&mut self, n: usize) -> sqlx::Result<Vec<i64>> {
         match self {
             Conn::Sqlite(c) => c.new_question_ids(n).await,
@@ -122,61 +112,6 @@ impl Conn<'_> {
         self.value("SELECT id FROM tags WHERE slug = $1", &[slug.into()])
             .await?
             .ok_or_else(|| StoreError::UnknownTag(slug.to_string()))
-    }
-
-    /// When the learner last reviewed the question (microseconds), if ever.
-    pub(super) async fn last_review(
-        &mut self,
-        learner: &str,
-        question_id: i64,
-    ) -> sqlx::Result<Option<i64>> {
-        self.value(
-            "SELECT last_review FROM review_cards WHERE learner = $1 AND question_id = $2",
-            &[learner.into(), question_id.into()],
-        )
-        .await
-    }
-
-    /// Stores the card state and appends the review to the learner's log.
-    pub(super) async fn save_card(
-        &mut self,
-        learner: &str,
-        question_id: i64,
-        rating: &str,
-        interval_days: f64,
-        card: &Card,
-    ) -> sqlx::Result<()> {
-        self.execute(
-            "INSERT INTO review_cards (learner, question_id, stability, difficulty, due,
-                                       last_review, reps)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (learner, question_id) DO UPDATE SET stability = excluded.stability,
-                difficulty = excluded.difficulty, due = excluded.due,
-                last_review = excluded.last_review, reps = excluded.reps",
-            &[
-                learner.into(),
-                question_id.into(),
-                (card.stability as f64).into(),
-                (card.difficulty as f64).into(),
-                card.due.timestamp_micros().into(),
-                card.last_review.timestamp_micros().into(),
-                card.reps.into(),
-            ],
-        )
-        .await?;
-        self.execute(
-            "INSERT INTO reviews (learner, question_id, rating, reviewed_at, interval_days)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                learner.into(),
-                question_id.into(),
-                rating.into(),
-                card.last_review.timestamp_micros().into(),
-                interval_days.into(),
-            ],
-        )
-        .await?;
-        Ok(())
     }
 
     /// Sets the patch's scalar fields (title, body, category, difficulty), the update time,

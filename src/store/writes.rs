@@ -10,14 +10,13 @@
 //! tombstone), rendered here, inside the transaction, so the feed shows exactly what each
 //! commit did.
 
+use super::StoreResult;
 use super::changes::ChangeSql;
 use super::model::{
-    BatchOutcome, Card, DeletedAnswer, Existing, NewEvent, NewRows, Pool, PoolAttributes, Written,
+    BatchOutcome, DeletedAnswer, Existing, NewEvent, NewRows, Pool, PoolAttributes, Written,
     check_version, classify, import_patch, pool_keys,
 };
 use super::sql::Conn;
-use super::statements::QuestionSql;
-use super::{StoreError, StoreResult};
 use crate::domain::changes::EventType;
 use crate::domain::import::ImportItem;
 use crate::domain::{
@@ -125,29 +124,6 @@ pub(super) async fn quiz_pools(c: &mut Conn<'_>, filter: &QuizFilter) -> StoreRe
         pools.push(Pool::All);
     }
     Ok(pools)
-}
-
-/// Stores a review and the card state it led to.
-pub(super) async fn save_review(
-    c: &mut Conn<'_>,
-    learner: &str,
-    question_id: i64,
-    rating: &str,
-    interval_days: f64,
-    card: &Card,
-) -> StoreResult<()> {
-    if !c.lock_for_review(learner, question_id).await? {
-        return Err(StoreError::QuestionNotFound(question_id));
-    }
-    // Checked under that lock: of two clients syncing reviews, the older one cannot land
-    // after the newer.
-    let latest = c.last_review(learner, question_id).await?;
-    if latest.is_some_and(|t| t > card.last_review.timestamp_micros()) {
-        return Err(StoreError::ReviewOutOfOrder);
-    }
-    c.save_card(learner, question_id, rating, interval_days, card)
-        .await?;
-    Ok(())
 }
 
 pub(super) async fn delete_answer(

@@ -23,6 +23,7 @@ mod questions;
 mod quiz;
 mod relevance;
 mod replicas;
+mod reviews;
 mod search;
 mod seed;
 mod upgrade;

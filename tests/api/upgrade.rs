@@ -107,3 +107,60 @@ async fn a_knowledge_base_written_by_the_previous_release_opens_and_answers_as_i
         golang["question_count"].as_i64().unwrap() - 3
     );
 }
+
+#[tokio::test]
+async fn a_card_written_by_the_previous_release_takes_a_new_review_as_it_would_have() {
+    use crate::helpers::db_rows;
+    let app = TestApp::empty().await.restart(install_fixture).await;
+    let row = |sql: &str| db_rows(app.dir.path(), sql).into_iter().next().unwrap();
+    // alice reviewed question 3 once, before reviews kept the state they led to.
+    let old_card: Vec<String> = row(
+        "SELECT CAST(stability AS TEXT) || ' ' || CAST(difficulty AS TEXT) || ' '
+                || CAST(last_review AS TEXT)
+         FROM review_cards WHERE learner = 'alice' AND question_id = 3",
+    )
+    .split(' ')
+    .map(str::to_string)
+    .collect();
+    assert_eq!(
+        row(
+            "SELECT coalesce(CAST(stability AS TEXT), 'none') FROM reviews
+             WHERE learner = 'alice' AND question_id = 3"
+        ),
+        "none"
+    );
+    let (stability, difficulty): (f64, f64) =
+        (old_card[0].parse().unwrap(), old_card[1].parse().unwrap());
+    let last = chrono::DateTime::from_timestamp_micros(old_card[2].parse().unwrap()).unwrap();
+
+    let at = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let r = app
+        .post(
+            "/api/v1/learners/alice/reviews",
+            serde_json::json!({"question_id": 3, "rating": "good", "reviewed_at": at.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let expected = kb::quiz::schedule(
+        Some((stability as f32, difficulty as f32, last)),
+        kb::quiz::Rating::Good,
+        at,
+    )
+    .unwrap();
+    let r = r.json();
+    assert_eq!(r["stability"].as_f64().unwrap() as f32, expected.stability);
+    assert_eq!(
+        r["difficulty"].as_f64().unwrap() as f32,
+        expected.difficulty
+    );
+    assert_eq!(r["interval_days"].as_f64().unwrap(), expected.interval_days);
+    // The card was replayed from its first review, which now keeps the state the old card
+    // held.
+    let states = db_rows(
+        app.dir.path(),
+        "SELECT coalesce(CAST(stability AS TEXT), 'none') FROM reviews
+         WHERE learner = 'alice' AND question_id = 3 ORDER BY reviewed_at",
+    );
+    assert_eq!(states.len(), 2);
+    assert_eq!(states[0], old_card[0]);
+}

@@ -16,6 +16,7 @@ mod changes;
 mod meta;
 mod questions;
 mod quiz;
+mod reviews;
 
 use super::StoreResult;
 use super::dialect::{Dialect, Spelling};
@@ -39,6 +40,7 @@ impl Spelling for sqlx::PgConnection {
     const DIALECT: &'static Dialect = &Dialect {
         questions: questions::TEXTS,
         quiz: quiz::TEXTS,
+        reviews: reviews::TEXTS,
         changes: changes::TEXTS,
         meta: meta::TEXTS,
     };

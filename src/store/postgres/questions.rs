@@ -49,23 +49,6 @@ pub(super) const TEXTS: QuestionTexts = QuestionTexts {
 };
 
 impl QuestionSql for PgConnection {
-    /// This card's advisory lock serialises two clients syncing reviews of it (perhaps through
-    /// two replicas). KEY SHARE on the question makes a concurrent delete wait for this review
-    /// (or this review see it gone) instead of failing the insert on the foreign key.
-    async fn lock_for_review(&mut self, learner: &str, question_id: i64) -> sqlx::Result<bool> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2::text, 0))")
-            .bind(learner)
-            .bind(question_id)
-            .execute(&mut *self)
-            .await?;
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM questions WHERE id = $1 FOR KEY SHARE")
-                .bind(question_id)
-                .fetch_optional(&mut *self)
-                .await?;
-        Ok(exists.is_some())
-    }
-
     /// Taken from the sequence up front, so the rows of a batch can refer to them.
     async fn new_question_ids(&mut self, n: usize) -> sqlx::Result<Vec<i64>> {
         let mut ids: Vec<i64> = sqlx::query_scalar(

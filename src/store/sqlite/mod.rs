@@ -8,6 +8,7 @@ mod changes;
 mod meta;
 mod questions;
 mod quiz;
+mod reviews;
 
 use super::StoreResult;
 use super::dialect::{Dialect, Spelling};
@@ -31,6 +32,7 @@ impl Spelling for sqlx::SqliteConnection {
     const DIALECT: &'static Dialect = &Dialect {
         questions: questions::TEXTS,
         quiz: quiz::TEXTS,
+        reviews: reviews::TEXTS,
         changes: changes::TEXTS,
         meta: meta::TEXTS,
     };

@@ -47,14 +47,6 @@ pub(super) const TEXTS: QuestionTexts = QuestionTexts {
 };
 
 impl QuestionSql for SqliteConnection {
-    /// The one write transaction already excludes every other writer.
-    async fn lock_for_review(&mut self, _learner: &str, question_id: i64) -> sqlx::Result<bool> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM questions WHERE id = $1)")
-            .bind(question_id)
-            .fetch_one(&mut *self)
-            .await
-    }
-
     /// Assigned here rather than by SQLite, so the rows of a batch can refer to them without
     /// reading them back; the one writer means nobody else takes them meanwhile.
     /// AUTOINCREMENT's high-water mark covers deleted ids: none is reused.
