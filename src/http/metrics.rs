@@ -4,10 +4,12 @@
 //! Series (all names are part of the operator's contract):
 //! - `http_requests_total{method, route, status}` counter
 //! - `http_request_duration_seconds{method, route}` histogram
-//! - `kb_rejections_total{reason}` counter: `rate_limited`, `overloaded`, `too_many_connections`
+//! - `kb_rejections_total{reason}` counter: `rate_limited`, `overloaded`, `too_many_connections`,
+//!   `too_many_streams`
 //! - `kb_index_lag` gauge: changes written to the database but not yet searchable
 //! - `kb_index_documents` gauge: questions in the search index
 //! - `kb_open_connections` gauge
+//! - `kb_live_requests` gauge: open change streams and waiting long polls
 //! - `process_resident_memory_bytes` gauge
 
 use super::AppState;
@@ -103,6 +105,7 @@ pub async fn render(state: &AppState) -> String {
     }
     metrics::gauge!("kb_index_documents").set(state.service.indexed_documents() as f64);
     metrics::gauge!("kb_open_connections").set(state.open_connections.get() as f64);
+    metrics::gauge!("kb_live_requests").set(state.live.open_now() as f64);
     if let Some(rss) = resident_memory_bytes() {
         metrics::gauge!("process_resident_memory_bytes").set(rss as f64);
     }

@@ -424,6 +424,12 @@ fn gen_import_and_export_round_trip_through_the_command_line() {
     assert!(out.contains("0 created, 0 updated, 300 unchanged"), "{out}");
     let exported = work.path().join("export.ndjson");
     kb(&a, &["export", "-o", exported.to_str().unwrap()]);
+    let first = std::fs::read_to_string(&exported).unwrap();
+    let first = json(first.lines().next().unwrap());
+    assert!(
+        first["changes_cursor"].is_string(),
+        "the export says where it stands in the change feed: {first}"
+    );
     let b = work.path().join("b");
     kb(&b, &["import", exported.to_str().unwrap()]);
     assert_eq!(
