@@ -80,8 +80,8 @@ if [ "${POSTGRES:-1}" = 1 ]; then
   env "${common[@]}" KB_DATABASE_URL=$pg_url KB_DATA_DIR=$WORK/pb KB_BIND=127.0.0.1:$((PORT + 2)) $KB >"$WORK/pb.log" 2>&1 &
   pb=$!
   wait_ready $((PORT + 2))
-  read -r _ p_p50 p_p99 p_max p_got p_expected < <(python3 benches/sync/streams.py \
-    "http://127.0.0.1:$((PORT + 2))" "http://127.0.0.1:$((PORT + 1))" "$KEY" 100 "$WRITES" 0.5 | tr '\n' ' ')
+  read -r p_p50 p_p99 p_max p_got p_expected < <(python3 benches/sync/streams.py \
+    "http://127.0.0.1:$((PORT + 2))" "http://127.0.0.1:$((PORT + 1))" "$KEY" 100 "$WRITES" 0.5 | tail -n 1)
   kill $pa $pb; wait $pa $pb 2>/dev/null || true
   psql "$pg_server" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)"
   pg_row="| a write on replica A reaching 100 streams on replica B (PostgreSQL $(psql "$pg_server" -Atc 'SHOW server_version')) | p50 $p_p50 ms, p99 $p_p99 ms, max $p_max ms ($p_got of $p_expected deliveries) |"
