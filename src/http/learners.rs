@@ -3,12 +3,15 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, Query};
+use super::idempotency::json_reply;
 use super::shared::{QuestionSummary, json_integer, parse_limit};
 use crate::domain::{FieldErrors, Id, LearnerId};
+use crate::idempotency::{self, Reply};
 use crate::service::keys::{LEARNER_TOKEN_DAYS, LEARNER_TOKEN_MAX_DAYS};
-use crate::service::{Principal, Rating};
+use crate::service::{Principal, Rating, SavedReview};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -79,7 +82,7 @@ pub async fn record_review(
     State(state): State<AppState>,
     Learner(learner): Learner,
     Json(body): Json<ReviewRequest>,
-) -> ApiResult<(axum::http::StatusCode, axum::Json<ReviewOut>)> {
+) -> ApiResult<Response> {
     let mut e = FieldErrors::new();
     let question_id = match &body.question_id {
         Some(v) => e.check(
@@ -112,20 +115,32 @@ pub async fn record_review(
             "question_id and rating are required",
         ));
     };
+    idempotency::reply_with(|r: &SavedReview| {
+        review_reply(ReviewOut {
+            question_id: r.question_id,
+            due: r.card.due,
+            interval_days: r.interval_days,
+            stability: r.card.stability,
+            difficulty: r.card.difficulty,
+        })
+    });
     let s = state
         .service
         .review(&learner, question_id, rating, reviewed_at)
         .await?;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        axum::Json(ReviewOut {
-            question_id,
-            due: s.due,
-            interval_days: s.interval_days,
-            stability: s.stability,
-            difficulty: s.difficulty,
-        }),
-    ))
+    Ok(review_reply(ReviewOut {
+        question_id,
+        due: s.due,
+        interval_days: s.interval_days,
+        stability: s.stability,
+        difficulty: s.difficulty,
+    })
+    .into_response())
+}
+
+/// The answer of a review, also as its idempotency record keeps it.
+fn review_reply(out: ReviewOut) -> Reply {
+    json_reply(axum::http::StatusCode::CREATED, &out, &[])
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -435,11 +435,12 @@ async fn rebuild_until_done(f: &Follower, stop: &mut watch::Receiver<bool>) -> O
 }
 
 /// Records this replica's position (also a heartbeat) and prunes what every live replica has
-/// applied.
+/// applied, and the idempotency records that expired (any replica may: they are shared).
 async fn record_and_prune(f: &Follower, seq: i64) -> crate::store::StoreResult<()> {
     f.store.record_position(&f.replica, seq).await?;
     let live_since = chrono::Utc::now().timestamp_micros()
         - i64::try_from(f.replica_expiry.as_micros()).unwrap_or(i64::MAX);
     f.store.prune_changes(live_since).await?;
+    f.store.purge_expired_keys().await?;
     Ok(())
 }

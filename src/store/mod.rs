@@ -5,7 +5,8 @@
 //! behind them.
 //!
 //! The rooms: `sql.rs` says how a statement reaches either database; `questions.rs`,
-//! `quiz.rs`, `changes.rs`, `keys.rs` and `meta.rs` hold the operations of their concern,
+//! `quiz.rs`, `changes.rs`, `keys.rs`, `meta.rs` and `idempotency.rs` hold the operations of
+//! their concern,
 //! with every statement both databases accept written once; `writes.rs` holds the
 //! multi-statement write paths; `sqlite/` and `postgres/` each supply their pool, their
 //! transaction rule (the [`Backend`] hook) and the statements their dialect spells its own
@@ -13,6 +14,7 @@
 
 mod changes;
 mod dialect;
+mod idempotency;
 mod keys;
 mod meta;
 mod model;
@@ -28,9 +30,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use std::path::Path;
 use std::sync::Arc;
 
+pub use idempotency::{ClaimOutcome, KeyRecord, NewClaim};
 pub use model::{
     ApiKey, BatchOutcome, Card, Change, Changes, DeletedAnswer, DueCard, Eligibility, IndexRow,
-    KeyGrant, ListPage, Pool, ReplicaPosition, SessionRow, Versioned, Written,
+    KeyGrant, ListPage, Pool, ReplicaPosition, SavedReview, SessionRow, Versioned, Written,
 };
 pub use postgres::{CHANGE_LOG_LOCK, PgStore};
 pub use sqlite::SqliteStore;
@@ -59,6 +62,10 @@ pub enum StoreError {
     /// A review dated before the learner's latest review of the same question.
     #[error("review out of order")]
     ReviewOutOfOrder,
+    /// The request's claim on its idempotency key was taken over by another request (its
+    /// lease ran out): the write is rolled back rather than recorded under a claim it lost.
+    #[error("the idempotency key's claim was taken over")]
+    ClaimLost,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -191,7 +198,12 @@ impl Store {
 
     /// Runs `f` in a write transaction of this kind and commits what it did (nothing on
     /// error).
-    async fn writing<T>(
+    ///
+    /// Every write commits here, so this is where a request made with an `Idempotency-Key`
+    /// records its answer in the transaction of its effect: when the request said how a value
+    /// like `f`'s renders (`idempotency::reply_with`), the answer is stored under the request's
+    /// claim before the commit, and the write rolls back if the claim was lost.
+    async fn writing<T: std::any::Any>(
         &self,
         kind: WriteKind,
         f: impl AsyncFnOnce(&mut Conn<'_>) -> StoreResult<T>,
@@ -201,12 +213,21 @@ impl Store {
             Database::Postgres(p) => p.begin(kind).await?,
         };
         let out = f(&mut tx.conn()).await?;
+        let answered = crate::idempotency::render(&out);
+        if let Some((claim, reply)) = &answered
+            && !tx.conn().complete_key(&claim.id, reply, None).await?
+        {
+            return Err(StoreError::ClaimLost);
+        }
         tx.commit().await?;
+        if let Some((claim, reply)) = answered {
+            claim.committed(reply);
+        }
         Ok(out)
     }
 
     /// A write that appends to the change log.
-    async fn changing<T>(
+    async fn changing<T: std::any::Any>(
         &self,
         f: impl AsyncFnOnce(&mut Conn<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
@@ -214,7 +235,7 @@ impl Store {
     }
 
     /// Any other write.
-    async fn write<T>(
+    async fn write<T: std::any::Any>(
         &self,
         f: impl AsyncFnOnce(&mut Conn<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {

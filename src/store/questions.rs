@@ -1,7 +1,9 @@
 //! Questions with their tags and answers: the operations the service calls. Their statements
 //! are in `statements.rs`, the multi-statement write paths in `writes.rs`.
 
-use super::model::{AnswerRow, BatchOutcome, Card, DeletedAnswer, ListPage, Written, page};
+use super::model::{
+    AnswerRow, BatchOutcome, Card, DeletedAnswer, ListPage, SavedReview, Written, page,
+};
 use super::sql::Arg;
 use super::writes;
 use super::{Store, StoreResult, now_micros};
@@ -136,7 +138,7 @@ impl Store {
             .await
     }
 
-    /// Stores a review and the card state it led to.
+    /// Stores a review and the card state it led to; returns both.
     pub async fn save_review(
         &self,
         learner: &str,
@@ -144,7 +146,7 @@ impl Store {
         rating: &str,
         interval_days: f64,
         card: &Card,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<SavedReview> {
         self.write(async |c| {
             writes::save_review(c, learner, question_id.get(), rating, interval_days, card).await
         })

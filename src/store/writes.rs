@@ -8,8 +8,8 @@
 //! in step, and returns the sequence of the change it logged.
 
 use super::model::{
-    BatchOutcome, Card, DeletedAnswer, Existing, NewRows, Pool, PoolAttributes, Written,
-    check_version, classify, import_patch, pool_keys,
+    BatchOutcome, Card, DeletedAnswer, Existing, NewRows, Pool, PoolAttributes, SavedReview,
+    Written, check_version, classify, import_patch, pool_keys,
 };
 use super::sql::Conn;
 use super::statements::QuestionSql;
@@ -126,7 +126,7 @@ pub(super) async fn save_review(
     rating: &str,
     interval_days: f64,
     card: &Card,
-) -> StoreResult<()> {
+) -> StoreResult<SavedReview> {
     if !c.lock_for_review(learner, question_id).await? {
         return Err(StoreError::QuestionNotFound(question_id));
     }
@@ -138,7 +138,11 @@ pub(super) async fn save_review(
     }
     c.save_card(learner, question_id, rating, interval_days, card)
         .await?;
-    Ok(())
+    Ok(SavedReview {
+        question_id,
+        interval_days,
+        card: *card,
+    })
 }
 
 pub(super) async fn delete_answer(
