@@ -287,50 +287,77 @@ async fn a_claim_left_by_a_crash_holds_its_key_only_until_its_lease_ends() {
 }
 
 #[tokio::test]
-async fn the_answer_is_recorded_in_the_effects_transaction_which_rolls_back_if_the_claim_was_lost()
-{
-    let app = TestApp::empty().await;
-    // A trigger takes the claim over from inside the transaction that writes the question,
-    // as a request that took the key over after this one's lease ended would have.
-    let steal = "UPDATE idempotency_keys SET claim = 'another request' WHERE key = 'stolen'";
+async fn the_answer_commits_with_the_effect_so_a_lost_claim_rolls_back_every_transactional_post() {
+    let app = TestApp::seeded().await;
     let dir = app.dir.path();
-    if crate::helpers::on_postgres() {
+    // A trigger on the table each POST writes takes the running claim over from inside that
+    // POST's transaction, as a request that took the key over after this one's lease ended
+    // would have. Were the answer recorded after the effect's commit instead, the effect
+    // would stay and the request would succeed.
+    let posts: [(&str, &str, Value); 5] = [
+        ("questions", "/api/v1/questions", question("stolen")),
+        (
+            "answers",
+            "/api/v1/questions/1/answers",
+            json!({"body": "stolen"}),
+        ),
+        (
+            "categories",
+            "/api/v1/categories",
+            json!({"slug": "stolen", "name": "Stolen"}),
+        ),
+        ("quiz_sessions", "/api/v1/quiz/sessions", json!({})),
+        (
+            "reviews",
+            "/api/v1/learners/ana/reviews",
+            json!({"question_id": 1, "rating": "good"}),
+        ),
+    ];
+    let steal = "UPDATE idempotency_keys SET claim = 'another request' WHERE state = 'running'";
+    let pg = crate::helpers::on_postgres();
+    if pg {
         db_rows(
             dir,
             &format!(
                 "CREATE FUNCTION steal() RETURNS trigger LANGUAGE plpgsql AS $$
-                 BEGIN IF NEW.title = 'stolen' THEN {steal}; END IF; RETURN NEW; END $$"
-            ),
-        );
-        db_rows(
-            dir,
-            "CREATE TRIGGER steal BEFORE INSERT ON questions
-             FOR EACH ROW EXECUTE FUNCTION steal()",
-        );
-    } else {
-        db_rows(
-            dir,
-            &format!(
-                "CREATE TRIGGER steal BEFORE INSERT ON questions
-                 WHEN NEW.title = 'stolen' BEGIN {steal}; END"
+                 BEGIN {steal}; RETURN NEW; END $$"
             ),
         );
     }
-    let body = question("stolen");
-    let lost = post_keyed(&app, "/api/v1/questions", "stolen", &body, None).await;
-    lost.assert_problem(409, "idempotency_key_in_flight");
-    assert_eq!(questions_titled(&app, "stolen"), 0, "the write rolled back");
-    // Rolled back with it, the claim was still this request's, which gave the key up.
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM idempotency_keys"), 0);
-    let drop = if crate::helpers::on_postgres() {
-        "DROP TRIGGER steal ON questions"
-    } else {
-        "DROP TRIGGER steal"
-    };
-    db_rows(dir, drop);
-    let retry = post_keyed(&app, "/api/v1/questions", "stolen", &body, None).await;
-    assert_eq!(retry.status, StatusCode::CREATED);
-    assert_eq!(questions_titled(&app, "stolen"), 1);
+    for (table, _, _) in &posts {
+        let create = if pg {
+            format!(
+                "CREATE TRIGGER steal_{table} BEFORE INSERT ON {table}
+                 FOR EACH ROW EXECUTE FUNCTION steal()"
+            )
+        } else {
+            format!("CREATE TRIGGER steal_{table} BEFORE INSERT ON {table} BEGIN {steal}; END")
+        };
+        db_rows(dir, &create);
+    }
+    let rows = |table: &str| count(&app, &format!("SELECT COUNT(*) FROM {table}"));
+    for (table, uri, body) in &posts {
+        let before = rows(table);
+        let lost = post_keyed(&app, uri, table, body, None).await;
+        lost.assert_problem(409, "idempotency_key_in_flight");
+        assert_eq!(rows(table), before, "{uri}: the write rolled back");
+        // Rolled back with it, the claim was still this request's, which gave the key up.
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM idempotency_keys"), 0);
+    }
+    for (table, _, _) in &posts {
+        let drop = if pg {
+            format!("DROP TRIGGER steal_{table} ON {table}")
+        } else {
+            format!("DROP TRIGGER steal_{table}")
+        };
+        db_rows(dir, &drop);
+    }
+    for (table, uri, body) in &posts {
+        let before = rows(table);
+        let retry = post_keyed(&app, uri, table, body, None).await;
+        assert_eq!(retry.status, StatusCode::CREATED, "{uri}");
+        assert_eq!(rows(table), before + 1, "{uri}");
+    }
 }
 
 #[tokio::test]
