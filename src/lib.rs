@@ -4,7 +4,8 @@
 //! extractors, problem+json) → [`service`] (the only code that coordinates store and index;
 //! its own errors) → [`store`] (SQLite or PostgreSQL) and [`search`] (tantivy). [`domain`]
 //! holds the validated types all of them share, [`config`] the settings, [`secret`] every
-//! random token and hash. [`App::build`] assembles the real application for the `kb serve`
+//! random token and hash, [`idempotency`] a request's claim on its `Idempotency-Key` on its
+//! way from the HTTP layer to the transaction that commits its effect. [`App::build`] assembles the real application for the `kb serve`
 //! command and for tests.
 
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod domain;
 pub mod generate;
 pub mod http;
+pub mod idempotency;
 pub mod quiz;
 pub mod search;
 pub mod secret;

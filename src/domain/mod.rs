@@ -416,6 +416,36 @@ impl ReviewId {
             ))
         }
     }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The longest `Idempotency-Key` accepted.
+pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
+
+/// A client's `Idempotency-Key`: 1–255 printable ASCII characters (space to `~`), compared
+/// byte for byte. The draft's quoted form (`"…"`) is a key like any other, quotes included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &[u8]) -> Result<Self, String> {
+        if raw.is_empty() || raw.len() > IDEMPOTENCY_KEY_MAX_CHARS {
+            return Err(format!(
+                "Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX_CHARS} characters; this one \
+                 has {}",
+                raw.len()
+            ));
+        }
+        if !raw.iter().all(|b| (0x20..=0x7e).contains(b)) {
+            return Err("Idempotency-Key must be printable ASCII (space to `~`)".into());
+        }
+        // Checked just above: every byte is ASCII.
+        Ok(Self(String::from_utf8_lossy(raw).into_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -653,6 +683,17 @@ mod tests {
         assert!(QuestionTitle::parse(&"测".repeat(501)).is_err());
         assert!(QuestionTitle::parse("a\0b").is_err());
         assert!(QuestionTitle::parse("two\nlines").is_err());
+    }
+
+    #[test]
+    fn idempotency_keys_are_1_to_255_printable_ascii_bytes() {
+        assert_eq!(IdempotencyKey::parse(b"a b~").unwrap().as_str(), "a b~");
+        assert!(IdempotencyKey::parse(&[b'k'; 255]).is_ok());
+        assert!(IdempotencyKey::parse(&[b'k'; 256]).is_err());
+        assert!(IdempotencyKey::parse(b"").is_err());
+        for bad in [&b"tab\there"[..], b"del\x7f", "键".as_bytes(), b"nul\0"] {
+            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -3,8 +3,11 @@
 use super::AppState;
 use super::error::{ApiResult, Problem};
 use super::extract::{Json, PathId, etag, if_match, if_none_match};
+use super::idempotency::json_reply;
 use super::shared::AnswerOut;
 use crate::domain::{Answer, FieldErrors, Markdown};
+use crate::idempotency::{self, Reply};
+use crate::service::Written;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -59,14 +62,19 @@ pub struct PatchAnswer {
     pub body: Option<Option<String>>,
 }
 
-fn answer_response(status: StatusCode, a: Answer, location: bool) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::ETAG, etag('a', a.id, a.version));
+/// An answer with its `ETag` (and `Location` when it was created): the answer of an add,
+/// also as its idempotency record keeps it.
+fn answer_reply(status: StatusCode, a: Answer, location: bool) -> Reply {
+    let mut headers = vec![(header::ETAG, etag('a', a.id, a.version))];
     if location {
         let loc = format!("/api/v1/answers/{}", a.id);
-        headers.insert(header::LOCATION, loc.parse().expect("ascii location"));
+        headers.push((header::LOCATION, loc.parse().expect("ascii location")));
     }
-    (status, headers, axum::Json(AnswerOut::from(a))).into_response()
+    json_reply(status, &AnswerOut::from(a), &headers)
+}
+
+fn answer_response(status: StatusCode, a: Answer, location: bool) -> Response {
+    answer_reply(status, a, location).into_response()
 }
 
 /// List a question's answers
@@ -114,6 +122,9 @@ pub async fn add_answer(
     Json(input): Json<AnswerInput>,
 ) -> ApiResult<Response> {
     let body = input.parse_alone()?;
+    idempotency::reply_with(|w: &Written<Answer>| {
+        answer_reply(StatusCode::CREATED, w.value.clone(), true)
+    });
     let a = state.service.add_answer(id, &body).await?;
     Ok(answer_response(StatusCode::CREATED, a, true))
 }

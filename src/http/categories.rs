@@ -3,8 +3,11 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, PathText, Query};
+use super::idempotency::json_reply;
 use super::shared::{json_etagged, parse_limit};
 use crate::domain::{Category, CategoryName, FieldErrors, Slug, TagCount};
+use crate::idempotency::{self, Reply};
+use crate::service::Written;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -112,14 +115,19 @@ pub async fn create_category(
             "parse without error left a gap"
         )));
     };
+    idempotency::reply_with(|w: &Written<Category>| category_created(w.value.clone()));
     let c = state.service.create_category(&slug, &name).await?;
+    Ok(category_created(c).into_response())
+}
+
+/// The answer of a create, also as its idempotency record keeps it.
+fn category_created(c: Category) -> Reply {
     let location = format!("/api/v1/categories/{}", c.slug);
-    Ok((
+    json_reply(
         StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        axum::Json(CategoryOut::from(c)),
+        &CategoryOut::from(c),
+        &[(header::LOCATION, location.parse().expect("a slug is ascii"))],
     )
-        .into_response())
 }
 
 /// Get a category

@@ -303,6 +303,95 @@ pub(super) fn document_route(paths: &mut Paths, access: Access, cost: Cost) {
     }
 }
 
+/// What every POST says about `Idempotency-Key` (`http/idempotency.rs`): the optional header,
+/// its 400, 409 and 422, and the `Idempotent-Replayed` header of a replayed answer. Added to a
+/// response the handler documents itself, so each status keeps one description.
+pub(super) fn document_idempotency(paths: &mut Paths) {
+    use utoipa::openapi::path::ParameterBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{Required, header::HeaderBuilder};
+    let max = crate::domain::IDEMPOTENCY_KEY_MAX_CHARS;
+    let parameter = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(format!(
+            "Makes a retry safe: a retry within 24 hours with the same key and the same \
+             request (method, path and query, body) from the same credential (or, without \
+             one, the same client address) gets the first answer again, marked \
+             `Idempotent-Replayed: true`, instead of repeating the request. 1–{max} printable \
+             ASCII characters; a fresh random value (a UUID) per request. See \
+             docs/idempotency.md."
+        )))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(max))
+                .pattern(Some(r"^[\x20-\x7E]+$")),
+        ))
+        .build();
+    let replayed = || {
+        RefOr::T(
+            HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .description(Some(
+                    "`true` when this is the kept answer to an earlier request with the same \
+                     `Idempotency-Key`",
+                ))
+                .build(),
+        )
+    };
+    let additions = [
+        (
+            "400",
+            "an `Idempotency-Key` that is not 1–255 printable ASCII characters \
+             (`invalid_idempotency_key`)",
+        ),
+        (
+            "409",
+            "a request with the same `Idempotency-Key` is still running \
+             (`idempotency_key_in_flight`, with `Retry-After`)",
+        ),
+        (
+            "422",
+            "the `Idempotency-Key` was used for a different request \
+             (`idempotency_key_reused`)",
+        ),
+    ];
+    for item in paths.paths.values_mut() {
+        let Some(op) = item.post.as_mut() else {
+            continue;
+        };
+        op.parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(parameter.clone()));
+        let responses = &mut op.responses.responses;
+        for (status, response) in responses.iter_mut() {
+            if status.starts_with('2')
+                && let RefOr::T(response) = response
+            {
+                response
+                    .headers
+                    .insert("Idempotent-Replayed".to_string(), replayed());
+            }
+        }
+        for (status, why) in additions {
+            match responses.get_mut(status) {
+                Some(RefOr::T(response)) => {
+                    response.description = format!("{}; or {why}", response.description);
+                }
+                Some(RefOr::Ref(_)) => {}
+                None => {
+                    let mut first = why.to_string();
+                    first[..1].make_ascii_uppercase();
+                    responses.insert(status.to_string(), problem(&first));
+                }
+            }
+        }
+    }
+}
+
 /// OpenAPI links from each create to the operations on what it created, so clients (and
 /// stateful conformance tests) can follow them.
 pub(super) struct CreateLinks;

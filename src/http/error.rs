@@ -81,6 +81,9 @@ error_codes! {
     RequestTimeout => ("request_timeout", SERVICE_UNAVAILABLE, "The request took too long and was cancelled"),
     NotReady => ("not_ready", SERVICE_UNAVAILABLE, "The service is not ready"),
     DatabaseUnavailable => ("database_unavailable", SERVICE_UNAVAILABLE, "The database cannot be reached; try again shortly"),
+    InvalidIdempotencyKey => ("invalid_idempotency_key", BAD_REQUEST, "The Idempotency-Key is not 1-255 printable ASCII characters"),
+    IdempotencyKeyReused => ("idempotency_key_reused", UNPROCESSABLE_ENTITY, "The Idempotency-Key was used for a different request"),
+    IdempotencyKeyInFlight => ("idempotency_key_in_flight", CONFLICT, "A request with this Idempotency-Key is still running"),
     Internal => ("internal_error", INTERNAL_SERVER_ERROR, "Internal server error"),
 }
 
@@ -201,6 +204,9 @@ impl From<service::Error> for ApiError {
                     ErrorCode::UnknownCategory,
                     format!("no category `{slug}`; create it first with POST /api/v1/categories"),
                 );
+            }
+            E::IdempotencyKeyInFlight => {
+                return ApiError::new(ErrorCode::IdempotencyKeyInFlight, detail).retry_after(1);
             }
             E::VersionMismatch { current } => {
                 return ApiError::new(

@@ -11,6 +11,7 @@ use crate::service::{Principal, Rating, ReviewInput, ReviewOutcome, Reviewed};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

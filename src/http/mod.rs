@@ -9,6 +9,7 @@ pub mod changes;
 mod doc;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod learners;
 pub mod live;
 pub mod metrics;
@@ -107,16 +108,32 @@ enum Deadline {
 }
 
 /// Registers one operation with who may call it and whether it runs under the request
-/// timeout. This one call makes the route's check, its timeout and its OpenAPI security and
-/// error responses, so they cannot disagree.
+/// timeout. This one call makes the route's check, its timeout, its `Idempotency-Key` handling
+/// (every POST) and its OpenAPI security, parameters and error responses, so they cannot
+/// disagree.
 fn op(
-    (schemas, mut paths, method_router): UtoipaMethodRouter<AppState>,
+    (schemas, mut paths, mut method_router): UtoipaMethodRouter<AppState>,
     access: Access,
     cost: Cost,
     deadline: Deadline,
     timeout: Duration,
 ) -> UtoipaMethodRouter<AppState> {
     doc::document_route(&mut paths, access, cost);
+    // `routes!` here always names one handler, so a path with a POST is a POST route.
+    if paths.paths.values().any(|item| item.post.is_some()) {
+        doc::document_idempotency(&mut paths);
+        let kind = match deadline {
+            Deadline::Bounded => idempotency::BodyKind::Buffered,
+            Deadline::Unbounded => idempotency::BodyKind::Streamed,
+        };
+        // Inside the guard: the caller is known (keys are kept per credential), and a
+        // refused request claims nothing.
+        method_router = method_router.route_layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                idempotency::layer(kind, timeout, req, next)
+            },
+        ));
+    }
     let mut method_router = method_router.route_layer(axum::middleware::from_fn(
         move |req: axum::extract::Request, next: axum::middleware::Next| {
             access::guard(access, cost, req, next)
@@ -300,6 +317,7 @@ fn cors(origins: &Origins) -> CorsLayer {
             header::ETAG,
             header::LOCATION,
             HeaderName::from_static("x-request-id"),
+            idempotency::IDEMPOTENT_REPLAYED.clone(),
         ]);
     match origins {
         Origins::Any => base.allow_origin(Any),

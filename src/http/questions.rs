@@ -3,12 +3,15 @@
 use super::answers::AnswerInput;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, PathId, Query, etag, if_match, if_none_match};
+use super::idempotency::json_reply;
 use super::shared::{AnswerOut, CategoryRefOut, Filter, TagSlug, json_etagged, parse_limit};
 use super::{AppState, double_option};
 use crate::domain::{
     Difficulty, FieldErrors, Markdown, NewQuestion, Question, QuestionDraft, QuestionFilter,
     QuestionPatch, QuestionTitle, Slug, parse_answers, parse_tags,
 };
+use crate::idempotency::{self, Reply};
+use crate::service::Written;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -260,15 +263,15 @@ fn decode_cursor(raw: &str) -> ApiResult<i64> {
         })
 }
 
-fn question_response(status: StatusCode, q: Question, location: bool) -> Response {
-    let tag = etag('q', q.id, q.version);
-    let mut headers = HeaderMap::new();
-    headers.insert(header::ETAG, tag);
+/// A question as written, with its `ETag` (and `Location` when it was created): the answer
+/// of a create, also as its idempotency record keeps it.
+fn question_reply(status: StatusCode, q: Question, location: bool) -> Reply {
+    let mut headers = vec![(header::ETAG, etag('q', q.id, q.version))];
     if location {
         let loc = format!("/api/v1/questions/{}", q.id);
-        headers.insert(header::LOCATION, loc.parse().expect("ascii location"));
+        headers.push((header::LOCATION, loc.parse().expect("ascii location")));
     }
-    (status, headers, axum::Json(QuestionOut::from(q))).into_response()
+    json_reply(status, &QuestionOut::from(q), &headers)
 }
 
 /// List questions
@@ -322,8 +325,11 @@ pub async fn create_question(
     Json(body): Json<CreateQuestion>,
 ) -> ApiResult<Response> {
     let new = body.parse()?;
+    idempotency::reply_with(|w: &Written<Question>| {
+        question_reply(StatusCode::CREATED, w.value.clone(), true)
+    });
     let q = state.service.create_question(&new).await?;
-    Ok(question_response(StatusCode::CREATED, q, true))
+    Ok(question_reply(StatusCode::CREATED, q, true).into_response())
 }
 
 /// Get a question
@@ -404,7 +410,7 @@ pub async fn patch_question(
     let expected = if_match(&headers, 'q', id.get());
     let patch = body.parse()?;
     let q = state.service.patch_question(id, &patch, &expected).await?;
-    Ok(question_response(StatusCode::OK, q, false))
+    Ok(question_reply(StatusCode::OK, q, false).into_response())
 }
 
 /// Delete a question

@@ -3,11 +3,14 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, PathText, Query};
+use super::idempotency::json_reply;
 use super::shared::{AnswerOut, Filter, QuestionSummary, parse_limit};
 use crate::domain::{Difficulty, FieldErrors};
-use crate::service::{DrawRequest, QuizItem, QuizMode};
+use crate::idempotency;
+use crate::service::{DrawRequest, QuizItem, QuizMode, SessionRow};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -204,19 +207,26 @@ pub struct SessionOut {
 pub async fn create_session(
     State(state): State<AppState>,
     Json(body): Json<CreateSession>,
-) -> ApiResult<(StatusCode, axum::Json<SessionOut>)> {
+) -> ApiResult<Response> {
     let mut e = FieldErrors::new();
     let filter = Filter::one_tag(&mut e, &body.category, &body.tag, &body.difficulty);
     e.finish()?;
-    let s = state.service.create_session(&filter).await?;
-    Ok((
+    // The answer is known before the session is stored, and recorded as it is stored.
+    let planned = state.service.plan_session(&filter).await?;
+    let s = &planned.session;
+    let reply = json_reply(
         StatusCode::CREATED,
-        axum::Json(SessionOut {
-            token: s.token,
+        &SessionOut {
+            token: s.token.clone(),
             remaining: s.remaining,
             expires_at: s.expires_at,
-        }),
-    ))
+        },
+        &[],
+    );
+    let recorded = reply.clone();
+    idempotency::reply_with(move |_: &SessionRow| recorded);
+    state.service.open_session(planned).await?;
+    Ok(reply.into_response())
 }
 
 /// End a quiz session

@@ -60,6 +60,10 @@ pub enum Error {
     /// The review's time is too far ahead of the server's clock, or too long ago.
     #[error("{0}")]
     ReviewTimeOutOfRange(String),
+    /// Another request with the same idempotency key holds it (this one's claim was taken
+    /// over): nothing was written.
+    #[error("a request with this Idempotency-Key is still running; retry shortly")]
+    IdempotencyKeyInFlight,
     /// The database cannot be reached (PostgreSQL restarting, the network down): worth a
     /// retry, not a bug.
     #[error("the database cannot be reached; try again shortly")]
@@ -87,6 +91,7 @@ impl From<StoreError> for Error {
                 Self::QuestionTooLarge { chars, max }
             }
             StoreError::Schedule(e) => Self::Internal(e.context("scheduling a review")),
+            StoreError::ClaimLost => Self::IdempotencyKeyInFlight,
             e @ StoreError::Db(_) if e.is_unavailable() => Self::Unavailable(e),
             StoreError::Db(e) => Self::Internal(anyhow::Error::new(e).context("database error")),
         }

@@ -465,7 +465,7 @@ async fn rebuild_until_done(f: &Follower, stop: &mut watch::Receiver<bool>) -> O
 }
 
 /// Records this replica's position (also a heartbeat) and prunes what every live replica has
-/// applied.
+/// applied, and the idempotency records that expired (any replica may: they are shared).
 async fn record_and_prune(f: &Follower, seq: i64) -> crate::store::StoreResult<()> {
     f.store.record_position(&f.replica, seq).await?;
     let now = chrono::Utc::now().timestamp_micros();
@@ -473,5 +473,6 @@ async fn record_and_prune(f: &Follower, seq: i64) -> crate::store::StoreResult<(
     let live_since = now.saturating_sub(micros(f.retention.replica_expiry));
     let keep_since = now.saturating_sub(micros(f.retention.changes));
     f.store.prune_changes(live_since, keep_since).await?;
+    f.store.purge_expired_keys().await?;
     Ok(())
 }

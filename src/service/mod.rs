@@ -5,6 +5,7 @@
 mod cache;
 mod changes;
 mod error;
+mod idempotency;
 mod import;
 mod indexing;
 pub mod keys;
@@ -33,10 +34,13 @@ pub use import::{
 };
 pub use indexing::{DEFAULT_CHANGES_RETENTION, DEFAULT_REPLICA_EXPIRY, LogRetention};
 pub use keys::{CallerId, Principal};
-pub use quiz::{Choice, DrawRequest, Graded, NewSession, QuizItem, QuizMode};
+pub use quiz::{Choice, DrawRequest, Graded, NewSession, PlannedSession, QuizItem, QuizMode};
 pub use reviews::{ReviewInput, ReviewOutcome, Reviewed};
 pub use search::{SearchHit, SearchPage};
 pub use seed::SeedReport;
+// What a handler's answer is made from, when its effect's transaction records that answer
+// (`idempotency::reply_with`): the values those transactions return.
+pub use crate::store::{ClaimOutcome, KeyRecord, NewClaim, SavedReview, SessionRow, Written};
 pub use synonyms::{
     Loaded as LoadedSynonyms, builtin_sets as builtin_synonym_sets,
     export_line as export_synonyms_line,

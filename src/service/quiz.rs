@@ -56,11 +56,22 @@ pub enum QuizItem {
 }
 
 /// A new session as the client sees it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NewSession {
     pub token: String,
     pub remaining: i64,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A session made but not stored yet: what the client will be told is known before the one
+/// write that stores it, so a request can say what it answers before that write commits
+/// (an idempotency record is written in the same transaction).
+#[derive(Debug)]
+pub struct PlannedSession {
+    pub session: NewSession,
+    token_hash: String,
+    filter: QuizFilter,
+    created_at: DateTime<Utc>,
 }
 
 /// The result of grading a multiple-choice answer.
@@ -330,8 +341,10 @@ impl Service {
         })
     }
 
+    /// Checks the filters, counts what the session can serve and makes its token; stores
+    /// nothing (see [`Service::open_session`]).
     #[tracing::instrument(skip(self))]
-    pub async fn create_session(&self, filter: &QuizFilter) -> Result<NewSession> {
+    pub async fn plan_session(&self, filter: &QuizFilter) -> Result<PlannedSession> {
         let pools = self.pools_for(filter).await?;
         let sizes = self.store.pool_sizes(&pools).await?;
         let remaining = if pools.len() == 1 {
@@ -359,17 +372,33 @@ impl Service {
                 needs_answers: false,
             });
         }
-        let (token, hash) = new_token();
+        let (token, token_hash) = new_token();
         let now = Utc::now();
         let expires_at = now + Duration::hours(SESSION_TTL_HOURS);
-        self.store
-            .create_session(&hash, filter, now, expires_at)
-            .await?;
-        Ok(NewSession {
-            token,
-            remaining,
-            expires_at,
+        Ok(PlannedSession {
+            session: NewSession {
+                token,
+                remaining,
+                expires_at,
+            },
+            token_hash,
+            filter: filter.clone(),
+            created_at: now,
         })
+    }
+
+    /// Stores a planned session.
+    #[tracing::instrument(skip_all)]
+    pub async fn open_session(&self, planned: PlannedSession) -> Result<NewSession> {
+        self.store
+            .create_session(
+                &planned.token_hash,
+                &planned.filter,
+                planned.created_at,
+                planned.session.expires_at,
+            )
+            .await?;
+        Ok(planned.session)
     }
 
     #[tracing::instrument(skip_all)]

@@ -5,7 +5,8 @@
 //! behind them.
 //!
 //! The rooms: `sql.rs` says how a statement reaches either database; `questions.rs`,
-//! `quiz.rs`, `changes.rs`, `keys.rs` and `meta.rs` hold the operations of their concern,
+//! `quiz.rs`, `changes.rs`, `keys.rs`, `meta.rs` and `idempotency.rs` hold the operations of
+//! their concern,
 //! with every statement both databases accept written once; `writes.rs` holds the
 //! multi-statement write paths of questions; `reviews.rs` the rules by which reviews merge
 //! into a learner's log and the write path that applies them; `sqlite/` and `postgres/` each
@@ -14,6 +15,7 @@
 
 mod changes;
 mod dialect;
+mod idempotency;
 mod keys;
 mod meta;
 mod model;
@@ -30,10 +32,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use std::path::Path;
 use std::sync::Arc;
 
+pub use idempotency::{ClaimOutcome, KeyRecord, NewClaim};
 pub use model::{
     ApiKey, BatchOutcome, Card, Change, Changes, DeletedAnswer, DueCard, Eligibility, Feed,
-    FeedEvent, IndexRow, KeyGrant, ListPage, Pool, ReplicaPosition, SessionRow, Snapshot,
-    Versioned, Written,
+    FeedEvent, IndexRow, KeyGrant, ListPage, Pool, ReplicaPosition, SavedReview, SessionRow,
+    Snapshot, Versioned, Written,
 };
 pub use postgres::{CHANGE_LOG_LOCK, PgStore};
 pub use reviews::{Merge, Merged, NewReview, ReviewState, Scheduler};
@@ -63,6 +66,10 @@ pub enum StoreError {
     /// The scheduler a card is replayed with failed (a bug: it takes any state it made).
     #[error("scheduling a review failed")]
     Schedule(#[source] anyhow::Error),
+    /// The request's claim on its idempotency key was taken over by another request (its
+    /// lease ran out): the write is rolled back rather than recorded under a claim it lost.
+    #[error("the idempotency key's claim was taken over")]
+    ClaimLost,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -226,7 +233,12 @@ impl Store {
 
     /// Runs `f` in a write transaction of this kind and commits what it did (nothing on
     /// error).
-    async fn writing<T>(
+    ///
+    /// Every write commits here, so this is where a request made with an `Idempotency-Key`
+    /// records its answer in the transaction of its effect: when the request said how a value
+    /// like `f`'s renders (`idempotency::reply_with`), the answer is stored under the request's
+    /// claim before the commit, and the write rolls back if the claim was lost.
+    async fn writing<T: std::any::Any>(
         &self,
         kind: WriteKind,
         f: impl AsyncFnOnce(&mut Conn<'_>) -> StoreResult<T>,
@@ -236,12 +248,21 @@ impl Store {
             Database::Postgres(p) => p.begin(kind).await?,
         };
         let out = f(&mut tx.conn()).await?;
+        let answered = crate::idempotency::render(&out);
+        if let Some((claim, reply)) = &answered
+            && !tx.conn().complete_key(&claim.id, reply, None).await?
+        {
+            return Err(StoreError::ClaimLost);
+        }
         tx.commit().await?;
+        if let Some((claim, reply)) = answered {
+            claim.committed(reply);
+        }
         Ok(out)
     }
 
     /// A write that appends to the change log.
-    async fn changing<T>(
+    async fn changing<T: std::any::Any>(
         &self,
         f: impl AsyncFnOnce(&mut Conn<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
@@ -249,7 +270,7 @@ impl Store {
     }
 
     /// Any other write.
-    async fn write<T>(
+    async fn write<T: std::any::Any>(
         &self,
         f: impl AsyncFnOnce(&mut Conn<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {

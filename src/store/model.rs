@@ -492,6 +492,14 @@ pub struct Card {
     pub interval_days: f64,
 }
 
+/// A review as saved: the card it left and the interval it scheduled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SavedReview {
+    pub question_id: i64,
+    pub interval_days: f64,
+    pub card: Card,
+}
+
 /// A card as selected.
 #[derive(FromRow)]
 pub(super) struct CardRow {

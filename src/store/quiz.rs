@@ -119,13 +119,14 @@ impl Store {
         .await
     }
 
+    /// Stores a new session (and drops expired ones); returns it as stored.
     pub async fn create_session(
         &self,
         token_hash: &str,
         filter: &QuizFilter,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<SessionRow> {
         self.write(async |c| {
             c.execute(
                 "DELETE FROM quiz_sessions WHERE expires_at < $1",
@@ -146,7 +147,10 @@ impl Store {
                 ],
             )
             .await?;
-            Ok(())
+            Ok(SessionRow {
+                filter: filter.clone(),
+                expires_at,
+            })
         })
         .await
     }

@@ -30,6 +30,7 @@ pub(crate) enum Arg<'a> {
     Real(f64),
     Text(Option<&'a str>),
     Bool(bool),
+    Bytes(&'a [u8]),
     /// A set of integers: a JSON array on SQLite (read with `json_each`), a `bigint[]` on
     /// PostgreSQL (read with `unnest` or `ANY`).
     Ints(&'a [i64]),
@@ -108,6 +109,7 @@ where
     f64: for<'q> Encode<'q, A::Database> + Type<A::Database>,
     for<'q> Option<&'q str>: Encode<'q, A::Database> + Type<A::Database>,
     bool: for<'q> Encode<'q, A::Database> + Type<A::Database>,
+    for<'q> &'q [u8]: Encode<'q, A::Database> + Type<A::Database>,
 {
     let mut out = A::default();
     for a in args {
@@ -116,6 +118,7 @@ where
             Arg::Real(v) => out.add(v),
             Arg::Text(v) => out.add(v),
             Arg::Bool(v) => out.add(v),
+            Arg::Bytes(v) => out.add(v),
             set_of_values => set(&mut out, set_of_values),
         }
         .map_err(sqlx::Error::Encode)?;

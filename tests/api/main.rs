@@ -17,6 +17,7 @@ mod concurrency;
 mod docs;
 mod errors;
 mod golden;
+mod idempotency;
 mod openapi;
 mod process;
 mod questions;
