@@ -4,13 +4,17 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
 use super::extract::{Json, Query, from_value};
+use super::idempotency::json_reply;
 use super::shared::{QuestionSummary, json_integer, parse_limit};
 use crate::domain::{FieldError, FieldErrors, Id, LearnerId, REVIEW_BATCH_MAX, ReviewId};
+use crate::idempotency::{self, Reply};
 use crate::service::keys::{LEARNER_TOKEN_DAYS, LEARNER_TOKEN_MAX_DAYS};
 use crate::service::{Principal, Rating, ReviewInput, ReviewOutcome, Reviewed};
+use crate::store::{Card, Merge, Merged};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -144,26 +148,59 @@ pub async fn record_review(
     State(state): State<AppState>,
     Learner(learner): Learner,
     Json(body): Json<ReviewRequest>,
-) -> ApiResult<(StatusCode, axum::Json<ReviewOut>)> {
+) -> ApiResult<Response> {
     let input = review_input(body)?;
     let question_id = input.question_id;
+    let review_id = input.review_id.as_ref().map(|r| r.as_str().to_string());
+    // A retry under an `Idempotency-Key` gets this answer, recorded in the merge's own
+    // transaction: what the merge did, rendered as the answer below renders it.
+    idempotency::reply_with(move |m: &Merge| {
+        match (m.outcomes.first(), m.cards.get(&question_id)) {
+            (Some(o @ (Merged::Applied | Merged::Duplicate)), Some(card)) => {
+                review_reply(question_id, card, matches!(o, Merged::Duplicate))
+            }
+            (Some(Merged::ReviewIdReused), _) => problem_reply(ApiError::from(
+                crate::service::Error::ReviewIdReused(review_id.unwrap_or_default()),
+            )),
+            _ => problem_reply(ApiError::from(crate::service::Error::QuestionNotFound(
+                question_id,
+            ))),
+        }
+    });
     let Reviewed { card, duplicate } = state.service.review(&learner, input).await?;
+    Ok(review_reply(question_id, &card, duplicate).into_response())
+}
+
+/// The answer to a review, also as its idempotency record keeps it.
+fn review_reply(question_id: i64, card: &Card, duplicate: bool) -> Reply {
     let status = if duplicate {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok((
-        status,
-        axum::Json(ReviewOut {
-            question_id,
-            due: card.due,
-            interval_days: card.interval_days,
-            stability: card.stability,
-            difficulty: card.difficulty,
-            duplicate,
-        }),
-    ))
+    let out = ReviewOut {
+        question_id,
+        due: card.due,
+        interval_days: card.interval_days,
+        stability: card.stability,
+        difficulty: card.difficulty,
+        duplicate,
+    };
+    json_reply(status, &out, &[])
+}
+
+/// A refusal, as its idempotency record keeps it (the same bytes the error renders to).
+fn problem_reply(e: ApiError) -> Reply {
+    Reply {
+        status: e.code.status().as_u16(),
+        headers: vec![(
+            axum::http::header::CONTENT_TYPE.to_string(),
+            super::error::PROBLEM_JSON.to_string(),
+        )],
+        body: serde_json::to_vec(&e.problem())
+            .expect("a problem serializes")
+            .into(),
+    }
 }
 
 /// Body of `POST /api/v1/learners/{learner}/reviews/batch`.
@@ -192,7 +229,7 @@ pub enum ReviewStatus {
     Refused,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReviewResult {
     /// The review's position in `reviews`, from 0.
     pub index: usize,
@@ -263,7 +300,7 @@ pub async fn record_review_batch(
     State(state): State<AppState>,
     Learner(learner): Learner,
     Json(body): Json<ReviewBatchRequest>,
-) -> ApiResult<axum::Json<ReviewBatchOut>> {
+) -> ApiResult<Response> {
     let Some(items) = body.reviews else {
         return Err(ApiError::field("reviews", "is required"));
     };
@@ -288,17 +325,37 @@ pub async fn record_review_batch(
         }
     }
     let (indices, inputs): (Vec<usize>, Vec<ReviewInput>) = inputs.into_iter().unzip();
-    let outcomes = state.service.review_batch(&learner, &inputs).await?;
-    for (index, outcome) in indices.into_iter().zip(outcomes) {
+    // A retry under an `Idempotency-Key` gets this answer, recorded in the merge's own
+    // transaction, rendered by the same function as the answer below.
+    let respond = {
+        let (results, indices) = (results.clone(), indices.clone());
+        Box::new(move |outcomes| batch_reply(results, &indices, outcomes))
+    };
+    let outcomes = state
+        .service
+        .review_batch(&learner, &inputs, Some(respond))
+        .await?;
+    Ok(batch_reply(results, &indices, outcomes).into_response())
+}
+
+/// The answer to a batch: the results of the items refused as they were read, with the
+/// outcomes of the others (`indices` says where each goes).
+fn batch_reply(
+    mut results: Vec<Option<ReviewResult>>,
+    indices: &[usize],
+    outcomes: Vec<ReviewOutcome>,
+) -> Reply {
+    for (&index, outcome) in indices.iter().zip(outcomes) {
         results[index] = Some(match outcome {
             ReviewOutcome::Applied => ReviewResult::new(index, ReviewStatus::Applied),
             ReviewOutcome::Duplicate => ReviewResult::new(index, ReviewStatus::Duplicate),
             ReviewOutcome::Refused(e) => ReviewResult::refused(index, e.into()),
         });
     }
-    Ok(axum::Json(ReviewBatchOut {
+    let out = ReviewBatchOut {
         results: results.into_iter().flatten().collect(),
-    }))
+    };
+    json_reply(StatusCode::OK, &out, &[])
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

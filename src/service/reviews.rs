@@ -6,8 +6,9 @@
 use super::quiz::question_id;
 use super::{Error, Result, Service};
 use crate::domain::{LearnerId, Question, Rating, ReviewId, check_review_time};
+use crate::idempotency::{self, Reply};
 use crate::quiz::schedule;
-use crate::store::{Card, Merged, NewReview, ReviewState};
+use crate::store::{Card, Merge, Merged, NewReview, ReviewState};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -77,76 +78,53 @@ impl Service {
 
     /// Records a batch of reviews in one transaction and says what became of each, in order:
     /// one refused review (an unknown question, a time out of range, a reused id) never
-    /// keeps the others out.
-    #[tracing::instrument(skip(self, learner, inputs), fields(learner = learner.as_str(), reviews = inputs.len()))]
+    /// keeps the others out. `respond`, when given, renders the outcomes as the answer to keep
+    /// for an `Idempotency-Key`, inside the merge's transaction.
+    #[tracing::instrument(skip(self, learner, inputs, respond), fields(learner = learner.as_str(), reviews = inputs.len()))]
     pub async fn review_batch(
         &self,
         learner: &LearnerId,
         inputs: &[ReviewInput],
+        respond: Option<Box<dyn FnOnce(Vec<ReviewOutcome>) -> Reply + Send>>,
     ) -> Result<Vec<ReviewOutcome>> {
-        Ok(self.merge(learner, inputs).await?.0)
+        // One clock reading for the whole batch: reviews it dates are dated alike, and the
+        // answer rendered inside the transaction sees the same checks as the one returned.
+        let now = Utc::now();
+        if let Some(respond) = respond {
+            let inputs = inputs.to_vec();
+            idempotency::reply_with(move |m: &Merge| respond(outcomes(&inputs, now, &m.outcomes)));
+        }
+        Ok(self.merge_at(learner, inputs, now).await?.0)
     }
 
-    /// Checks each review's time and question id, merges those that pass, and reports every
-    /// review's outcome in order with the cards of the questions named.
     async fn merge(
         &self,
         learner: &LearnerId,
         inputs: &[ReviewInput],
     ) -> Result<(Vec<ReviewOutcome>, HashMap<i64, Card>)> {
-        // One clock reading for the whole batch: reviews it dates are dated alike.
-        let now = Utc::now();
-        let mut refused: Vec<Option<Error>> = Vec::with_capacity(inputs.len());
-        let mut reviews: Vec<NewReview<'_>> = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            let when = match input.reviewed_at {
-                Some(t) => check_review_time(t, now)
-                    .map(|t| (t, true))
-                    .map_err(Error::ReviewTimeOutOfRange),
-                None => Ok((now, false)),
-            };
-            match when.and_then(|w| Ok((w, question_id(input.question_id)?))) {
-                Ok(((reviewed_at, dated_by_client), question)) => {
-                    reviews.push(NewReview {
-                        review_id: input.review_id.as_ref().map(ReviewId::as_str),
-                        question_id: question.get(),
-                        rating: input.rating,
-                        reviewed_at,
-                        dated_by_client,
-                    });
-                    refused.push(None);
-                }
-                Err(e) => refused.push(Some(e)),
-            }
-        }
+        self.merge_at(learner, inputs, Utc::now()).await
+    }
+
+    /// Checks each review's time and question id, merges those that pass, and reports every
+    /// review's outcome in order with the cards of the questions named.
+    async fn merge_at(
+        &self,
+        learner: &LearnerId,
+        inputs: &[ReviewInput],
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<ReviewOutcome>, HashMap<i64, Card>)> {
+        let reviews: Vec<NewReview<'_>> = inputs
+            .iter()
+            .filter_map(|input| check(input, now).ok())
+            .collect();
         let merge = if reviews.is_empty() {
-            Default::default()
+            Merge::default()
         } else {
             self.store
                 .merge_reviews(learner.as_str(), &reviews, &fsrs)
                 .await?
         };
-        let mut merged = reviews.iter().zip(merge.outcomes);
-        let outcomes = refused
-            .into_iter()
-            .map(|refusal| match refusal {
-                Some(e) => ReviewOutcome::Refused(e),
-                None => match merged.next() {
-                    Some((_, Merged::Applied)) => ReviewOutcome::Applied,
-                    Some((_, Merged::Duplicate)) => ReviewOutcome::Duplicate,
-                    Some((r, Merged::QuestionNotFound)) => {
-                        ReviewOutcome::Refused(Error::QuestionNotFound(r.question_id))
-                    }
-                    Some((r, Merged::ReviewIdReused)) => ReviewOutcome::Refused(
-                        Error::ReviewIdReused(r.review_id.unwrap_or_default().to_string()),
-                    ),
-                    None => ReviewOutcome::Refused(
-                        anyhow::anyhow!("the store reported fewer outcomes than reviews").into(),
-                    ),
-                },
-            })
-            .collect();
-        Ok((outcomes, merge.cards))
+        Ok((outcomes(inputs, now, &merge.outcomes), merge.cards))
     }
 
     /// Overdue questions (most overdue first), then questions never reviewed.
@@ -184,4 +162,48 @@ impl Service {
             })
             .collect())
     }
+}
+
+/// A review's time and question id checked against the clock reading `now`: the review as the
+/// store takes it, or why it is refused before it gets there.
+fn check(input: &ReviewInput, now: DateTime<Utc>) -> Result<NewReview<'_>> {
+    let (reviewed_at, dated_by_client) = match input.reviewed_at {
+        Some(t) => (
+            check_review_time(t, now).map_err(Error::ReviewTimeOutOfRange)?,
+            true,
+        ),
+        None => (now, false),
+    };
+    Ok(NewReview {
+        review_id: input.review_id.as_ref().map(ReviewId::as_str),
+        question_id: question_id(input.question_id)?.get(),
+        rating: input.rating,
+        reviewed_at,
+        dated_by_client,
+    })
+}
+
+/// Every review's outcome, in order: refused by the checks, or as the merge (which saw only
+/// the reviews that passed them, in order) found it.
+fn outcomes(inputs: &[ReviewInput], now: DateTime<Utc>, merged: &[Merged]) -> Vec<ReviewOutcome> {
+    let mut merged = merged.iter();
+    inputs
+        .iter()
+        .map(|input| match check(input, now) {
+            Err(e) => ReviewOutcome::Refused(e),
+            Ok(r) => match merged.next() {
+                Some(Merged::Applied) => ReviewOutcome::Applied,
+                Some(Merged::Duplicate) => ReviewOutcome::Duplicate,
+                Some(Merged::QuestionNotFound) => {
+                    ReviewOutcome::Refused(Error::QuestionNotFound(r.question_id))
+                }
+                Some(Merged::ReviewIdReused) => ReviewOutcome::Refused(Error::ReviewIdReused(
+                    r.review_id.unwrap_or_default().to_string(),
+                )),
+                None => ReviewOutcome::Refused(
+                    anyhow::anyhow!("the store reported fewer outcomes than reviews").into(),
+                ),
+            },
+        })
+        .collect()
 }

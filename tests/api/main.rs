@@ -27,4 +27,5 @@ mod replicas;
 mod reviews;
 mod search;
 mod seed;
+mod sync_docs;
 mod upgrade;
