@@ -184,7 +184,7 @@ pub struct ReplicasConfig {
 #[command(next_help_heading = "Sync")]
 pub struct SyncConfig {
     /// How long the change feed keeps events: a number with a unit (`30d`, `12h`, `90m`,
-    /// `3600s`; a bare number is seconds; at least 60 s). A cursor older than this is 410
+    /// `3600s`; a bare number is seconds; at least 1 s). A cursor older than this is 410
     /// `cursor_expired`.
     #[arg(long = "changes-retention", env = "KB_CHANGES_RETENTION",
           value_name = "CHANGES_RETENTION", default_value = "30d",
@@ -203,7 +203,7 @@ pub struct SyncConfig {
     pub live_per_address: usize,
 }
 
-/// A duration with a unit (`d`, `h`, `m`, `s`; none: seconds), at least a minute.
+/// A duration with a unit (`d`, `h`, `m`, `s`; none: seconds), at least a second.
 fn parse_retention(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (number, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
@@ -221,9 +221,9 @@ fn parse_retention(raw: &str) -> Result<Duration, String> {
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(scale))
-        .filter(|secs| *secs >= 60)
+        .filter(|secs| *secs >= 1)
         .map(Duration::from_secs)
-        .ok_or_else(|| "must be a whole number with a unit (e.g. 30d), at least 60 s".into())
+        .ok_or_else(|| "must be a whole number with a unit (e.g. 30d), at least 1 s".into())
 }
 
 /// How to log.

@@ -246,10 +246,14 @@ fn a_replica_that_fell_behind_the_pruned_log_rebuilds_and_a_new_one_builds_from_
         return;
     }
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    // A forgets replicas silent for a second, so B's absence lets A prune past B.
+    // A forgets replicas silent for a second, and keeps the feed for a second, so B's
+    // absence lets A prune past B.
     let a = ready(Server::start(
         a_dir.path(),
-        &[("KB_REPLICA_EXPIRY_SECS", "1")],
+        &[
+            ("KB_REPLICA_EXPIRY_SECS", "1"),
+            ("KB_CHANGES_RETENTION", "1s"),
+        ],
     ));
     let b = replica(b_dir.path(), a_dir.path(), &[]);
     assert_eq!(index_ids(&b, "GMP").len(), index_ids(&a, "GMP").len());
