@@ -26,14 +26,22 @@ pub struct Reply {
     pub body: Bytes,
 }
 
+/// How long an answer is kept and replayed.
+pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 /// Which record a claim holds: the caller's scope, the client's key, and this claim's own
 /// token (the record is only changed under the token that claimed it: a request whose lease
-/// ran out and was taken over changes nothing).
+/// ran out and was taken over changes nothing); and what the record will say about the
+/// request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimId {
     pub scope: String,
     pub key: String,
     pub token: String,
+    /// SHA-256 (hex) of the request; `None` for a streamed body until it has been read.
+    pub fingerprint: Option<String>,
+    /// The learner the request's path names.
+    pub learner: Option<String>,
 }
 
 type Renderer = Box<dyn FnMut(&dyn Any) -> Option<Reply> + Send>;
@@ -130,6 +138,8 @@ mod tests {
             scope: "admin".into(),
             key: "k".into(),
             token: "t".into(),
+            fingerprint: None,
+            learner: None,
         }
     }
 

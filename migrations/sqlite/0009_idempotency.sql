@@ -1,7 +1,8 @@
 -- Idempotent POSTs: the answer to a request made with an `Idempotency-Key`, kept for 24 hours
--- under the caller's scope and the key (docs/idempotency.md). A row is `running` while its
--- request is (a claim with a token and a lease, taken over once the lease ends), and `done`
--- once it holds the answer, written in the same transaction as the request's effect.
+-- under the caller's scope and the key (docs/idempotency.md), written in the same transaction
+-- as the request's effect. On PostgreSQL a row is also the claim of a running request
+-- (`running`, with a token and a lease); here the one kb process serving the file holds those
+-- claims in memory, so its rows are `done`, but the table has the same shape and rules.
 -- An ordinary rowid table: a row holds a whole response body, too large for WITHOUT ROWID.
 CREATE TABLE idempotency_keys (
     scope       TEXT NOT NULL,

@@ -38,9 +38,6 @@ use std::time::Duration;
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// How long an answer is kept and replayed.
-pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
-
 /// How a route takes its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
@@ -79,16 +76,17 @@ pub async fn layer(kind: BodyKind, timeout: Duration, req: Request, next: Next) 
             .into_response();
     };
     let mut req = req;
-    let id = ClaimId {
-        scope: scope(&req, &state),
-        key: key.as_str().to_string(),
-        token: crate::secret::random_token(),
-    };
+    let scope = scope(&req, &state);
     let learner = path_learner(&mut req).await;
     let keeper = Keeper {
         service: state.service.clone(),
-        id,
-        learner,
+        id: ClaimId {
+            scope,
+            key: key.as_str().to_string(),
+            token: crate::secret::random_token(),
+            fingerprint: None,
+            learner,
+        },
         lease: lease(timeout),
     };
     match kind {
@@ -168,23 +166,19 @@ impl Fingerprint {
 struct Keeper {
     service: Service,
     id: ClaimId,
-    learner: Option<String>,
     lease: Duration,
 }
 
 impl Keeper {
-    async fn claim(&self, fingerprint: Option<&str>) -> Result<ClaimOutcome, ApiError> {
+    async fn claim(&self) -> Result<ClaimOutcome, ApiError> {
         let claim = NewClaim {
             id: &self.id,
-            fingerprint,
-            learner: self.learner.as_deref(),
             lease: self.lease,
-            retention: RETENTION,
         };
         Ok(self.service.claim_key(&claim).await?)
     }
 
-    async fn buffered(self, req: Request, next: Next) -> Response {
+    async fn buffered(mut self, req: Request, next: Next) -> Response {
         let (parts, body) = req.into_parts();
         let mut fingerprint = Fingerprint::of(&parts.method, &parts.uri);
         // The same limit and refusals as the JSON extractor, which reads the copy below.
@@ -203,19 +197,19 @@ impl Keeper {
             }
         };
         fingerprint.update(&bytes);
-        let fingerprint = fingerprint.finish();
+        self.id.fingerprint = Some(fingerprint.finish());
         let req = Request::from_parts(parts, Body::from(bytes));
-        match self.claim(Some(&fingerprint)).await {
+        match self.claim().await {
             Err(e) => e.into_response(),
-            Ok(ClaimOutcome::Claimed) => self.run(req, next, Some(fingerprint), None).await,
-            Ok(ClaimOutcome::Held(record)) => held(record, Some(&fingerprint)),
+            Ok(ClaimOutcome::Claimed) => self.run(req, next, None).await,
+            Ok(ClaimOutcome::Held(record)) => held(record, self.id.fingerprint.as_deref()),
             Ok(ClaimOutcome::Contended) => in_flight(),
         }
     }
 
     async fn streamed(self, req: Request, next: Next) -> Response {
         let fingerprint = Fingerprint::of(req.method(), req.uri());
-        match self.claim(None).await {
+        match self.claim().await {
             Err(e) => e.into_response(),
             Ok(ClaimOutcome::Claimed) => {
                 let (parts, body) = req.into_parts();
@@ -224,7 +218,7 @@ impl Keeper {
                     inner: body.into_data_stream(),
                     hashed: hashed.clone(),
                 });
-                self.run(Request::from_parts(parts, body), next, None, Some(hashed))
+                self.run(Request::from_parts(parts, body), next, Some(hashed))
                     .await
             }
             // An answer can only be told apart from a different request's once the body is
@@ -244,14 +238,13 @@ impl Keeper {
         self,
         req: Request,
         next: Next,
-        fingerprint: Option<String>,
         streamed: Option<Arc<Mutex<Hashing>>>,
     ) -> Response {
         // Cut off (timeout, client gone) before the end: give the key up, unless a committed
         // transaction recorded the answer (then this changes nothing). Not on the way out of
         // an ordinary end, which settles the claim itself.
         let mut guard = ReleaseOnDrop(Some((self.service.clone(), self.id.clone())));
-        let response = self.settle(req, next, fingerprint, streamed).await;
+        let response = self.settle(req, next, streamed).await;
         guard.0 = None;
         response
     }
@@ -260,23 +253,19 @@ impl Keeper {
         &self,
         req: Request,
         next: Next,
-        fingerprint: Option<String>,
         streamed: Option<Arc<Mutex<Hashing>>>,
     ) -> Response {
         let claim = Claim::new(self.id.clone());
         let response = self.renewing(claim.scope(next.run(req))).await;
         if let Some(reply) = claim.committed_reply() {
             // What the effect's transaction recorded is what every retry will get.
+            self.service.finish_key(&self.id);
             return reply.into_response();
         }
-        let fingerprint = match (fingerprint, streamed) {
-            (Some(f), _) => Some(f),
-            (None, Some(hashed)) => hashed.lock().unwrap_or_else(|p| p.into_inner()).done(),
-            (None, None) => None,
-        };
+        let read = streamed.and_then(|h| h.lock().unwrap_or_else(|p| p.into_inner()).done());
         // A streamed body the handler did not read to its end has no fingerprint: nothing to
         // compare a retry with, so the retry runs again.
-        if !keeps(response.status()) || fingerprint.is_none() {
+        if !keeps(response.status()) || (self.id.fingerprint.is_none() && read.is_none()) {
             self.release().await;
             return response;
         }
@@ -296,7 +285,7 @@ impl Keeper {
         };
         match self
             .service
-            .complete_key(&self.id, &reply, fingerprint.as_deref())
+            .complete_key(&self.id, &reply, read.as_deref())
             .await
         {
             Ok(true) => {}
@@ -307,6 +296,7 @@ impl Keeper {
             // The answer still goes out; the claim's lease runs out and a retry runs again.
             Err(e) => tracing::warn!(error = %e, "could not keep an idempotent answer"),
         }
+        self.service.finish_key(&self.id);
         Response::from_parts(parts, Body::from(bytes))
     }
 

@@ -23,6 +23,11 @@ impl Service {
         Ok(self.store.complete_key(id, reply, fingerprint).await?)
     }
 
+    /// Ends a claim whose answer is recorded.
+    pub fn finish_key(&self, id: &ClaimId) {
+        self.store.finish_key(id);
+    }
+
     /// Gives a running claim up, so that a retry runs again.
     pub async fn release_key(&self, id: &ClaimId) -> Result<()> {
         Ok(self.store.release_key(id).await?)

@@ -269,6 +269,14 @@ impl Store {
         self.writing(WriteKind::Changes, f).await
     }
 
+    /// A write a crash of the database may lose without harm (see `WriteKind::Unflushed`).
+    async fn write_unflushed<T: std::any::Any>(
+        &self,
+        f: impl AsyncFnOnce(&mut Conn<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.writing(WriteKind::Unflushed, f).await
+    }
+
     /// Any other write.
     async fn write<T: std::any::Any>(
         &self,

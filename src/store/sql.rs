@@ -280,4 +280,8 @@ pub(crate) enum WriteKind {
     Plain,
     Changes,
     Synonyms,
+    /// A write whose loss in a crash of the database is harmless (an idempotency claim, whose
+    /// effect's own transaction checks the key again): PostgreSQL commits it without waiting
+    /// for its log to reach the disk.
+    Unflushed,
 }

@@ -318,14 +318,25 @@ async fn the_answer_commits_with_the_effect_so_a_lost_claim_rolls_back_every_tra
             json!({"reviews": [{"question_id": 2, "rating": "good"}, {"question_id": 3, "rating": "hard"}]}),
         ),
     ];
-    let steal = "UPDATE idempotency_keys SET claim = 'another request' WHERE state = 'running'";
+    // The key is the table's name: the trigger replaces whatever holds it by another
+    // request's live claim.
+    let steal = |key: &str| {
+        format!(
+            "DELETE FROM idempotency_keys WHERE key = {key};
+             INSERT INTO idempotency_keys (scope, key, state, claim, lease_until, created_at,
+                                           expires_at)
+             VALUES ('admin', {key}, 'running', 'another request', 9000000000000000, 0,
+                     9000000000000000)"
+        )
+    };
     let pg = crate::helpers::on_postgres();
     if pg {
         db_rows(
             dir,
             &format!(
                 "CREATE FUNCTION steal() RETURNS trigger LANGUAGE plpgsql AS $$
-                 BEGIN {steal}; RETURN NEW; END $$"
+                 BEGIN {}; RETURN NEW; END $$",
+                steal("TG_TABLE_NAME")
             ),
         );
     }
@@ -338,7 +349,10 @@ async fn the_answer_commits_with_the_effect_so_a_lost_claim_rolls_back_every_tra
                  FOR EACH ROW EXECUTE FUNCTION steal()"
             )
         } else {
-            format!("CREATE TRIGGER steal_{table} BEFORE INSERT ON {table} BEGIN {steal}; END")
+            format!(
+                "CREATE TRIGGER steal_{table} BEFORE INSERT ON {table} BEGIN {}; END",
+                steal(&format!("'{table}'"))
+            )
         };
         db_rows(dir, &create);
     }
@@ -348,7 +362,7 @@ async fn the_answer_commits_with_the_effect_so_a_lost_claim_rolls_back_every_tra
         let lost = post_keyed(&app, uri, uri, body, None).await;
         lost.assert_problem(409, "idempotency_key_in_flight");
         assert_eq!(rows(table), before, "{uri}: the write rolled back");
-        // Rolled back with it, the claim was still this request's, which gave the key up.
+        // Rolled back with it, the key was still this request's, which gave it up.
         assert_eq!(count(&app, "SELECT COUNT(*) FROM idempotency_keys"), 0);
     }
     for table in &tables {

@@ -169,6 +169,13 @@ impl super::Backend for PgStore {
         match kind {
             WriteKind::Changes => self.begin_changes().await,
             WriteKind::Plain => Ok(Tx::Postgres(self.pool.begin().await?, None)),
+            // One round trip: a custom BEGIN goes as a simple query, which may hold two.
+            WriteKind::Unflushed => Ok(Tx::Postgres(
+                self.pool
+                    .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+                    .await?,
+                None,
+            )),
             // The synonym row may not exist yet, so a row lock would not serialise writers.
             WriteKind::Synonyms => {
                 let mut tx = self.pool.begin().await?;

@@ -12,12 +12,14 @@ mod reviews;
 
 use super::StoreResult;
 use super::dialect::{Dialect, Spelling};
+use super::idempotency::LocalClaims;
 use super::sql::{ReadConn, Tx, WriteKind};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The SQLite database: its pools and its transaction rule.
@@ -25,6 +27,8 @@ use std::time::Duration;
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    /// Idempotency claims are held in memory: one kb process serves a data directory.
+    pub(in crate::store) claims: Arc<LocalClaims>,
 }
 
 /// The statements SQLite spells its own way, from the files of their concerns.
@@ -69,7 +73,11 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { read, write })
+        Ok(Self {
+            read,
+            write,
+            claims: Arc::default(),
+        })
     }
 }
 
