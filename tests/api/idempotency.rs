@@ -359,7 +359,7 @@ async fn the_answer_commits_with_the_effect_so_a_lost_claim_rolls_back_every_tra
     let rows = |table: &str| count(&app, &format!("SELECT COUNT(*) FROM {table}"));
     for (table, uri, body) in &posts {
         let before = rows(table);
-        let lost = post_keyed(&app, uri, uri, body, None).await;
+        let lost = post_keyed(&app, uri, table, body, None).await;
         lost.assert_problem(409, "idempotency_key_in_flight");
         assert_eq!(rows(table), before, "{uri}: the write rolled back");
         // Rolled back with it, the key was still this request's, which gave it up.
@@ -375,6 +375,7 @@ async fn the_answer_commits_with_the_effect_so_a_lost_claim_rolls_back_every_tra
     }
     for (table, uri, body) in &posts {
         let before = rows(table);
+        // A key of its own: the two review routes write one table.
         let retry = post_keyed(&app, uri, uri, body, None).await;
         // The batch answers 200 with each review's fate, and records its two.
         let (status, added) = if uri.ends_with("/batch") {
