@@ -38,15 +38,20 @@ const STREAM_PAGE: i64 = 100;
 pub struct FeedParams {
     /// Continue after this position: a `next_cursor`, or an event's `cursor`, exactly as
     /// returned. Absent: from the oldest event the feed still holds.
+    #[param(pattern = "^[A-Za-z0-9_-]{18}$")]
     after: Option<String>,
     /// Events per page, 1–1000 (default 100).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
     /// Only these event types, comma-separated; `question.*` and `category.*` name every
     /// type of a resource.
-    #[param(example = "question.created,question.deleted")]
+    #[param(
+        example = "question.created,question.deleted",
+        pattern = r"^(question|category)\.(created|updated|deleted|\*)(,(question|category)\.(created|updated|deleted|\*))*$"
+    )]
     types: Option<String>,
     /// Only events of this category (a question's category; a deleted question's last one).
+    #[param(value_type = Option<String>, example = "golang", format = "kb:slug")]
     category: Option<String>,
     /// With no event to return yet, wait up to this many seconds (0–60, default 0) for one.
     #[param(value_type = Option<i64>, minimum = 0, maximum = 60)]
@@ -59,10 +64,15 @@ pub struct FeedParams {
 pub struct StreamParams {
     /// Start after this position (a `Last-Event-ID` header, as a reconnecting `EventSource`
     /// sends, takes precedence). Absent: from the oldest event the feed still holds.
+    #[param(pattern = "^[A-Za-z0-9_-]{18}$")]
     after: Option<String>,
     /// As for `GET /api/v1/changes`.
+    #[param(
+        pattern = r"^(question|category)\.(created|updated|deleted|\*)(,(question|category)\.(created|updated|deleted|\*))*$"
+    )]
     types: Option<String>,
     /// As for `GET /api/v1/changes`.
+    #[param(value_type = Option<String>, example = "golang", format = "kb:slug")]
     category: Option<String>,
 }
 
@@ -86,6 +96,19 @@ pub struct ChangeEventOut {
     /// category events: the category as `GET /api/v1/categories/{slug}` renders it.
     #[schema(value_type = Object)]
     pub data: Box<serde_json::value::RawValue>,
+}
+
+/// One Server-Sent Event of `GET /api/v1/changes/stream`, as its fields arrive on the wire.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChangeStreamEvent {
+    /// The event's `cursor`: what a reconnecting client sends back as `Last-Event-ID`.
+    id: String,
+    /// The event's `type`.
+    #[schema(example = "question.created")]
+    event: String,
+    /// The event as JSON, exactly as an item of `GET /api/v1/changes` (a `ChangeEvent`).
+    data: String,
 }
 
 /// A page of the change feed.
@@ -264,10 +287,10 @@ pub async fn changes(
     get, path = "/api/v1/changes/stream", tag = "sync",
     params(
         StreamParams,
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event's cursor"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event's cursor", pattern = "^[A-Za-z0-9_-]{18}$"),
     ),
     responses(
-        (status = 200, description = "A stream of events", content_type = "text/event-stream", body = String),
+        (status = 200, description = "A stream of events: each `data:` line is one event", content_type = "text/event-stream", body = ChangeStreamEvent),
         (status = 400, description = "Malformed query string, or a cursor that is malformed or from another database", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The cursor is older than the feed keeps", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A filter is invalid", body = Problem, content_type = "application/problem+json"),

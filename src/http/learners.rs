@@ -210,10 +210,11 @@ fn problem_reply(e: ApiError) -> Reply {
     {"review_id": "phone-7:1041", "question_id": 16, "rating": "good", "reviewed_at": "2026-12-02T21:04:00Z"},
     {"review_id": "phone-7:1042", "question_id": 5, "rating": "again", "reviewed_at": "2026-12-02T21:05:10Z"}]}))]
 pub struct ReviewBatchRequest {
-    /// At most 1,000 reviews, each as the single route takes it and checked on its own: one
-    /// that is refused does not keep the others out. Any order: each takes its place in its
-    /// card's history by `reviewed_at`.
-    #[schema(value_type = Vec<ReviewRequest>, required = true, max_items = 1000)]
+    /// At most 1,000 reviews, each the body the single route takes (`ReviewRequest`), and
+    /// checked on its own: one that is malformed or refused does not keep the others out (it
+    /// is reported `refused` with its code), so any item is accepted here. Any order: each
+    /// takes its place in its card's history by `reviewed_at`.
+    #[schema(value_type = Vec<Value>, required = true, max_items = 1000)]
     pub reviews: Option<Vec<serde_json::Value>>,
 }
 
