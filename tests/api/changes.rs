@@ -482,6 +482,27 @@ fn content(q: &Value) -> Value {
     })
 }
 
+/// Applies a page of the feed to a mirror as a client would (each event at most once);
+/// returns where to continue.
+fn apply(page: &Value, mirror: &mut BTreeMap<i64, Value>, seen: &mut HashSet<String>) -> String {
+    for e in page["items"].as_array().unwrap() {
+        assert!(
+            seen.insert(e["id"].as_str().unwrap().to_string()),
+            "no event twice"
+        );
+        match e["type"].as_str().unwrap() {
+            "question.created" | "question.updated" => {
+                mirror.insert(e["data"]["id"].as_i64().unwrap(), content(&e["data"]));
+            }
+            "question.deleted" => {
+                mirror.remove(&e["data"]["id"].as_i64().unwrap());
+            }
+            _ => {}
+        }
+    }
+    page["next_cursor"].as_str().unwrap().to_string()
+}
+
 async fn export(app: &TestApp) -> (String, BTreeMap<i64, Value>) {
     let r = app.get("/api/v1/export").await;
     assert_eq!(r.status, StatusCode::OK);
@@ -567,46 +588,14 @@ async fn export_then_following_the_feed_from_its_cursor_gives_an_exact_mirror_wh
         // Follows while the churn goes on, then drains what is left.
         for _ in 0..200 {
             let page = feed(&app, Some(&cursor), "limit=3").await;
-            for e in page["items"].as_array().unwrap() {
-                assert!(
-                    seen.insert(e["id"].as_str().unwrap().to_string()),
-                    "no event twice"
-                );
-                let id = e["data"]["id"].as_i64().unwrap();
-                match e["type"].as_str().unwrap() {
-                    "question.created" | "question.updated" => {
-                        mirror.insert(id, content(&e["data"]));
-                    }
-                    "question.deleted" => {
-                        mirror.remove(&id);
-                    }
-                    _ => {}
-                }
-            }
-            cursor = page["next_cursor"].as_str().unwrap().to_string();
+            cursor = apply(&page, &mut mirror, &mut seen);
             tokio::task::yield_now().await;
         }
     };
     tokio::join!(follow, read);
     loop {
         let page = feed(&app, Some(&cursor), "limit=1000").await;
-        for e in page["items"].as_array().unwrap() {
-            assert!(
-                seen.insert(e["id"].as_str().unwrap().to_string()),
-                "no event twice"
-            );
-            let id = e["data"]["id"].as_i64().unwrap();
-            match e["type"].as_str().unwrap() {
-                "question.created" | "question.updated" => {
-                    mirror.insert(id, content(&e["data"]));
-                }
-                "question.deleted" => {
-                    mirror.remove(&id);
-                }
-                _ => {}
-            }
-        }
-        cursor = page["next_cursor"].as_str().unwrap().to_string();
+        cursor = apply(&page, &mut mirror, &mut seen);
         if !page["has_more"].as_bool().unwrap() {
             break;
         }
