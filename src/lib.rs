@@ -5,7 +5,8 @@
 //! its own errors) → [`store`] (SQLite or PostgreSQL) and [`search`] (tantivy). [`domain`]
 //! holds the validated types all of them share, [`config`] the settings, [`secret`] every
 //! random token and hash, [`idempotency`] a request's claim on its `Idempotency-Key` on its
-//! way from the HTTP layer to the transaction that commits its effect. [`App::build`] assembles the real application for the `kb serve`
+//! way from the HTTP layer to the transaction that commits its effect, [`webhook`] where outbound
+//! webhook deliveries may go and how one is signed and sent. [`App::build`] assembles the real application for the `kb serve`
 //! command and for tests.
 
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod search;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod webhook;
 
 use crate::config::Config;
 use crate::http::AppState;
