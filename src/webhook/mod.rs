@@ -17,3 +17,4 @@
 //! I/O beyond resolving names and sending one request.
 
 pub mod address;
+pub mod sign;
