@@ -17,4 +17,5 @@
 //! I/O beyond resolving names and sending one request.
 
 pub mod address;
+pub mod client;
 pub mod sign;
