@@ -35,6 +35,8 @@ pub struct Config {
     pub replicas: ReplicasConfig,
     #[command(flatten)]
     pub sync: SyncConfig,
+    #[command(flatten)]
+    pub webhooks: WebhooksConfig,
 }
 
 /// Where kb listens and who may call it.
@@ -226,6 +228,80 @@ fn parse_retention(raw: &str) -> Result<Duration, String> {
         .ok_or_else(|| "must be a whole number with a unit (e.g. 30d), at least 1 s".into())
 }
 
+/// Webhook deliveries: where they may go, and how hard kb tries.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Webhooks")]
+pub struct WebhooksConfig {
+    /// Let webhooks reach private, loopback and link-local addresses, and plain `http`: for a
+    /// private network or tests only (anyone with an admin key could make kb POST to services
+    /// inside the network, such as a cloud metadata endpoint).
+    #[arg(long = "webhooks-allow-private", env = "KB_WEBHOOKS_ALLOW_PRIVATE", global = true,
+          action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_private: bool,
+    /// How long one delivery attempt may take, connecting included (a span such as `10s` or
+    /// `500ms`; 100 ms to 60 s).
+    #[arg(long = "webhooks-timeout", env = "KB_WEBHOOKS_TIMEOUT", value_name = "WEBHOOKS_TIMEOUT",
+          default_value = "10s", value_parser = span_between(Duration::from_millis(100), Duration::from_secs(60)),
+          global = true)]
+    pub timeout: Duration,
+    /// How long a failing delivery is retried before its endpoint is disabled (`24h`; 1 s
+    /// to 30 d).
+    #[arg(long = "webhooks-retry-for", env = "KB_WEBHOOKS_RETRY_FOR", value_name = "WEBHOOKS_RETRY_FOR",
+          default_value = "24h", value_parser = span_between(Duration::from_secs(1), Duration::from_secs(30 * 86_400)),
+          global = true)]
+    pub retry_for: Duration,
+    /// The wait before the first retry; each next wait doubles, up to an hour, with jitter
+    /// (`5s`; 10 ms to 1 h).
+    #[arg(long = "webhooks-first-retry", env = "KB_WEBHOOKS_FIRST_RETRY", value_name = "WEBHOOKS_FIRST_RETRY",
+          default_value = "5s", value_parser = span_between(Duration::from_millis(10), Duration::from_secs(3_600)),
+          global = true)]
+    pub first_retry: Duration,
+    /// How long a replica's claim on an endpoint lasts without renewal: another replica takes
+    /// over a dead one's endpoints after this (`30s`; 1 s to 10 min, and more than the timeout).
+    #[arg(long = "webhooks-lease", env = "KB_WEBHOOKS_LEASE", value_name = "WEBHOOKS_LEASE",
+          default_value = "30s", value_parser = span_between(Duration::from_secs(1), Duration::from_secs(600)),
+          global = true)]
+    pub lease: Duration,
+    /// Endpoints one replica sends to at once (at least 1).
+    #[arg(long = "webhooks-concurrency", env = "KB_WEBHOOKS_CONCURRENCY", value_name = "WEBHOOKS_CONCURRENCY",
+          default_value = "16", value_parser = at_least(1usize), global = true)]
+    pub concurrency: usize,
+}
+
+/// A span of time with a unit (`ms`, `s`, `m`, `h`, `d`; none: seconds) within `[min, max]`.
+fn span_between(
+    min: Duration,
+    max: Duration,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |raw| {
+        let raw = raw.trim();
+        let split = raw
+            .char_indices()
+            .find(|(_, c)| !c.is_ascii_digit())
+            .map_or(raw.len(), |(i, _)| i);
+        let (number, unit) = raw.split_at(split);
+        let millis: u64 = match unit.trim() {
+            "ms" => 1,
+            "" | "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => {
+                return Err(
+                    "must be a whole number with a unit: ms, s, m, h or d (e.g. 10s)".into(),
+                );
+            }
+        };
+        number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(millis))
+            .map(Duration::from_millis)
+            .filter(|d| (min..=max).contains(d))
+            .ok_or_else(|| format!("must be a whole number with a unit, from {min:?} to {max:?}"))
+    }
+}
+
 /// How to log.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Logging")]
@@ -296,6 +372,15 @@ impl Config {
             bail!(
                 "--admin-key / KB_ADMIN_KEY must be at least {ADMIN_KEY_MIN_CHARS} characters; \
                  generate one with `head -c 32 /dev/urandom | base64`"
+            );
+        }
+        if self.webhooks.lease <= self.webhooks.timeout {
+            bail!(
+                "--webhooks-lease / KB_WEBHOOKS_LEASE ({:?}) must be longer than \
+                 --webhooks-timeout / KB_WEBHOOKS_TIMEOUT ({:?}): a replica renews its lease \
+                 between attempts, so an attempt must end before the lease does",
+                self.webhooks.lease,
+                self.webhooks.timeout
             );
         }
         Ok(self)

@@ -54,11 +54,21 @@ impl App {
             },
         )
         .await?
-        .with_admin_key(config.server.admin_key.as_ref().map(|k| k.expose_secret()));
+        .with_admin_key(config.server.admin_key.as_ref().map(|k| k.expose_secret()))
+        .with_webhooks(crate::service::WebhookSettings {
+            allow_private: config.webhooks.allow_private,
+            timeout: config.webhooks.timeout,
+            retry_for: config.webhooks.retry_for,
+            first_retry: config.webhooks.first_retry,
+            lease: config.webhooks.lease,
+            concurrency: config.webhooks.concurrency,
+            keep: config.sync.changes_retention,
+        });
         if !config.store.no_seed {
             let report = service.load_seed().await.context("cannot load the seed")?;
             tracing::info!(?report, "seed");
         }
+        service.start_webhooks();
         let state = AppState::new(service.clone(), config);
         let router = http::router(state.clone(), config);
         Ok(Self {

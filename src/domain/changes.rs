@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -78,6 +79,48 @@ impl EventType {
             .filter(|&i| chosen[i])
             .map(|i| Self::ALL[i])
             .collect())
+    }
+}
+
+/// One event of the change feed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeEvent {
+    /// Stable and unique in this knowledge base: the same event always has this id (on every
+    /// replica, in the feed, the stream and webhook deliveries), so it de-duplicates.
+    #[schema(example = "evt_AQAAAAAAAAAAAAAAEg")]
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// When the change was committed.
+    pub at: DateTime<Utc>,
+    /// The position just after this event: pass it as `after` to continue from here.
+    pub cursor: String,
+    /// For `question.created` and `question.updated`: the question exactly as `GET
+    /// /api/v1/questions/{id}` rendered it after the change. For `question.deleted`: the
+    /// tombstone `{id, external_id, version, deleted_at}` (version one past the last). For
+    /// category events: the category as `GET /api/v1/categories/{slug}` renders it.
+    #[schema(value_type = Object)]
+    pub data: Box<serde_json::value::RawValue>,
+}
+
+impl ChangeEvent {
+    /// The event at `seq` of the database tagged `tag`, as the feed, the stream and webhook
+    /// deliveries carry it.
+    pub fn new(
+        tag: [u8; 4],
+        seq: i64,
+        kind: EventType,
+        at: DateTime<Utc>,
+        data: Box<serde_json::value::RawValue>,
+    ) -> Self {
+        let cursor = Cursor { seq }.encode(tag);
+        ChangeEvent {
+            id: format!("evt_{cursor}"),
+            kind,
+            at,
+            cursor,
+            data,
+        }
     }
 }
 

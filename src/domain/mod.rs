@@ -8,6 +8,7 @@ pub mod import;
 mod net;
 mod question;
 pub mod synonyms;
+pub mod webhooks;
 
 pub use fields::{FieldError, FieldErrors};
 pub use net::Net;

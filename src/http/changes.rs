@@ -7,7 +7,7 @@ use super::extract::Query;
 use super::live::LiveSlot;
 use super::quota::client_ip;
 use super::shared::parse_limit;
-use crate::domain::changes::{CursorError, EventType};
+use crate::domain::changes::{ChangeEvent, CursorError, EventType};
 use crate::domain::{FieldErrors, Slug};
 use crate::service::{FeedRequest, LiveNews, Principal, Service};
 use crate::store::{Feed, FeedEvent};
@@ -16,7 +16,6 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -76,28 +75,6 @@ pub struct StreamParams {
     category: Option<String>,
 }
 
-/// One event of the change feed.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = ChangeEvent)]
-pub struct ChangeEventOut {
-    /// Stable and unique in this knowledge base: the same event always has this id (on every
-    /// replica, in the feed, the stream and webhook deliveries), so it de-duplicates.
-    #[schema(example = "evt_AQAAAAAAAAAAAAAAEg")]
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: EventType,
-    /// When the change was committed.
-    pub at: DateTime<Utc>,
-    /// The position just after this event: pass it as `after` to continue from here.
-    pub cursor: String,
-    /// For `question.created` and `question.updated`: the question exactly as `GET
-    /// /api/v1/questions/{id}` rendered it after the change. For `question.deleted`: the
-    /// tombstone `{id, external_id, version, deleted_at}` (version one past the last). For
-    /// category events: the category as `GET /api/v1/categories/{slug}` renders it.
-    #[schema(value_type = Object)]
-    pub data: Box<serde_json::value::RawValue>,
-}
-
 /// One Server-Sent Event of `GET /api/v1/changes/stream`, as its fields arrive on the wire.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -115,7 +92,7 @@ pub struct ChangeStreamEvent {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChangePage {
     /// In commit order.
-    pub items: Vec<ChangeEventOut>,
+    pub items: Vec<ChangeEvent>,
     /// Always present: pass it back as `after`. With no newer event it stays where it was.
     pub next_cursor: String,
     /// More events are waiting: ask again at once.
@@ -198,15 +175,8 @@ async fn read(service: &Service, req: &FeedRequest) -> ApiResult<(Vec<FeedEvent>
     }
 }
 
-fn event_out(tag: [u8; 4], e: FeedEvent) -> ChangeEventOut {
-    let cursor = crate::domain::changes::Cursor { seq: e.seq }.encode(tag);
-    ChangeEventOut {
-        id: format!("evt_{cursor}"),
-        kind: e.event,
-        at: e.at,
-        cursor,
-        data: e.data,
-    }
+fn event_out(tag: [u8; 4], e: FeedEvent) -> ChangeEvent {
+    ChangeEvent::new(tag, e.seq, e.event, e.at, e.data)
 }
 
 /// Who holds an open request, for the per-credential and per-address caps.

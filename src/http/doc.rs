@@ -30,6 +30,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr};
         (name = "quiz", description = "Random draws, no-repeat sessions and multiple choice"),
         (name = "learners", description = "Spaced repetition (FSRS) per learner"),
         (name = "admin", description = "Bulk import and export (admin keys)"),
+        (name = "webhooks", description = "Endpoints told about every change, signed per Standard Webhooks (admin keys)"),
         (name = "ops", description = "Health and readiness"),
     ),
     components(schemas(

@@ -10,6 +10,12 @@
 //! - `kb_index_documents` gauge: questions in the search index
 //! - `kb_open_connections` gauge
 //! - `kb_live_requests` gauge: open change streams and waiting long polls
+//! - `kb_webhook_attempts_total{outcome, kind}` counter: delivery attempts by outcome
+//!   (`delivered`, `failed`, `gone`) and kind (`queue`, `manual`, `ping`)
+//! - `kb_webhook_disabled_total` counter: endpoints kb disabled (410, or the retry period over)
+//! - `kb_webhook_queue_depth{webhook}` gauge: deliveries waiting per endpoint
+//! - `kb_webhook_oldest_pending_seconds{webhook}` gauge: age of each endpoint's oldest waiting
+//!   delivery (0 when none)
 //! - `process_resident_memory_bytes` gauge
 
 use super::AppState;
@@ -109,7 +115,40 @@ pub async fn render(state: &AppState) -> String {
     if let Some(rss) = resident_memory_bytes() {
         metrics::gauge!("process_resident_memory_bytes").set(rss as f64);
     }
-    state.metrics.render()
+    let mut text = state.metrics.render();
+    if let Ok(hooks) = state.service.webhooks().await {
+        webhook_gauges(&mut text, &hooks);
+    }
+    text
+}
+
+/// Queue depth and age per endpoint, written here rather than kept in the recorder, so a
+/// deleted endpoint's series goes with it.
+fn webhook_gauges(text: &mut String, hooks: &[crate::domain::webhooks::Webhook]) {
+    use std::fmt::Write as _;
+    if hooks.is_empty() {
+        return;
+    }
+    let now = chrono::Utc::now();
+    text.push_str("# TYPE kb_webhook_queue_depth gauge\n");
+    for w in hooks {
+        let _ = writeln!(
+            text,
+            "kb_webhook_queue_depth{{webhook=\"{}\"}} {}",
+            w.id, w.pending
+        );
+    }
+    text.push_str("# TYPE kb_webhook_oldest_pending_seconds gauge\n");
+    for w in hooks {
+        let age = w
+            .oldest_pending_at
+            .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+        let _ = writeln!(
+            text,
+            "kb_webhook_oldest_pending_seconds{{webhook=\"{}\"}} {age}",
+            w.id
+        );
+    }
 }
 
 /// Metrics

@@ -22,6 +22,7 @@ pub mod serve;
 pub mod shared;
 pub mod synonyms;
 pub mod web;
+pub mod webhooks;
 
 use crate::config::{Config, Origins};
 use crate::domain::Scope;
@@ -219,6 +220,17 @@ fn api_routes(timeout: Duration) -> OpenApiRouter<AppState> {
             Unbounded,
             timeout,
         ))
+        .routes(r(routes!(webhooks::list_webhooks), admin, Light(1)))
+        .routes(r(routes!(webhooks::create_webhook), admin, Light(2)))
+        .routes(r(routes!(webhooks::get_webhook), admin, Light(1)))
+        .routes(r(routes!(webhooks::patch_webhook), admin, Light(2)))
+        .routes(r(routes!(webhooks::delete_webhook), admin, Light(2)))
+        .routes(r(routes!(webhooks::rotate_secret), admin, Light(2)))
+        // A ping or a retry waits for the receiver (KB_WEBHOOKS_TIMEOUT at most).
+        .routes(r(routes!(webhooks::ping), admin, Light(5)))
+        .routes(r(routes!(webhooks::list_deliveries), admin, Light(1)))
+        .routes(r(routes!(webhooks::get_delivery), admin, Light(1)))
+        .routes(r(routes!(webhooks::retry_delivery), admin, Light(5)))
         .routes(r(routes!(synonyms::get_synonyms), admin, Light(1)))
         .routes(r(routes!(synonyms::put_synonyms), admin, Light(2)))
         .routes(r(routes!(metrics::metrics), admin, Light(1)))

@@ -315,10 +315,7 @@ pub async fn create_webhook(
         (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_webhook(
-    State(state): State<AppState>,
-    PathId(id): PathId,
-) -> ApiResult<Response> {
+pub async fn get_webhook(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<Response> {
     let w = state.service.webhook(id.get()).await?;
     Ok(axum::Json(WebhookOut::new(w, None)).into_response())
 }
@@ -443,17 +440,12 @@ pub async fn list_deliveries(
     e.finish()?;
     let before = match params.after.as_deref() {
         None => None,
-        Some(raw) => Some(
-            raw.parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::InvalidCursor,
-                        "pass back a `next_cursor` exactly as kb returned it",
-                    )
-                })?,
-        ),
+        Some(raw) => Some(raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidCursor,
+                "pass back a `next_cursor` exactly as kb returned it",
+            )
+        })?),
     };
     let items = state
         .service

@@ -64,6 +64,15 @@ pub enum Error {
     /// over): nothing was written.
     #[error("a request with this Idempotency-Key is still running; retry shortly")]
     IdempotencyKeyInFlight,
+    #[error("no webhook with id {0}")]
+    WebhookNotFound(i64),
+    #[error("no delivery with id {0} for this webhook")]
+    DeliveryNotFound(i64),
+    #[error("a knowledge base may have at most {0} webhooks; delete one first")]
+    TooManyWebhooks(i64),
+    /// The URL names (or resolves to) an address deliveries may not go to.
+    #[error("{0}")]
+    WebhookUrlForbidden(String),
     /// The database cannot be reached (PostgreSQL restarting, the network down): worth a
     /// retry, not a bug.
     #[error("the database cannot be reached; try again shortly")]

@@ -15,6 +15,7 @@ mod reviews;
 mod search;
 mod seed;
 mod synonyms;
+mod webhooks;
 
 use crate::domain::{
     Answer, Category, CategoryName, Id, Markdown, NewQuestion, Precondition, Question,
@@ -38,6 +39,7 @@ pub use quiz::{Choice, DrawRequest, Graded, NewSession, PlannedSession, QuizItem
 pub use reviews::{ReviewInput, ReviewOutcome, Reviewed};
 pub use search::{SearchHit, SearchPage};
 pub use seed::SeedReport;
+pub use webhooks::{OLD_SECRET_OVERLAP, WebhookSettings, WithSecret};
 // What a handler's answer is made from, when its effect's transaction records that answer
 // (`idempotency::reply_with`): the values those transactions return.
 pub use crate::store::{ClaimOutcome, KeyRecord, NewClaim, SavedReview, SessionRow, Written};
@@ -63,6 +65,8 @@ pub struct Service {
     synonyms: synonyms::Shared,
     /// Ties feed cursors to this database; read from it on first use.
     cursor_tag: Arc<tokio::sync::OnceCell<[u8; 4]>>,
+    /// Webhook settings and this replica's dispatcher.
+    webhooks: Arc<webhooks::Webhooks>,
 }
 
 /// Bytes of rendered questions kept in memory unless configured otherwise.
@@ -109,6 +113,7 @@ impl Service {
             learner_token_key: Arc::default(),
             admin_key_hash: None,
             cursor_tag: Arc::default(),
+            webhooks: Arc::new(webhooks::Webhooks::new(WebhookSettings::default())),
         })
     }
 
@@ -152,6 +157,7 @@ impl Service {
 
     /// Stops the indexer (applying what is pending) and closes the database.
     pub async fn shutdown(&self) {
+        self.webhooks.shutdown().await;
         self.indexing.shutdown().await;
         self.store.close().await;
     }

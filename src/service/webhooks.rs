@@ -261,7 +261,9 @@ impl Service {
             return Ok((self.webhook_delivery(id, delivery).await?, false));
         }
         let lease = self.signing_view(id).await?;
-        let attempt = self.attempt(&lease, &stored.event_id, &stored.payload).await;
+        let attempt = self
+            .attempt(&lease, &stored.event_id, &stored.payload)
+            .await;
         let record = AttemptRecord {
             // A manual attempt never takes back a delivery that once succeeded.
             status: if attempt.outcome == Outcome::Delivered

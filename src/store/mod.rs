@@ -26,6 +26,7 @@ mod reviews;
 mod sql;
 mod sqlite;
 mod statements;
+mod webhooks;
 mod writes;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -41,6 +42,9 @@ pub use model::{
 pub use postgres::{CHANGE_LOG_LOCK, PgStore};
 pub use reviews::{Merge, Merged, NewReview, ReviewState, Scheduler};
 pub use sqlite::SqliteStore;
+pub use webhooks::{
+    AttemptRecord, LeasedWebhook, PendingDelivery, QueueStats, QueuedEvent, StoredDelivery,
+};
 
 use sql::{Conn, ReadConn, Tx, WriteKind};
 

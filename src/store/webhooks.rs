@@ -207,8 +207,7 @@ pub struct QueueStats {
 impl Store {
     /// Every endpoint with its queue, by id.
     pub async fn webhooks(&self) -> StoreResult<Vec<Webhook>> {
-        self.reading(async |c| select_webhooks(c, None).await)
-            .await
+        self.reading(async |c| select_webhooks(c, None).await).await
     }
 
     pub async fn webhook(&self, id: i64) -> StoreResult<Option<Webhook>> {
@@ -343,10 +342,11 @@ impl Store {
                 &[id.into()],
             )
             .await?;
-            Ok(c
-                .execute("DELETE FROM webhooks WHERE id = $1", &[id.into()])
-                .await?
-                == 1)
+            Ok(
+                c.execute("DELETE FROM webhooks WHERE id = $1", &[id.into()])
+                    .await?
+                    == 1,
+            )
         })
         .await
     }

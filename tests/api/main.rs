@@ -29,3 +29,4 @@ mod search;
 mod seed;
 mod sync_docs;
 mod upgrade;
+mod webhooks;

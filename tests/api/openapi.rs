@@ -49,7 +49,8 @@ fn every_operation_has_a_summary_a_tag_and_documents_its_errors() {
                     "{name} does not document 404"
                 );
             }
-            if method == "post" || method == "patch" {
+            // A POST without a body (a ping, a retry, a rotation) has no body to refuse.
+            if (method == "post" || method == "patch") && op.get("requestBody").is_some() {
                 for c in ["400", "415", "422"] {
                     assert!(
                         codes.iter().any(|k| *k == c),

@@ -697,3 +697,48 @@ async fn the_change_log_is_pruned_only_below_what_every_live_replica_has_applied
     );
     store.close().await;
 }
+
+#[test]
+fn webhook_deliveries_resume_after_a_postgresql_restart_with_nothing_lost() {
+    if !on_postgres() {
+        return;
+    }
+    let Some(pg) = PrivateServer::start() else {
+        eprintln!("no PostgreSQL server binaries here; skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.url();
+    let server = ready(Server::start(
+        dir.path(),
+        &[
+            ("KB_DATABASE_URL", url.as_str()),
+            ("KB_WEBHOOKS_ALLOW_PRIVATE", "true"),
+            ("KB_WEBHOOKS_FIRST_RETRY", "100ms"),
+        ],
+    ));
+    let receiver = crate::webhooks::Receiver::start();
+    receiver.slow(Duration::from_millis(50));
+    let (status, body) = server.request(
+        "POST",
+        "/api/v1/webhooks",
+        Some(&serde_json::json!({"url": receiver.url, "events": ["question.created"]}).to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let ids: Vec<i64> = (0..15)
+        .map(|n| create(&server, &format!("数据库重启 webhook {n}")))
+        .collect();
+    eventually("deliveries have begun", || receiver.received().len() >= 2);
+    pg.pg_ctl("stop");
+    std::thread::sleep(Duration::from_millis(500));
+    pg.pg_ctl("start");
+    eventually("every event arrived", || {
+        let mut got: Vec<i64> = receiver
+            .received()
+            .iter()
+            .map(|r| r.json()["data"]["id"].as_i64().unwrap())
+            .collect();
+        got.dedup();
+        got == ids
+    });
+}

@@ -72,9 +72,7 @@ impl Receiver {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = axum::Router::new()
-                    .fallback(receive)
-                    .with_state(shared);
+                let app = axum::Router::new().fallback(receive).with_state(shared);
                 axum::serve(listener, app).await.unwrap();
             });
         });
@@ -92,13 +90,6 @@ impl Receiver {
     /// Takes `delay` over each answer from now on.
     pub fn slow(&self, delay: Duration) {
         self.script.lock().unwrap().delay = delay;
-    }
-
-    /// From now on answers `status` to everything.
-    pub fn answer(&self, status: u16) {
-        let mut s = self.script.lock().unwrap();
-        s.answers.clear();
-        s.then = status;
     }
 
     /// Waits until at least `n` requests have arrived; returns them.
@@ -272,7 +263,10 @@ async fn a_url_aimed_inward_is_refused_in_every_spelling() {
 async fn plain_http_needs_the_private_setting() {
     let app = TestApp::with(|c| c.store.no_seed = true).await;
     let r = app
-        .post("/api/v1/webhooks", json!({"url": "http://example.com/hook"}))
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": "http://example.com/hook"}),
+        )
         .await;
     let p = r.assert_problem(422, "validation_failed");
     assert_eq!(error_fields(&p), ["url"]);
@@ -288,17 +282,32 @@ async fn bad_registrations_name_the_field() {
         (json!({"url": long}), "url"),
         (json!({"url": "ftp://example.com/hook"}), "url"),
         (json!({}), "url"),
-        (json!({"url": "https://example.com/", "events": ["question.moved"]}), "events"),
-        (json!({"url": "https://example.com/", "events": []}), "events"),
-        (json!({"url": "https://example.com/", "category": "no-such"}), "category"),
-        (json!({"url": "https://example.com/", "description": "x".repeat(501)}), "description"),
+        (
+            json!({"url": "https://example.com/", "events": ["question.moved"]}),
+            "events",
+        ),
+        (
+            json!({"url": "https://example.com/", "events": []}),
+            "events",
+        ),
+        (
+            json!({"url": "https://example.com/", "category": "no-such"}),
+            "category",
+        ),
+        (
+            json!({"url": "https://example.com/", "description": "x".repeat(501)}),
+            "description",
+        ),
     ] {
         let r = app.post("/api/v1/webhooks", body.clone()).await;
         let p = r.assert_problem(422, "validation_failed");
         assert_eq!(error_fields(&p), [field], "{body}");
     }
     let r = app
-        .post("/api/v1/webhooks", json!({"url": "https://example.com/", "secret": "x"}))
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": "https://example.com/", "secret": "x"}),
+        )
         .await;
     r.assert_problem(422, "unknown_field");
 }
@@ -307,10 +316,17 @@ async fn bad_registrations_name_the_field() {
 async fn the_hundred_and_first_webhook_is_a_conflict() {
     let app = app().await;
     for n in 0..100 {
-        register(&app, json!({"url": format!("http://127.0.0.1:9/{n}"), "enabled": false})).await;
+        register(
+            &app,
+            json!({"url": format!("http://127.0.0.1:9/{n}"), "enabled": false}),
+        )
+        .await;
     }
     let r = app
-        .post("/api/v1/webhooks", json!({"url": "http://127.0.0.1:9/last"}))
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": "http://127.0.0.1:9/last"}),
+        )
         .await;
     r.assert_problem(409, "too_many_webhooks");
 }
@@ -395,8 +411,11 @@ async fn an_endpoint_gets_only_the_types_and_category_it_asked_for() {
     let wanted = app
         .create_question(json!({"title": "分布式里的问题", "category": "distributed"}))
         .await;
-    app.post("/api/v1/categories", json!({"slug": "db", "name": "数据库"}))
-        .await;
+    app.post(
+        "/api/v1/categories",
+        json!({"slug": "db", "name": "数据库"}),
+    )
+    .await;
     let got = receiver.wait_for(1).await;
     // Give anything unwanted the time to arrive too.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -468,7 +487,10 @@ async fn a_410_disables_the_endpoint_at_once_and_enabling_resumes_where_it_stopp
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(
-        disabled["disabled_reason"].as_str().unwrap().contains("410"),
+        disabled["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("410"),
         "{disabled}"
     );
     let items = deliveries(&app, id).await;
@@ -480,7 +502,11 @@ async fn a_410_disables_the_endpoint_at_once_and_enabling_resumes_where_it_stopp
     assert_eq!(receiver.received().len(), 1);
     // Enabled again: the refused event first, then what was written meanwhile.
     let r = app
-        .patch(&format!("/api/v1/webhooks/{id}"), json!({"enabled": true}), None)
+        .patch(
+            &format!("/api/v1/webhooks/{id}"),
+            json!({"enabled": true}),
+            None,
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["disabled_reason"], Value::Null);
@@ -575,7 +601,10 @@ async fn a_ping_is_sent_now_and_recorded() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "failed");
     assert!(r.json()["error"].is_string());
-    let w = app.get(&format!("/api/v1/webhooks/{}", dead["id"])).await.json();
+    let w = app
+        .get(&format!("/api/v1/webhooks/{}", dead["id"]))
+        .await
+        .json();
     assert_eq!(w["enabled"], true, "a ping never disables");
 }
 
@@ -642,7 +671,13 @@ async fn after_a_rotation_both_secrets_sign_and_the_new_one_is_shown_once() {
     assert!(signed_with(&got[0], &old));
     assert!(signed_with(&got[0], &new));
     assert_eq!(got[0].header("webhook-signature").split(' ').count(), 2);
-    assert!(app.get(&format!("/api/v1/webhooks/{id}")).await.json().get("secret").is_none());
+    assert!(
+        app.get(&format!("/api/v1/webhooks/{id}"))
+            .await
+            .json()
+            .get("secret")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -688,7 +723,10 @@ async fn deliveries_page_newest_first_and_filter_by_status() {
     let r = app
         .get(&format!("/api/v1/webhooks/{id}/deliveries?status=lost"))
         .await;
-    assert_eq!(error_fields(&r.assert_problem(422, "validation_failed")), ["status"]);
+    assert_eq!(
+        error_fields(&r.assert_problem(422, "validation_failed")),
+        ["status"]
+    );
     let r = app.get("/api/v1/webhooks/9999/deliveries").await;
     r.assert_problem(404, "webhook_not_found");
 }
@@ -701,7 +739,9 @@ async fn metrics_show_each_endpoints_queue() {
     app.create_question(question("排队中")).await;
     let id = hook["id"].as_i64().unwrap();
     deliveries_until(&app, id, |items| {
-        items.first().is_some_and(|d| d["attempts"].as_i64() >= Some(1))
+        items
+            .first()
+            .is_some_and(|d| d["attempts"].as_i64() >= Some(1))
     })
     .await;
     let text = String::from_utf8(app.get("/metrics").await.body).unwrap();
@@ -709,7 +749,9 @@ async fn metrics_show_each_endpoints_queue() {
         text.contains(&format!("kb_webhook_queue_depth{{webhook=\"{id}\"}} 1")),
         "{text}"
     );
-    assert!(text.contains(&format!("kb_webhook_oldest_pending_seconds{{webhook=\"{id}\"}}")));
+    assert!(text.contains(&format!(
+        "kb_webhook_oldest_pending_seconds{{webhook=\"{id}\"}}"
+    )));
     assert!(text.contains("kb_webhook_attempts_total"));
 }
 
@@ -719,7 +761,12 @@ async fn a_deleted_webhook_takes_its_deliveries_with_it() {
     let receiver = Receiver::start();
     let hook = register(&app, json!({"url": receiver.url})).await;
     let id = hook["id"].as_i64().unwrap();
-    assert_eq!(app.delete(&format!("/api/v1/webhooks/{id}"), None).await.status, 204);
+    assert_eq!(
+        app.delete(&format!("/api/v1/webhooks/{id}"), None)
+            .await
+            .status,
+        204
+    );
     app.get(&format!("/api/v1/webhooks/{id}"))
         .await
         .assert_problem(404, "webhook_not_found");
@@ -742,12 +789,15 @@ impl ReferenceReceiver {
     /// prints) is not set: plain `cargo test` runs without it.
     fn start() -> Option<Self> {
         use std::io::BufRead as _;
-        let python = std::env::var("KB_TEST_PYTHON").ok().filter(|p| !p.is_empty())?;
+        let python = std::env::var("KB_TEST_PYTHON")
+            .ok()
+            .filter(|p| !p.is_empty())?;
         let dir = tempfile::tempdir().unwrap();
         let secret_file = dir.path().join("secret");
         let log_file = dir.path().join("log.ndjson");
         std::fs::write(&secret_file, "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/webhooks/receiver.py");
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/webhooks/receiver.py");
         let mut child = std::process::Command::new(python)
             .arg(script)
             .arg(&secret_file)
@@ -812,7 +862,12 @@ async fn the_reference_library_verifies_every_delivery_through_a_secret_rotation
     let hook = register(&app, json!({"url": receiver.url, "enabled": false})).await;
     let id = hook["id"].as_i64().unwrap();
     let ping = app
-        .request(axum::http::Method::POST, &format!("/api/v1/webhooks/{id}/ping"), &[], None)
+        .request(
+            axum::http::Method::POST,
+            &format!("/api/v1/webhooks/{id}/ping"),
+            &[],
+            None,
+        )
         .await
         .json();
     assert_eq!(ping["status"], "failed");
@@ -822,16 +877,26 @@ async fn the_reference_library_verifies_every_delivery_through_a_secret_rotation
     let old = hook["secret"].as_str().unwrap().to_string();
     receiver.use_secret(&old);
     let r = app
-        .patch(&format!("/api/v1/webhooks/{id}"), json!({"enabled": true}), None)
+        .patch(
+            &format!("/api/v1/webhooks/{id}"),
+            json!({"enabled": true}),
+            None,
+        )
         .await;
     assert_eq!(r.status, 200);
     for n in 0..3 {
-        app.create_question(question(&format!("参考库验证 {n}"))).await;
+        app.create_question(question(&format!("参考库验证 {n}")))
+            .await;
     }
     receiver.wait_for(4).await;
     // Rotated: the receiver still holds the old secret, then switches to the new one.
     let new = app
-        .request(axum::http::Method::POST, &format!("/api/v1/webhooks/{id}/secret"), &[], None)
+        .request(
+            axum::http::Method::POST,
+            &format!("/api/v1/webhooks/{id}/secret"),
+            &[],
+            None,
+        )
         .await
         .json()["secret"]
         .as_str()
@@ -843,7 +908,8 @@ async fn the_reference_library_verifies_every_delivery_through_a_secret_rotation
     receiver.wait_for(6).await;
     receiver.use_secret(&new);
     for n in 0..2 {
-        app.create_question(question(&format!("换成新密钥 {n}"))).await;
+        app.create_question(question(&format!("换成新密钥 {n}")))
+            .await;
     }
     let log = receiver.wait_for(8).await;
     let after_ping = &log[1..];
@@ -853,10 +919,19 @@ async fn the_reference_library_verifies_every_delivery_through_a_secret_rotation
     );
     assert!(after_ping.iter().all(|e| e["type"] == "question.created"));
     let items = deliveries_until(&app, id, |items| {
-        items.iter().filter(|d| d["type"] == "question.created" && d["status"] == "delivered").count() == 7
+        items
+            .iter()
+            .filter(|d| d["type"] == "question.created" && d["status"] == "delivered")
+            .count()
+            == 7
     })
     .await;
-    assert!(items.iter().filter(|d| d["type"] == "question.created").all(|d| d["attempts"] == 1));
+    assert!(
+        items
+            .iter()
+            .filter(|d| d["type"] == "question.created")
+            .all(|d| d["attempts"] == 1)
+    );
 }
 
 /// Settings for kb processes whose webhooks reach this machine and whose leases run out soon.
@@ -875,10 +950,11 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// Every `question.created` event id in `server`'s feed, in feed order.
-fn created_event_ids(server: &crate::process::Server) -> Vec<String> {
+/// Every `question.created` event id in `server`'s feed after `cursor`, in feed order, and
+/// the cursor at its end.
+fn created_event_ids(server: &crate::process::Server, cursor: &str) -> (Vec<String>, String) {
     let mut ids = Vec::new();
-    let mut after = String::new();
+    let mut after = format!("&after={cursor}");
     loop {
         let (status, body) = server.request(
             "GET",
@@ -894,11 +970,23 @@ fn created_event_ids(server: &crate::process::Server) -> Vec<String> {
                 .iter()
                 .map(|e| e["id"].as_str().unwrap().to_string()),
         );
+        let next = page["next_cursor"].as_str().unwrap().to_string();
         if !page["has_more"].as_bool().unwrap() {
-            return ids;
+            return (ids, next);
         }
-        after = format!("&after={}", page["next_cursor"].as_str().unwrap());
+        after = format!("&after={next}");
     }
+}
+
+/// Where a reader who has read all of `server`'s feed stands.
+fn feed_end(server: &crate::process::Server) -> String {
+    let (status, body) = server.request("GET", "/api/v1/changes?limit=1", None);
+    assert_eq!(status, 200, "{body}");
+    let first = crate::process::json(&body)["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    created_event_ids(server, &first).1
 }
 
 /// The received event ids are the feed's, in its order: each resend (a duplicate) comes right
@@ -911,7 +999,11 @@ fn assert_in_order_at_least_once(received: &[String], feed: &[String], max_dupli
         .collect();
     let positions: Vec<usize> = received
         .iter()
-        .map(|id| *position.get(id.as_str()).unwrap_or_else(|| panic!("{id} is not in the feed")))
+        .map(|id| {
+            *position
+                .get(id.as_str())
+                .unwrap_or_else(|| panic!("{id} is not in the feed"))
+        })
         .collect();
     let mut distinct = positions.clone();
     distinct.dedup();
@@ -943,18 +1035,25 @@ fn a_kill_9_of_kb_loses_no_delivery() {
     let server = crate::process::Server::start(dir.path(), env);
     let receiver = Receiver::start();
     receiver.slow(Duration::from_millis(30));
+    let start = feed_end(&server);
     register_process(&server, &receiver.url);
     for n in 0..30 {
         let body = json!({"title": format!("杀掉重启 {n}"), "category": "golang"}).to_string();
-        assert_eq!(server.request("POST", "/api/v1/questions", Some(&body)).0, 201);
+        assert_eq!(
+            server.request("POST", "/api/v1/questions", Some(&body)).0,
+            201
+        );
     }
     eventually("some deliveries arrived", || receiver.received().len() >= 5);
     server.signal("KILL");
     drop(server);
     let got_before = receiver.received().len();
-    assert!(got_before < 30, "killed mid-queue ({got_before} of 30 arrived)");
+    assert!(
+        got_before < 30,
+        "killed mid-queue ({got_before} of 30 arrived)"
+    );
     let server = crate::process::Server::start(dir.path(), env);
-    let feed = created_event_ids(&server);
+    let (feed, _) = created_event_ids(&server, &start);
     assert_eq!(feed.len(), 30);
     eventually("every event arrived", || {
         let mut ids: Vec<String> = receiver
@@ -986,6 +1085,7 @@ fn two_replicas_deliver_every_event_in_order_through_a_sigkill() {
     let b = crate::process::Server::start(b_dir.path(), &env);
     let receiver = Receiver::start();
     receiver.slow(Duration::from_millis(30));
+    let start = feed_end(&a);
     register_process(&a, &receiver.url);
     // Writes through both replicas, alternating, until told to stop.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1012,9 +1112,12 @@ fn two_replicas_deliver_every_event_in_order_through_a_sigkill() {
         .collect();
     eventually("deliveries are flowing", || receiver.received().len() >= 10);
     // Kill the replica sending right now (its process id leads its lease's owner name).
-    let owner = crate::helpers::db_rows(a_dir.path(), "SELECT COALESCE(lease_owner, '') FROM webhooks")
-        .pop()
-        .unwrap_or_default();
+    let owner = crate::helpers::db_rows(
+        a_dir.path(),
+        "SELECT COALESCE(lease_owner, '') FROM webhooks",
+    )
+    .pop()
+    .unwrap_or_default();
     let b_holds = owner.starts_with(&format!("{}-", b.child.id()));
     let (victim, survivor) = if b_holds { (b, a) } else { (a, b) };
     victim.signal("KILL");
@@ -1023,7 +1126,7 @@ fn two_replicas_deliver_every_event_in_order_through_a_sigkill() {
     for w in writers {
         w.join().unwrap();
     }
-    let feed = created_event_ids(&survivor);
+    let (feed, _) = created_event_ids(&survivor, &start);
     eventually("every event arrived through the survivor", || {
         let mut ids: Vec<String> = receiver
             .received()
