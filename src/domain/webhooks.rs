@@ -11,20 +11,27 @@ use utoipa::ToSchema;
 pub const WEBHOOKS_MAX: i64 = 100;
 /// Characters of a description.
 pub const DESCRIPTION_MAX_CHARS: usize = 500;
+/// Items of an endpoint's event list.
+pub const EVENTS_MAX: usize = 8;
 /// The type of the test event `POST /api/v1/webhooks/{id}/ping` sends (never in the feed).
 pub const PING_TYPE: &str = "webhook.ping";
 
-/// The events an endpoint wants, as a client lists them: feed types, `question.*` or
-/// `category.*`, or `*` for every type (also those added later). `None`: every type.
+/// The events an endpoint wants, as a client lists them (at most [`EVENTS_MAX`] items): feed
+/// types, `question.*` or `category.*`, or `*` for every type (also those added later).
+/// `None`: every type.
 pub fn parse_events(list: &[String]) -> Result<Option<Vec<EventType>>, String> {
-    if list.iter().any(|t| t.trim() == "*") {
-        if list.len() > 1 {
-            return Err("`*` stands for every type; list nothing else with it".into());
-        }
-        return Ok(None);
-    }
     if list.is_empty() {
         return Err("name at least one event type, or `*` for all".into());
+    }
+    if list.len() > EVENTS_MAX {
+        return Err(format!(
+            "at most {EVENTS_MAX} items (there are {} types; `question.*` and `category.*` name them by resource)",
+            EventType::ALL.len()
+        ));
+    }
+    // `*` is every type, whatever else is listed beside it.
+    if list.iter().any(|t| t.trim() == "*") {
+        return Ok(None);
     }
     if let Some(bad) = list.iter().find(|t| t.contains(',')) {
         return Err(format!("`{bad}`: give each type as its own item"));
@@ -144,9 +151,10 @@ mod tests {
     }
 
     #[test]
-    fn a_star_means_every_type_and_stands_alone() {
+    fn a_star_means_every_type_whatever_is_listed_beside_it() {
         assert_eq!(parse_events(&list(&["*"])), Ok(None));
-        assert!(parse_events(&list(&["*", "question.created"])).is_err());
+        assert_eq!(parse_events(&list(&["*", "question.created"])), Ok(None));
+        assert!(parse_events(&list(&["question.*"; 9])).is_err());
     }
 
     #[test]

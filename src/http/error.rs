@@ -66,7 +66,7 @@ error_codes! {
     AnswerNotFound => ("answer_not_found", NOT_FOUND, "Answer not found"),
     CategoryNotFound => ("category_not_found", NOT_FOUND, "Category not found"),
     TagNotFound => ("tag_not_found", NOT_FOUND, "Tag not found"),
-    UnknownCategory => ("unknown_category", CONFLICT, "The question names a category that does not exist"),
+    UnknownCategory => ("unknown_category", CONFLICT, "The request names a category that does not exist"),
     QuizSessionConflict => ("quiz_session_conflict", CONFLICT, "Filters cannot be combined with a session"),
     CategoryExists => ("category_exists", CONFLICT, "A category with this slug already exists"),
     WebhookNotFound => ("webhook_not_found", NOT_FOUND, "No such webhook"),

@@ -149,6 +149,13 @@ pub struct DeliveryPage {
     pub next_cursor: Option<String>,
 }
 
+/// An event type an endpoint asks for: a feed type, `question.*`, `category.*`, or `*`.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = r"^(\*|(question|category)\.(created|updated|deleted|\*))$",
+    example = "question.*")]
+#[allow(dead_code)]
+pub struct EventTypeName(String);
+
 /// Body of `POST /api/v1/webhooks`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -158,16 +165,18 @@ pub struct CreateWebhook {
     /// `https` (plain `http` only with `KB_WEBHOOKS_ALLOW_PRIVATE`), at most 2,000
     /// characters, no user name or password; never a loopback, private, link-local, shared,
     /// multicast or cloud metadata address unless `KB_WEBHOOKS_ALLOW_PRIVATE`.
-    #[schema(value_type = String, required = true, max_length = 2000, format = "uri")]
+    #[schema(value_type = String, required = true, max_length = 2000, format = "uri",
+        pattern = "^https://")]
     pub url: Option<String>,
     /// Feed event types, `question.*` / `category.*`, or `["*"]` (the default) for all.
-    #[schema(value_type = Option<Vec<String>>, required = false, min_items = 1, max_items = 8)]
+    #[schema(value_type = Option<Vec<EventTypeName>>, required = false, min_items = 1, max_items = 8)]
     pub events: Option<Vec<String>>,
     /// Only events of questions in this category, and of the category itself.
     #[schema(value_type = Option<String>, required = false, format = "kb:slug")]
     pub category: Option<String>,
-    /// Up to 500 characters.
-    #[schema(value_type = Option<String>, required = false, max_length = 500)]
+    /// Up to 500 characters; no control characters but tab and line breaks.
+    #[schema(value_type = Option<String>, required = false, max_length = 500,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub description: Option<String>,
     /// Default `true`.
     pub enabled: Option<bool>,
@@ -178,19 +187,26 @@ pub struct CreateWebhook {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"enabled": true}))]
 pub struct PatchWebhook {
-    #[schema(value_type = String, required = false, max_length = 2000, format = "uri")]
-    pub url: Option<String>,
-    #[schema(value_type = Vec<String>, required = false, min_items = 1, max_items = 8)]
-    pub events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = String, required = false, max_length = 2000, format = "uri",
+        pattern = "^https://")]
+    pub url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Vec<EventTypeName>, required = false, min_items = 1, max_items = 8)]
+    pub events: Option<Option<Vec<String>>>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, required = false, format = "kb:slug")]
     pub category: Option<Option<String>>,
-    #[schema(value_type = String, required = false, max_length = 500)]
-    pub description: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = String, required = false, max_length = 500,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
+    pub description: Option<Option<String>>,
     /// `true` on a disabled endpoint resumes its queue where it stopped, starting with the
     /// delivery it gave up on; `false` stops deliveries (the queue keeps what it has).
-    pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = bool, required = false)]
+    pub enabled: Option<Option<bool>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -200,7 +216,7 @@ pub struct DeliveryParams {
     #[param(value_type = Option<DeliveryStatus>)]
     pub status: Option<String>,
     /// A `next_cursor` from the previous page.
-    #[param(value_type = Option<String>, pattern = "^[0-9]{1,18}$")]
+    #[param(value_type = Option<String>, pattern = "^[1-9][0-9]{0,17}$")]
     pub after: Option<String>,
     /// Deliveries per page, 1–100.
     #[param(value_type = u32, required = false, minimum = 1, maximum = 100, default = 50)]
@@ -245,21 +261,31 @@ fn parse_new(body: CreateWebhook) -> Result<NewWebhook, FieldErrors> {
 
 fn parse_patch(body: PatchWebhook) -> Result<WebhookPatch, FieldErrors> {
     let mut e = FieldErrors::new();
+    // Only the category may be cleared; `null` anywhere else is a mistake, not "unchanged".
+    let mut present = |field: &str, is_null: bool| {
+        if is_null {
+            e.push(field, "must not be null; leave the field out to keep it");
+        }
+    };
+    present("url", matches!(body.url, Some(None)));
+    present("events", matches!(body.events, Some(None)));
+    present("description", matches!(body.description, Some(None)));
+    present("enabled", matches!(body.enabled, Some(None)));
     let events = match &body.events {
-        Some(list) => e.check("events", parse_events(list)),
-        None => None,
+        Some(Some(list)) => e.check("events", parse_events(list)),
+        _ => None,
     };
     let description = match &body.description {
-        Some(d) => e.check("description", parse_description(d)),
-        None => None,
+        Some(Some(d)) => e.check("description", parse_description(d)),
+        _ => None,
     };
     e.finish()?;
     Ok(WebhookPatch {
-        url: body.url,
+        url: body.url.flatten(),
         events,
         category: body.category,
         description,
-        enabled: body.enabled,
+        enabled: body.enabled.flatten(),
     })
 }
 
@@ -286,7 +312,7 @@ pub async fn list_webhooks(State(state): State<AppState>) -> ApiResult<Response>
     request_body(content = CreateWebhook, content_type = "application/json"),
     responses(
         (status = 201, description = "Created; `secret` is shown only now", body = WebhookOut, headers(("Location" = String))),
-        (status = 409, description = "There are as many webhooks as allowed (100)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "There are as many webhooks as allowed (100, `too_many_webhooks`), or the category does not exist (`unknown_category`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid (`validation_failed`), or the URL points at a forbidden address (`webhook_url_forbidden`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -332,6 +358,7 @@ pub async fn get_webhook(State(state): State<AppState>, PathId(id): PathId) -> A
         (status = 200, description = "The webhook as it is now", body = WebhookOut),
         (status = 400, description = "The id is not a positive integer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The category does not exist", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid, or the URL points at a forbidden address", body = Problem, content_type = "application/problem+json"),
     )
 )]

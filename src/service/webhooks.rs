@@ -157,7 +157,7 @@ impl Service {
         if let Some(slug) = slug {
             let parsed = Slug::parse(slug).map_err(|m| FieldErrors::one("category", m))?;
             if self.store.get_category(&parsed).await?.is_none() {
-                return Err(FieldErrors::one("category", format!("no category `{slug}`")).into());
+                return Err(Error::UnknownCategory(parsed.as_str().to_string()));
             }
         }
         Ok(())
