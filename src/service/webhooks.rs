@@ -37,6 +37,8 @@ const SEND_PAGE: i64 = 100;
 /// The dispatcher looks for work at least this often (another replica's lease ran out, a
 /// delivery fell due, a replica elsewhere changed an endpoint).
 const POLL: Duration = Duration::from_secs(1);
+/// The shortest pause of the dispatcher between looks for work when nothing wakes it.
+const MIN_WAIT: Duration = Duration::from_millis(20);
 /// The longest wait between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(3_600);
 /// How long a rotated-out secret keeps signing.
@@ -488,9 +490,11 @@ async fn find_work(service: &Service, owner: &str) -> Result<(Vec<i64>, Option<I
     let head = service.store.last_change_seq().await?;
     let now = Utc::now().timestamp_micros();
     let ids = service.store.webhooks_with_work(head, now, owner).await?;
-    let due = service.store.next_webhook_work(owner).await?.map(|at| {
+    // Never sooner than a moment from now: work that is due but cannot start (every sender
+    // busy) must not spin the loop; a sender finishing wakes it anyway.
+    let due = service.store.next_webhook_work(owner, now).await?.map(|at| {
         let wait = u64::try_from(at.saturating_sub(now)).unwrap_or(0);
-        Instant::now() + Duration::from_micros(wait)
+        Instant::now() + Duration::from_micros(wait).max(MIN_WAIT)
     });
     Ok((ids, due))
 }
@@ -518,8 +522,9 @@ async fn try_send_queue(service: &Service, id: i64, stop: watch::Receiver<bool>)
     else {
         return Ok(());
     };
-    fill_queue(service, &mut hook).await?;
     loop {
+        // Events committed while the last page was sent join the queue before it is read.
+        fill_queue(service, &mut hook).await?;
         let batch = service.store.queue_head(id, SEND_PAGE).await?;
         if batch.is_empty() {
             return Ok(());

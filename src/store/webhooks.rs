@@ -570,16 +570,17 @@ impl Store {
         .await
     }
 
-    /// When the next delivery of an enabled endpoint falls due, or a lease held elsewhere
-    /// runs out (microseconds), if ever.
-    pub async fn next_webhook_work(&self, owner: &str) -> StoreResult<Option<i64>> {
+    /// When the next delivery of an enabled endpoint that nobody holds falls due, or a lease
+    /// held elsewhere runs out (microseconds), if ever. Endpoints held by a live lease (this
+    /// replica's senders included) are their holder's business until it lets go.
+    pub async fn next_webhook_work(&self, owner: &str, now: i64) -> StoreResult<Option<i64>> {
         self.reading(async |c| {
             let due: Option<i64> = c
                 .value(
                     "SELECT min(d.next_attempt_at) FROM webhook_deliveries d
                      JOIN webhooks w ON w.id = d.webhook_id
-                     WHERE w.enabled AND d.status = 'pending'",
-                    &[],
+                     WHERE w.enabled AND w.lease_until < $1 AND d.status = 'pending'",
+                    &[now.into()],
                 )
                 .await?
                 .flatten();
