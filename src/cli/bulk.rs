@@ -99,9 +99,9 @@ fn starts_with_bracket(reader: &mut dyn BufRead) -> std::io::Result<bool> {
 
 /// `kb export`: the feed cursor it is consistent with, then every question as NDJSON, in id
 /// order, from one snapshot; returns how many questions were written.
-pub async fn export(config: &Config, out: &mut dyn Write) -> anyhow::Result<u64> {
+pub async fn export(config: &Config, learners: bool, out: &mut dyn Write) -> anyhow::Result<u64> {
     let store = crate::open_store(config).await?;
-    let mut parts = crate::service::export_snapshot(store.clone());
+    let mut parts = crate::service::export_snapshot(store.clone(), learners);
     let mut n = 0;
     while let Some(part) = parts.recv().await {
         match part? {
@@ -119,6 +119,12 @@ pub async fn export(config: &Config, out: &mut dyn Write) -> anyhow::Result<u64>
                     out.write_all(b"\n")?;
                 }
                 n += lines.len() as u64;
+            }
+            ExportPart::Learners(lines) => {
+                for line in &lines {
+                    serde_json::to_writer(&mut *out, line)?;
+                    out.write_all(b"\n")?;
+                }
             }
         }
     }
@@ -159,6 +165,12 @@ pub async fn run_import(config: &Config, file: &Path) -> anyhow::Result<()> {
         report.unchanged,
         report.failed
     );
+    if report.learner_lines > 0 {
+        println!(
+            "learners: {} lines, {} reviews",
+            report.learner_lines, report.reviews
+        );
+    }
     if report.failed > 0 {
         std::process::exit(1);
     }
@@ -166,14 +178,18 @@ pub async fn run_import(config: &Config, file: &Path) -> anyhow::Result<()> {
 }
 
 /// Runs `kb export [--output FILE]`.
-pub async fn run_export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
+pub async fn run_export(
+    config: &Config,
+    output: Option<&Path>,
+    learners: bool,
+) -> anyhow::Result<()> {
     let n = match output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
-            export(config, &mut std::io::BufWriter::new(file)).await?
+            export(config, learners, &mut std::io::BufWriter::new(file)).await?
         }
-        None => export(config, &mut std::io::stdout().lock()).await?,
+        None => export(config, learners, &mut std::io::stdout().lock()).await?,
     };
     eprintln!("exported {n} questions");
     Ok(())

@@ -49,6 +49,9 @@ pub enum Command {
         /// Write here instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Also the learners' settings and reviews (personal data: only when asked).
+        #[arg(long)]
+        with_learners: bool,
     },
     /// Write deterministic synthetic questions as NDJSON, for benchmarks and tests.
     Gen {
@@ -117,7 +120,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Import { file }) => bulk::run_import(&config, &file).await,
-        Some(Command::Export { output }) => bulk::run_export(&config, output.as_deref()).await,
+        Some(Command::Export {
+            output,
+            with_learners,
+        }) => bulk::run_export(&config, output.as_deref(), with_learners).await,
         Some(Command::Gen {
             count,
             seed,

@@ -3,14 +3,25 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
+use super::extract::Query;
 use crate::service::{ExportPart, ImportReport};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// Also the learners' settings and reviews (personal data: only when asked), after the
+    /// questions; every question then carries an `external_id` (a stable one is derived for
+    /// those without). See docs/learners.md.
+    #[param(required = false, default = false)]
+    pub with_learners: Option<bool>,
+}
 
 /// A JSON array is parsed whole, so it is bounded; NDJSON streams and is not.
 pub const ARRAY_LIMIT: usize = 256 * 1024 * 1024;
@@ -42,6 +53,10 @@ pub struct ImportReportOut {
     pub errors: Vec<LineErrorOut>,
     /// A `{"synonyms": …}` line (as an export starts with) replaced the synonym table.
     pub synonyms_replaced: bool,
+    /// Learner lines applied (an export made with `with_learners`).
+    pub learner_lines: u64,
+    /// Reviews those lines applied (or found already there).
+    pub reviews: u64,
 }
 
 /// A line that was not imported, and why.
@@ -62,6 +77,8 @@ impl From<ImportReport> for ImportReportOut {
             unchanged: r.unchanged,
             failed: r.failed,
             synonyms_replaced: r.synonyms_replaced,
+            learner_lines: r.learner_lines,
+            reviews: r.reviews,
             errors: r
                 .errors
                 .into_iter()
@@ -175,14 +192,15 @@ pub async fn import(
 /// synonyms.
 #[utoipa::path(
     get, path = "/api/v1/export", tag = "admin",
+    params(ExportParams),
     responses(
         (status = 200, description = "First `{\"changes_cursor\": …}`, then one `BulkQuestion` per line", body = String, content_type = "application/x-ndjson",
             headers(("Kb-Changes-Cursor" = String, description = "The change-feed cursor this export is consistent with: follow `GET /api/v1/changes?after=` from it")),
             example = json!("{\"title\":\"GMP 指的是什么？\",\"category\":\"golang\",\"category_name\":\"Golang\",\"tags\":[\"scheduler\"],\"difficulty\":\"medium\",\"answers\":[{\"body\":\"G、M、P\",\"created_at\":\"2026-01-01T00:00:00Z\",\"updated_at\":\"2026-01-01T00:00:00Z\"}],\"created_at\":\"2026-01-01T00:00:00Z\",\"updated_at\":\"2026-01-01T00:00:00Z\"}\n")),
     )
 )]
-pub async fn export(State(state): State<AppState>) -> Response {
-    let mut parts = state.service.export();
+pub async fn export(State(state): State<AppState>, Query(params): Query<ExportParams>) -> Response {
+    let mut parts = state.service.export(params.with_learners.unwrap_or(false));
     // The snapshot's cursor comes first, before any line: it goes in a header too.
     let cursor = match parts.recv().await {
         Some(Ok(ExportPart::Cursor(c))) => c,
@@ -211,6 +229,14 @@ pub async fn export(State(state): State<AppState>) -> Response {
         let mut parts = parts?;
         match parts.recv().await? {
             Ok(ExportPart::Lines(lines)) => {
+                let mut buf = Vec::with_capacity(lines.len() * 1024);
+                for line in &lines {
+                    serde_json::to_writer(&mut buf, line).expect("a line serializes");
+                    buf.push(b'\n');
+                }
+                Some((Ok(Bytes::from(buf)), Some(parts)))
+            }
+            Ok(ExportPart::Learners(lines)) => {
                 let mut buf = Vec::with_capacity(lines.len() * 1024);
                 for line in &lines {
                     serde_json::to_writer(&mut buf, line).expect("a line serializes");

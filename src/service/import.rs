@@ -5,6 +5,7 @@
 //! are collected with their numbers; the good ones are written regardless. The search index
 //! follows through the change log, and [`Importer::finish`] returns once it has caught up.
 
+use super::learner_transfer::{LearnerLine, parse_learner_line};
 use super::{Error, Result, Service};
 use crate::domain::import::{BulkQuestion, ImportItem, parse_line, parse_value, validate};
 use crate::domain::{FieldErrors, Question, RawSynonymTable, SynonymTable};
@@ -37,6 +38,10 @@ pub struct ImportReport {
     pub errors: Vec<LineError>,
     /// A `{"synonyms": …}` line replaced the synonym table.
     pub synonyms_replaced: bool,
+    /// Learner lines applied (settings, and lines of reviews).
+    pub learner_lines: u64,
+    /// Reviews applied (or already there) from learner lines.
+    pub reviews: u64,
 }
 
 /// A line that was not imported, and why.
@@ -72,6 +77,8 @@ pub struct Importer {
     in_flight: Option<tokio::task::JoinHandle<Result<BatchOutcome, StoreError>>>,
     report: ImportReport,
     last_seq: i64,
+    /// Questions looked up by `external_id` for learner lines.
+    external_ids: std::collections::HashMap<String, Option<i64>>,
 }
 
 impl Service {
@@ -86,12 +93,17 @@ impl Service {
             in_flight: None,
             report: ImportReport::default(),
             last_seq: 0,
+            external_ids: std::collections::HashMap::new(),
         }
     }
 
-    /// The whole knowledge base from one snapshot; see [`export_snapshot`].
-    pub fn export(&self) -> tokio::sync::mpsc::Receiver<Result<ExportPart, StoreError>> {
-        export_snapshot(self.store.clone())
+    /// The whole knowledge base from one snapshot (with its learners when `learners`); see
+    /// [`export_snapshot`].
+    pub fn export(
+        &self,
+        learners: bool,
+    ) -> tokio::sync::mpsc::Receiver<Result<ExportPart, StoreError>> {
+        export_snapshot(self.store.clone(), learners)
     }
 }
 
@@ -102,13 +114,18 @@ pub enum ExportPart {
     /// and none after, so following the feed from here misses nothing and repeats nothing.
     Cursor(String),
     Lines(Vec<BulkQuestion>),
+    /// Learner lines (settings, reviews), after every question: see `learner_transfer`.
+    Learners(Vec<serde_json::Value>),
 }
 
 /// Reads the whole knowledge base from one database snapshot, in the background, a page at a
 /// time: the receiver gets the snapshot's feed cursor first, then the lines. The reader sets
-/// the pace (two pages are read ahead); dropping the receiver ends the read.
+/// the pace (two pages are read ahead); dropping the receiver ends the read. With `learners`
+/// (personal data: opt-in), every question has an `external_id` (derived when it has none)
+/// and the learners' lines follow the questions.
 pub fn export_snapshot(
     store: Store,
+    learners: bool,
 ) -> tokio::sync::mpsc::Receiver<Result<ExportPart, StoreError>> {
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
@@ -122,19 +139,37 @@ pub fn export_snapshot(
         let (snap_tx, mut snap_rx) = tokio::sync::mpsc::channel(1);
         let reader = {
             let store = store.clone();
-            tokio::spawn(async move { store.export_snapshot(EXPORT_PAGE, snap_tx).await })
+            tokio::spawn(async move { store.export_snapshot(EXPORT_PAGE, learners, snap_tx).await })
         };
+        let mut carry = None;
         while let Some(part) = snap_rx.recv().await {
             let part = match part {
                 Snapshot::Seq(seq) => {
                     ExportPart::Cursor(crate::domain::changes::Cursor { seq }.encode(tag))
                 }
-                Snapshot::Questions(qs) => ExportPart::Lines(qs.iter().map(export_line).collect()),
+                Snapshot::Questions(qs) => ExportPart::Lines(
+                    qs.iter()
+                        .map(|q| export_line(q, learners.then_some(tag)))
+                        .collect(),
+                ),
+                Snapshot::LearnerSettings(all) => ExportPart::Learners(
+                    all.into_iter()
+                        .map(super::learner_transfer::settings_line)
+                        .collect(),
+                ),
+                Snapshot::Reviews(rows) => ExportPart::Learners(
+                    super::learner_transfer::review_lines(tag, rows, &mut carry),
+                ),
             };
             if tx.send(Ok(part)).await.is_err() {
                 // The reader sees its channel closed and ends its snapshot.
                 return;
             }
+        }
+        if let Some(last) = super::learner_transfer::flush_reviews(&mut carry)
+            && tx.send(Ok(ExportPart::Learners(vec![last]))).await.is_err()
+        {
+            return;
         }
         match reader.await {
             Ok(Ok(())) => {}
@@ -147,8 +182,14 @@ pub fn export_snapshot(
     rx
 }
 
-fn export_line(q: &Question) -> BulkQuestion {
-    BulkQuestion::from_question(q, q.external_id.clone())
+/// A question's export line; with `derive` (an export with learners, whose reviews point at
+/// questions by `external_id`), one without an `external_id` gets a stable one.
+fn export_line(q: &Question, derive: Option<[u8; 4]>) -> BulkQuestion {
+    let external_id = q
+        .external_id
+        .clone()
+        .or_else(|| derive.map(|tag| super::learner_transfer::derived_external_id(tag, q.id)));
+    BulkQuestion::from_question(q, external_id)
 }
 
 impl Importer {
@@ -239,10 +280,57 @@ impl Importer {
             }
             return Ok(());
         }
+        if let Some(line) = learner_line(&raw) {
+            self.report.received += 1;
+            return self.take_learner_line(number, line).await;
+        }
         self.report.received += 1;
         self.pending.push((number, raw));
         if self.pending.len() >= BATCH {
             self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Applies a learner line once every question before it is written (its reviews name
+    /// questions by `external_id`).
+    async fn take_learner_line(
+        &mut self,
+        number: u64,
+        line: std::result::Result<LearnerLine, String>,
+    ) -> Result<()> {
+        let line = match line {
+            Ok(line) => line,
+            Err(message) => {
+                self.fail(number, message);
+                return Ok(());
+            }
+        };
+        self.flush().await?;
+        self.settle().await?;
+        let reviews = match &line {
+            LearnerLine::Reviews(r) => r.reviews.len() as u64,
+            LearnerLine::Settings(_) => 0,
+        };
+        match self
+            .service
+            .import_learner_line(line, &mut self.external_ids)
+            .await?
+        {
+            Err(message) => self.fail(number, message),
+            Ok(refused) => {
+                self.report.learner_lines += 1;
+                self.report.reviews += reviews - refused.len() as u64;
+                if let Some((i, why)) = refused.first() {
+                    self.fail(
+                        number,
+                        format!(
+                            "{} of its reviews refused; the first (item {i}): {why}",
+                            refused.len()
+                        ),
+                    );
+                }
+            }
         }
         Ok(())
     }
@@ -371,6 +459,25 @@ fn is_cursor_line(raw: &Raw) -> bool {
         }
         Raw::Value(v) => only_cursor(v),
         Raw::Question(_) => false,
+    }
+}
+
+/// A learner line (`{"learner": …, "settings" | "reviews": …}`, as an export with learners
+/// writes after the questions), parsed; `None` for anything else.
+fn learner_line(raw: &Raw) -> Option<std::result::Result<LearnerLine, String>> {
+    match raw {
+        Raw::Text(t)
+            if t.trim_start()
+                .strip_prefix('{')
+                .is_some_and(|rest| rest.trim_start().starts_with("\"learner\"")) =>
+        {
+            match serde_json::from_str::<serde_json::Value>(t) {
+                Ok(v) => parse_learner_line(&v),
+                Err(e) => Some(Err(format!("invalid JSON: {e}"))),
+            }
+        }
+        Raw::Value(v) => parse_learner_line(v),
+        _ => None,
     }
 }
 

@@ -9,6 +9,7 @@ mod idempotency;
 mod import;
 mod indexing;
 pub mod keys;
+mod learner_transfer;
 mod learners;
 mod pool;
 mod quiz;

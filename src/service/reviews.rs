@@ -39,6 +39,22 @@ pub struct Reviewed {
     pub duplicate: bool,
 }
 
+/// The scheduler the store replays a learner's cards with: their own schedule.
+fn state_after(
+    schedule: &crate::quiz::Schedule,
+    previous: Option<(f32, f32, DateTime<Utc>)>,
+    rating: Rating,
+    at: DateTime<Utc>,
+) -> anyhow::Result<ReviewState> {
+    let s = schedule.next(previous, rating, at)?;
+    Ok(ReviewState {
+        stability: s.stability,
+        difficulty: s.difficulty,
+        interval_days: s.interval_days,
+        due: s.due,
+    })
+}
+
 impl Service {
     /// Records one review and answers with the question's card as it stands after it: for a
     /// review that arrived late, the card replayed with it in its place. The same review
@@ -106,15 +122,7 @@ impl Service {
         } else {
             // The learner's own schedule: their parameters, retention and longest interval.
             let schedule = self.schedule_of(learner).await?;
-            let fold = |previous, rating, at| -> anyhow::Result<ReviewState> {
-                let s = schedule.next(previous, rating, at)?;
-                Ok(ReviewState {
-                    stability: s.stability,
-                    difficulty: s.difficulty,
-                    interval_days: s.interval_days,
-                    due: s.due,
-                })
-            };
+            let fold = |previous, rating, at| state_after(&schedule, previous, rating, at);
             let merge = self
                 .store
                 .merge_reviews(learner.as_str(), &reviews, &fold)
@@ -125,6 +133,49 @@ impl Service {
             merge
         };
         Ok((outcomes(inputs, now, &merge.outcomes), merge.cards))
+    }
+
+    /// Merges reviews from an import (another kb's history): as a batch, but a review may be
+    /// any age (an upload is refused more than a year back; a history is not). Each review's
+    /// reason for being refused, or `None` when applied or already there.
+    pub(super) async fn import_reviews(
+        &self,
+        learner: &LearnerId,
+        inputs: &[ReviewInput],
+    ) -> Result<Vec<Option<String>>> {
+        let now = Utc::now();
+        let reviews: Vec<NewReview<'_>> = inputs
+            .iter()
+            .map(|input| NewReview {
+                review_id: input.review_id.as_ref().map(ReviewId::as_str),
+                question_id: input.question_id,
+                rating: input.rating,
+                reviewed_at: input.reviewed_at.unwrap_or(now).min(now),
+                dated_by_client: true,
+            })
+            .collect();
+        if reviews.is_empty() {
+            return Ok(Vec::new());
+        }
+        let schedule = self.schedule_of(learner).await?;
+        let fold = |previous, rating, at| state_after(&schedule, previous, rating, at);
+        let merge = self
+            .store
+            .merge_reviews(learner.as_str(), &reviews, &fold)
+            .await?;
+        Ok(merge
+            .outcomes
+            .iter()
+            .zip(&reviews)
+            .map(|(m, r)| match m {
+                Merged::Applied | Merged::Duplicate => None,
+                Merged::QuestionNotFound => Some(format!("no question {}", r.question_id)),
+                Merged::ReviewIdReused => Some(format!(
+                    "review_id `{}` names another review of this learner",
+                    r.review_id.unwrap_or_default()
+                )),
+            })
+            .collect())
     }
 
     /// Overdue questions (most overdue first), then questions never reviewed.

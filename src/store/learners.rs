@@ -94,7 +94,100 @@ pub struct FitReview {
     pub reviewed_at: i64,
 }
 
+/// A learner's settings as an export carries them.
+#[derive(Debug, Clone, FromRow)]
+pub struct ExportedSettings {
+    pub learner: String,
+    pub desired_retention: f64,
+    pub maximum_interval_days: i64,
+    pub time_zone: String,
+    pub parameters: Option<String>,
+    pub fitted_at: Option<i64>,
+    pub fitted_reviews: Option<i64>,
+}
+
+/// A review as an export carries it.
+#[derive(Debug, Clone, FromRow)]
+pub struct ExportedReview {
+    pub id: i64,
+    pub learner: String,
+    pub review_id: Option<String>,
+    pub question_id: i64,
+    pub external_id: Option<String>,
+    pub rating: String,
+    pub reviewed_at: i64,
+}
+
+/// Every learner's settings, by learner (in a snapshot).
+pub(super) async fn all_settings(c: &mut Conn<'_>) -> StoreResult<Vec<ExportedSettings>> {
+    Ok(c.fetch_all(
+        "SELECT learner, desired_retention, maximum_interval_days, time_zone, parameters,
+            fitted_at, fitted_reviews
+         FROM learner_settings ORDER BY learner",
+        &[],
+    )
+    .await?)
+}
+
+/// Up to `limit` reviews after (`learner`, `id`), by learner and then as recorded.
+pub(super) async fn reviews_page(
+    c: &mut Conn<'_>,
+    learner: &str,
+    id: i64,
+    limit: i64,
+) -> StoreResult<Vec<ExportedReview>> {
+    Ok(c.fetch_all(
+        "SELECT r.id, r.learner, r.review_id, r.question_id, q.external_id, r.rating,
+            r.reviewed_at
+         FROM reviews r JOIN questions q ON q.id = r.question_id
+         WHERE r.learner > $1 OR (r.learner = $1 AND r.id > $2)
+         ORDER BY r.learner, r.id LIMIT $3",
+        &[learner.into(), id.into(), limit.into()],
+    )
+    .await?)
+}
+
 impl Store {
+    /// Sets everything a learner's settings hold, fitted parameters too (an import).
+    pub async fn import_learner_settings(&self, s: &ExportedSettings) -> StoreResult<()> {
+        let now = now_micros();
+        self.write(async |c| {
+            c.execute(
+                "INSERT INTO learner_settings (learner, desired_retention, maximum_interval_days,
+                    time_zone, parameters, fitted_at, fitted_reviews, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (learner) DO UPDATE SET desired_retention = $2,
+                    maximum_interval_days = $3, time_zone = $4, parameters = $5,
+                    fitted_at = $6, fitted_reviews = $7, updated_at = $8",
+                &[
+                    s.learner.as_str().into(),
+                    s.desired_retention.into(),
+                    s.maximum_interval_days.into(),
+                    s.time_zone.as_str().into(),
+                    s.parameters.as_deref().into(),
+                    s.fitted_at.into(),
+                    s.fitted_reviews.into(),
+                    now.into(),
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The question whose import identity is `external_id`.
+    pub async fn question_by_external_id(&self, external_id: &str) -> StoreResult<Option<i64>> {
+        self.reading(async |c| {
+            Ok(c.value(
+                "SELECT id FROM questions WHERE external_id = $1",
+                &[external_id.into()],
+            )
+            .await?)
+        })
+        .await
+    }
+
     /// A learner's settings; the defaults for one who never set any.
     pub async fn learner_settings(&self, learner: &str) -> StoreResult<LearnerSettings> {
         self.reading(async |c| settings(c, learner).await).await

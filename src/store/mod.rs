@@ -35,7 +35,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use idempotency::{ClaimOutcome, KeyRecord, NewClaim};
-pub use learners::{CardSummary, FitReview, HistoryRow, PeriodReview};
+pub use learners::{
+    CardSummary, ExportedReview, ExportedSettings, FitReview, HistoryRow, PeriodReview,
+};
 pub use model::{
     ApiKey, BatchOutcome, Card, Change, Changes, DeletedAnswer, DueCard, Eligibility, Feed,
     FeedEvent, IndexRow, KeyGrant, ListPage, Pool, ReplicaPosition, SavedReview, SessionRow,

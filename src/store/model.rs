@@ -234,6 +234,8 @@ pub enum Feed {
 pub enum Snapshot {
     Seq(i64),
     Questions(Vec<Question>),
+    LearnerSettings(Vec<super::learners::ExportedSettings>),
+    Reviews(Vec<super::learners::ExportedReview>),
 }
 
 /// What the search index needs of a question, read in one cheap statement.

@@ -38,9 +38,13 @@ impl Store {
     /// Every question in id order, `page` at a time, all read in one snapshot: `sink` first
     /// gets the change-log sequence the snapshot is consistent with (every change up to it is
     /// in the pages, none after), then the pages. Stops early when `sink` is closed.
+    ///
+    /// With `learners`, the learners' settings and then their reviews follow, from the same
+    /// snapshot.
     pub async fn export_snapshot(
         &self,
         page: i64,
+        learners: bool,
         sink: tokio::sync::mpsc::Sender<Snapshot>,
     ) -> StoreResult<()> {
         self.snapshot(async |c| {
@@ -58,7 +62,29 @@ impl Store {
                 }
                 match next {
                     Some(n) => after = n,
-                    None => return Ok(()),
+                    None => break,
+                }
+            }
+            if !learners {
+                return Ok(());
+            }
+            let settings = super::learners::all_settings(c).await?;
+            if sink
+                .send(Snapshot::LearnerSettings(settings))
+                .await
+                .is_err()
+            {
+                return Ok(());
+            }
+            let (mut learner, mut id) = (String::new(), 0);
+            loop {
+                let rows = super::learners::reviews_page(c, &learner, id, page * 10).await?;
+                let Some(last) = rows.last() else {
+                    return Ok(());
+                };
+                (learner, id) = (last.learner.clone(), last.id);
+                if sink.send(Snapshot::Reviews(rows)).await.is_err() {
+                    return Ok(());
                 }
             }
         })

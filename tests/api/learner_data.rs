@@ -521,3 +521,126 @@ async fn a_fit_runs_in_the_background_and_a_second_request_meanwhile_is_a_confli
     }
     assert_eq!(p["values"].as_array().unwrap().len(), 21);
 }
+
+/// A learner's due list as titles and due times (ids may differ between knowledge bases).
+async fn due_by_title(app: &TestApp, learner: &str) -> Vec<(String, Value)> {
+    let r = app
+        .get(&format!("/api/v1/learners/{learner}/due?limit=100"))
+        .await;
+    assert_eq!(r.status, 200);
+    r.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["question"]["title"].as_str().unwrap().to_string(),
+                i["due"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_knowledge_base_moved_with_its_learners_keeps_every_due_list_and_stats() {
+    // From SQLite, whatever store this run is on, into this run's store.
+    let a = TestApp::with(|c| c.store.database_url = None).await;
+    let extra = a
+        .create_question(crate::helpers::question("没有外部标识的问题 movable"))
+        .await;
+    let extra_id = extra["id"].as_i64().unwrap();
+    let r = a
+        .request(
+            Method::PUT,
+            "/api/v1/learners/hana/settings",
+            &[("content-type", "application/json")],
+            Some(
+                json!({"desired_retention": 0.85, "maximum_interval_days": 400, "time_zone": "Asia/Shanghai"})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    batch(
+        &a,
+        "hana",
+        vec![
+            reviewed("h1", 1, "good", Duration::days(40)),
+            reviewed("h2", 1, "hard", Duration::days(12)),
+            reviewed("h3", extra_id, "again", Duration::days(3)),
+            reviewed("h4", extra_id, "good", Duration::days(1)),
+        ],
+    )
+    .await;
+    batch(
+        &a,
+        "ivo",
+        vec![
+            reviewed("i1", 2, "easy", Duration::days(30)),
+            reviewed("i2", 9, "good", Duration::days(2)),
+        ],
+    )
+    .await;
+    // Without the flag, nothing of the learners leaves.
+    let plain = String::from_utf8(a.get("/api/v1/export").await.body).unwrap();
+    assert!(!plain.contains("hana") && !plain.contains("\"learner\""));
+    let export = a.get("/api/v1/export?with_learners=true").await;
+    assert_eq!(export.status, 200);
+    let text = String::from_utf8(export.body).unwrap();
+    assert!(text.contains("\"learner\":\"hana\""));
+    assert!(
+        text.lines()
+            .filter(|l| l.contains("\"title\""))
+            .all(|l| l.contains("\"external_id\"")),
+        "every question carries an identity the reviews can point at"
+    );
+
+    let b = TestApp::with(|c| c.store.no_seed = true).await;
+    let r = b
+        .request(
+            Method::POST,
+            "/api/v1/import",
+            &[("content-type", "application/x-ndjson")],
+            Some(text.clone().into_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let report = r.json();
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["reviews"], 6, "{report}");
+    for learner in ["hana", "ivo"] {
+        assert_eq!(
+            due_by_title(&a, learner).await,
+            due_by_title(&b, learner).await,
+            "{learner}"
+        );
+        let uri = format!("/api/v1/learners/{learner}/stats?days=60");
+        assert_eq!(
+            a.get(&uri).await.json(),
+            b.get(&uri).await.json(),
+            "{learner}"
+        );
+        let uri = format!("/api/v1/learners/{learner}/settings");
+        assert_eq!(
+            a.get(&uri).await.json(),
+            b.get(&uri).await.json(),
+            "{learner}"
+        );
+    }
+    // Importing the same file again changes nothing.
+    let again = b
+        .request(
+            Method::POST,
+            "/api/v1/import",
+            &[("content-type", "application/x-ndjson")],
+            Some(text.into_bytes()),
+        )
+        .await
+        .json();
+    assert_eq!(again["failed"], 0, "{again}");
+    assert_eq!(
+        due_by_title(&a, "hana").await,
+        due_by_title(&b, "hana").await
+    );
+}
