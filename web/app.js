@@ -114,14 +114,20 @@ async function viewSearch(params) {
     h("button", { type: "button", disabled: page <= 1, onclick: () => go("/", { q, ...filters, page: page - 1 }) }, t("page.prev")),
     h("span", { class: "progress" }, `${t("page.n", page)} / ${pages}`),
     h("button", { type: "button", disabled: page >= pages, onclick: () => go("/", { q, ...filters, page: page + 1 }) }, t("page.next"))) : null;
+  // Beside the hits on wide screens; on phones, behind a toggle so the first hit comes first.
+  const aside = h("aside", { class: "facets", id: "facets", "aria-label": t("search.filters", 0) },
+    facet("category", body.facets.category, t("search.categories")),
+    facet("difficulty", body.facets.difficulty, t("search.difficulty")),
+    facet("tag", body.facets.tag, t("search.tags")));
+  const toggle = h("button", {
+    type: "button", class: "filters-toggle", id: "filters-toggle", "aria-expanded": "false", "aria-controls": "facets",
+    onclick: () => toggle.setAttribute("aria-expanded", String(aside.classList.toggle("open"))),
+  }, t("search.filters", Object.values(filters).filter(Boolean).length));
   results.replaceChildren(
-    h("p", { class: "muted", id: "total" },
+    h("div", { class: "row results-head" }, h("p", { class: "muted", id: "total" },
       (body.relaxed ? t("search.relaxed") + " " : "") + t(body.total_exact === false ? "search.about" : "search.results", body.total)),
-    h("div", { class: "layout" },
-      h("aside", { class: "facets", "aria-label": "filters" },
-        facet("category", body.facets.category, t("search.categories")),
-        facet("difficulty", body.facets.difficulty, t("search.difficulty")),
-        facet("tag", body.facets.tag, t("search.tags"))),
+    toggle),
+    h("div", { class: "layout" }, aside,
       h("div", {}, body.hits.length ? hits : h("p", {}, t("search.none")), pager)));
 }
 

@@ -254,3 +254,26 @@ test("the page is keyboard reachable and switches to English", async () => {
   await p.waitForFunction(() => location.hash.startsWith("#/q/"));
   await p.context().close();
 });
+
+test("at phone width the first hit comes first and the filters open from a button", async () => {
+  const p = await page({ width: 390, height: 844 });
+  await p.goto(base + "/#/?q=" + encodeURIComponent("协程"));
+  await p.waitForSelector(".hit");
+  const top = (await p.locator(".hit").first().boundingBox()).y;
+  assert.ok(top >= 0 && top < 844 - 100, `the first hit starts at ${top}px, below the fold`);
+  assert.equal(await p.locator(".facets").isVisible(), false, "filters hidden until asked for");
+  assert.equal(await p.locator("#filters-toggle").getAttribute("aria-expanded"), "false");
+  await p.click("#filters-toggle");
+  assert.ok(await p.locator(".facets").isVisible());
+  assert.equal(await p.locator("#filters-toggle").getAttribute("aria-expanded"), "true");
+  await p.locator('.facets button[data-facet="difficulty"]').first().click();
+  await p.waitForFunction(() => location.hash.includes("difficulty="));
+  await p.waitForSelector('.facets button[aria-pressed="true"]', { state: "attached" });
+  assert.equal(await p.locator("#filters-toggle").textContent(), "筛选（1）", "the button counts the filters on");
+  assert.equal(await p.locator(".facets").isVisible(), false, "the hits come first again");
+  // Wider, the filters sit beside the hits as before and the button is gone.
+  await p.setViewportSize({ width: 1280, height: 800 });
+  assert.ok(await p.locator(".facets").isVisible());
+  assert.equal(await p.locator("#filters-toggle").isVisible(), false);
+  await p.context().close();
+});
