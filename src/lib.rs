@@ -69,6 +69,7 @@ impl App {
             tracing::info!(?report, "seed");
         }
         service.start_webhooks();
+        service.start_fitter();
         let state = AppState::new(service.clone(), config);
         let router = http::router(state.clone(), config);
         Ok(Self {

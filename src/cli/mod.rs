@@ -1,5 +1,5 @@
-//! The `kb` commands: `serve` (the default), `openapi`, `reindex`, `keys`, `import`, `export`
-//! and `gen`. `main` parses the command line into a [`Cli`] and hands it to [`run`].
+//! The `kb` commands: `serve` (the default), `openapi`, `reindex`, `keys`, `learners`,
+//! `import`, `export` and `gen`. `main` parses the command line into a [`Cli`] and hands it to [`run`].
 
 mod bulk;
 mod keys;
@@ -35,6 +35,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Learners' data: `kb learners delete <learner>` erases everything kb holds of one.
+    #[command(subcommand)]
+    Learners(LearnersCommand),
     /// Import questions from an NDJSON file (one question per line) or a JSON array; stop the
     /// server first, or use `POST /api/v1/import`. Idempotent: see the README.
     Import {
@@ -61,6 +64,14 @@ pub enum Command {
 
 /// Validates the settings, sets up logging and runs the chosen command on a runtime sized for
 /// it.
+/// `kb learners …`.
+#[derive(Debug, Subcommand)]
+pub enum LearnersCommand {
+    /// Erase a learner: cards, reviews, settings and stored idempotent answers; their tokens
+    /// issued until now are refused (as `DELETE /api/v1/learners/{learner}`).
+    Delete { learner: String },
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     if matches!(cli.command, None | Some(Command::Serve)) {
@@ -91,6 +102,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Keys(cmd)) => {
             print!("{}", keys::keys(&config, &cmd).await?);
+            Ok(())
+        }
+        Some(Command::Learners(LearnersCommand::Delete { learner })) => {
+            let learner = crate::domain::LearnerId::parse(&learner).map_err(anyhow::Error::msg)?;
+            let store = crate::open_store(&config).await?;
+            let gone = crate::service::keys::erase_learner(&store, &learner).await;
+            store.close().await;
+            let gone = gone?;
+            println!(
+                "erased learner {} ({gone} rows); their tokens issued until now are refused",
+                learner.as_str()
+            );
             Ok(())
         }
         Some(Command::Import { file }) => bulk::run_import(&config, &file).await,

@@ -5,6 +5,7 @@
 pub mod changes;
 mod fields;
 pub mod import;
+pub mod learners;
 mod net;
 mod question;
 pub mod synonyms;

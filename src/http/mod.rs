@@ -10,6 +10,7 @@ mod doc;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod learner_data;
 pub mod learners;
 pub mod live;
 pub mod metrics;
@@ -196,6 +197,12 @@ fn api_routes(timeout: Duration) -> OpenApiRouter<AppState> {
             Heavy(20),
         ))
         .routes(r(routes!(learners::due), Learner, Light(2)))
+        .routes(r(routes!(learner_data::stats), Learner, Light(5)))
+        .routes(r(routes!(learner_data::history), Learner, Light(5)))
+        .routes(r(routes!(learner_data::erase), Learner, Light(5)))
+        .routes(r(routes!(learner_data::get_settings), Learner, Light(1)))
+        .routes(r(routes!(learner_data::put_settings), Learner, Light(2)))
+        .routes(r(routes!(learner_data::fit), Learner, Light(5)))
         .routes(r(routes!(learners::create_token), learners, Light(2)))
         .routes(op(
             routes!(bulk::import),

@@ -114,8 +114,57 @@ pub struct Scheduled {
     pub due: DateTime<Utc>,
 }
 
-/// Retention FSRS aims for: the chance of still recalling the answer when it is due.
+/// Retention FSRS aims for unless a learner chose another: the chance of still recalling the
+/// answer when it is due.
 pub const DESIRED_RETENTION: f32 = 0.9;
+/// The longest interval unless a learner chose another (FSRS's own default: 100 years).
+pub const MAXIMUM_INTERVAL_DAYS: u32 = 36_500;
+
+/// How one learner is scheduled: FSRS parameters (the defaults, or fitted to their reviews),
+/// the retention aimed for and the longest interval.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    fsrs: std::sync::Arc<fsrs::FSRS>,
+    pub retention: f32,
+    pub maximum_interval_days: u32,
+}
+
+impl Schedule {
+    /// `parameters` empty: FSRS's defaults.
+    pub fn new(
+        parameters: &[f32],
+        retention: f32,
+        maximum_interval_days: u32,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            fsrs: std::sync::Arc::new(fsrs::FSRS::new(parameters)?),
+            retention,
+            maximum_interval_days,
+        })
+    }
+
+    /// Everyone's schedule before they choose: default parameters, 90 %, 100 years.
+    pub fn standard() -> Self {
+        static STANDARD: std::sync::OnceLock<Schedule> = std::sync::OnceLock::new();
+        STANDARD
+            .get_or_init(|| {
+                Schedule::new(&[], DESIRED_RETENTION, MAXIMUM_INTERVAL_DAYS)
+                    .expect("FSRS takes its default parameters")
+            })
+            .clone()
+    }
+
+    /// The next state after `rating`, given the previous state (`None` for a first review)
+    /// and when that review was.
+    pub fn next(
+        &self,
+        previous: Option<(f32, f32, DateTime<Utc>)>,
+        rating: Rating,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Scheduled> {
+        next_state(self, previous, rating, now)
+    }
+}
 
 /// FSRS with its default parameters: the next state after `rating`, given the previous state
 /// (`None` for a first review) and when that review was.
@@ -124,7 +173,16 @@ pub fn schedule(
     rating: Rating,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Scheduled> {
-    let fsrs = fsrs::FSRS::new(&[])?;
+    Schedule::standard().next(previous, rating, now)
+}
+
+fn next_state(
+    schedule: &Schedule,
+    previous: Option<(f32, f32, DateTime<Utc>)>,
+    rating: Rating,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Scheduled> {
+    let fsrs = &schedule.fsrs;
     let (memory, elapsed) = match previous {
         Some((stability, difficulty, last)) => (
             Some(fsrs::MemoryState {
@@ -135,14 +193,16 @@ pub fn schedule(
         ),
         None => (None, 0),
     };
-    let next = fsrs.next_states(memory, DESIRED_RETENTION, elapsed)?;
+    let next = fsrs.next_states(memory, schedule.retention, elapsed)?;
     let state = match rating {
         Rating::Again => next.again,
         Rating::Hard => next.hard,
         Rating::Good => next.good,
         Rating::Easy => next.easy,
     };
-    let interval_days = f64::from(state.interval).max(0.0);
+    let interval_days = f64::from(state.interval)
+        .max(0.0)
+        .min(f64::from(schedule.maximum_interval_days));
     let due = now + Duration::milliseconds((interval_days * 86_400_000.0) as i64);
     Ok(Scheduled {
         stability: state.memory.stability,

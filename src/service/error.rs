@@ -64,6 +64,9 @@ pub enum Error {
     /// over): nothing was written.
     #[error("a request with this Idempotency-Key is still running; retry shortly")]
     IdempotencyKeyInFlight,
+    /// A fit of this learner's parameters is queued or running.
+    #[error("a fit of this learner's parameters is already queued or running; wait for it")]
+    FitInProgress,
     #[error("no webhook with id {0}")]
     WebhookNotFound(i64),
     #[error("no delivery with id {0} for this webhook")]

@@ -108,6 +108,27 @@ struct LearnerClaims {
     /// as its issuer does, and spends its issuer's quota.
     #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
     issuer: Option<i64>,
+    /// When it was issued, microseconds since the epoch: an erasure of the learner refuses the
+    /// tokens issued before it. Tokens from before this field read as 0.
+    #[serde(rename = "i", default)]
+    issued: i64,
+}
+
+/// The keyed hash an erasure leaves of `learner`, under the learner-token key `key`.
+fn erasure_mark_with(key: &[u8], learner: &LearnerId) -> String {
+    let mut m = mac(key);
+    m.update(b"erased:");
+    m.update(learner.as_str().as_bytes());
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// Erases a learner with only the store at hand (`kb learners delete`, beside a running
+/// server): the same as `DELETE /api/v1/learners/{learner}`.
+pub async fn erase_learner(store: &Store, learner: &LearnerId) -> Result<u64> {
+    let key = store.secret("learner-token").await?;
+    Ok(store
+        .erase_learner(learner.as_str(), &erasure_mark_with(&key, learner))
+        .await?)
 }
 
 fn mac(key: &[u8]) -> Hmac<Sha256> {
@@ -119,6 +140,12 @@ impl Service {
     pub fn with_admin_key(mut self, key: Option<&str>) -> Self {
         self.admin_key_hash = key.filter(|k| !k.is_empty()).map(sha256);
         self
+    }
+
+    /// What an erasure leaves of a learner: a hash of their id keyed with the token key, by
+    /// which their old tokens are recognised without their id being kept.
+    pub(super) async fn erasure_mark(&self, learner: &LearnerId) -> Result<String> {
+        Ok(erasure_mark_with(&self.learner_token_key().await?, learner))
     }
 
     async fn learner_token_key(&self) -> Result<Vec<u8>> {
@@ -152,6 +179,7 @@ impl Service {
             learner: learner.as_str().to_string(),
             expires: expires_at.timestamp(),
             issuer,
+            issued: Utc::now().timestamp_micros(),
         };
         let payload =
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"));
@@ -188,6 +216,13 @@ impl Service {
         let Ok(learner) = LearnerId::parse(&claims.learner) else {
             return Ok(None);
         };
+        let erased = self
+            .store
+            .learner_erased_at(&self.erasure_mark(&learner).await?)
+            .await?;
+        if erased.is_some_and(|at| claims.issued <= at) {
+            return Ok(None);
+        }
         let issuer = match claims.issuer {
             None if self.admin_key_hash.is_some() => Principal {
                 id: CallerId::AdminKey,

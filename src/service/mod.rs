@@ -9,6 +9,7 @@ mod idempotency;
 mod import;
 mod indexing;
 pub mod keys;
+mod learners;
 mod pool;
 mod quiz;
 mod reviews;
@@ -35,6 +36,7 @@ pub use import::{
 };
 pub use indexing::{DEFAULT_CHANGES_RETENTION, DEFAULT_REPLICA_EXPIRY, LogRetention};
 pub use keys::{CallerId, Principal};
+pub use learners::{AUTO_FIT_REVIEWS, Fit, fit as fit_parameters, training_items};
 pub use quiz::{Choice, DrawRequest, Graded, NewSession, PlannedSession, QuizItem, QuizMode};
 pub use reviews::{ReviewInput, ReviewOutcome, Reviewed};
 pub use search::{SearchHit, SearchPage};
@@ -67,6 +69,8 @@ pub struct Service {
     cursor_tag: Arc<tokio::sync::OnceCell<[u8; 4]>>,
     /// Webhook settings and this replica's dispatcher.
     webhooks: Arc<webhooks::Webhooks>,
+    /// This replica's fitter of learners' FSRS parameters.
+    fitter: Arc<learners::Fitter>,
 }
 
 /// Bytes of rendered questions kept in memory unless configured otherwise.
@@ -114,6 +118,7 @@ impl Service {
             admin_key_hash: None,
             cursor_tag: Arc::default(),
             webhooks: Arc::new(webhooks::Webhooks::new(WebhookSettings::default())),
+            fitter: Arc::default(),
         })
     }
 
@@ -158,6 +163,7 @@ impl Service {
     /// Stops the indexer (applying what is pending) and closes the database.
     pub async fn shutdown(&self) {
         self.webhooks.shutdown().await;
+        self.fitter.shutdown().await;
         self.indexing.shutdown().await;
         self.store.close().await;
     }

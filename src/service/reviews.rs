@@ -7,7 +7,6 @@ use super::quiz::question_id;
 use super::{Error, Result, Service};
 use crate::domain::{LearnerId, Question, Rating, ReviewId, check_review_time};
 use crate::idempotency::{self, Reply};
-use crate::quiz::schedule;
 use crate::store::{Card, Merge, Merged, NewReview, ReviewState};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -38,21 +37,6 @@ pub enum ReviewOutcome {
 pub struct Reviewed {
     pub card: Card,
     pub duplicate: bool,
-}
-
-/// The scheduler the store replays cards with: FSRS with its default parameters.
-fn fsrs(
-    previous: Option<(f32, f32, DateTime<Utc>)>,
-    rating: Rating,
-    at: DateTime<Utc>,
-) -> anyhow::Result<ReviewState> {
-    let s = schedule(previous, rating, at)?;
-    Ok(ReviewState {
-        stability: s.stability,
-        difficulty: s.difficulty,
-        interval_days: s.interval_days,
-        due: s.due,
-    })
 }
 
 impl Service {
@@ -120,9 +104,25 @@ impl Service {
         let merge = if reviews.is_empty() {
             Merge::default()
         } else {
-            self.store
-                .merge_reviews(learner.as_str(), &reviews, &fsrs)
-                .await?
+            // The learner's own schedule: their parameters, retention and longest interval.
+            let schedule = self.schedule_of(learner).await?;
+            let fold = |previous, rating, at| -> anyhow::Result<ReviewState> {
+                let s = schedule.next(previous, rating, at)?;
+                Ok(ReviewState {
+                    stability: s.stability,
+                    difficulty: s.difficulty,
+                    interval_days: s.interval_days,
+                    due: s.due,
+                })
+            };
+            let merge = self
+                .store
+                .merge_reviews(learner.as_str(), &reviews, &fold)
+                .await?;
+            if let Err(e) = self.maybe_fit(learner).await {
+                tracing::warn!(learner = learner.as_str(), error = %e, "cannot queue a parameter fit");
+            }
+            merge
         };
         Ok((outcomes(inputs, now, &merge.outcomes), merge.cards))
     }

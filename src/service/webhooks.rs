@@ -492,10 +492,14 @@ async fn find_work(service: &Service, owner: &str) -> Result<(Vec<i64>, Option<I
     let ids = service.store.webhooks_with_work(head, now, owner).await?;
     // Never sooner than a moment from now: work that is due but cannot start (every sender
     // busy) must not spin the loop; a sender finishing wakes it anyway.
-    let due = service.store.next_webhook_work(owner, now).await?.map(|at| {
-        let wait = u64::try_from(at.saturating_sub(now)).unwrap_or(0);
-        Instant::now() + Duration::from_micros(wait).max(MIN_WAIT)
-    });
+    let due = service
+        .store
+        .next_webhook_work(owner, now)
+        .await?
+        .map(|at| {
+            let wait = u64::try_from(at.saturating_sub(now)).unwrap_or(0);
+            Instant::now() + Duration::from_micros(wait).max(MIN_WAIT)
+        });
     Ok((ids, due))
 }
 

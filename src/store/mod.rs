@@ -17,6 +17,7 @@ mod changes;
 mod dialect;
 mod idempotency;
 mod keys;
+mod learners;
 mod meta;
 mod model;
 mod postgres;
@@ -34,6 +35,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use idempotency::{ClaimOutcome, KeyRecord, NewClaim};
+pub use learners::{CardSummary, FitReview, HistoryRow, PeriodReview};
 pub use model::{
     ApiKey, BatchOutcome, Card, Change, Changes, DeletedAnswer, DueCard, Eligibility, Feed,
     FeedEvent, IndexRow, KeyGrant, ListPage, Pool, ReplicaPosition, SavedReview, SessionRow,

@@ -18,6 +18,7 @@ mod docs;
 mod errors;
 mod golden;
 mod idempotency;
+mod learner_data;
 mod openapi;
 mod process;
 mod questions;
