@@ -1,6 +1,6 @@
 // The kb study page: a client of kb's public API like any other. Views are addressed by the
-// URL fragment (#/, #/q/16, #/study, #/due, #/new, #/edit/16, #/settings) with their state in
-// its query string, so a search can be shared and the back button works.
+// URL fragment (#/, #/q/16, #/study, #/due, #/progress, #/new, #/edit/16, #/settings) with
+// their state in its query string, so a search can be shared and the back button works.
 
 import { api, ApiError, qs, store, tokenLearner } from "./api.js";
 import { renderHighlight, renderMarkdown } from "./markdown.js";
@@ -24,7 +24,7 @@ function h(tag, attrs = {}, ...children) {
 }
 
 function show(...nodes) {
-  main.replaceChildren(...nodes.flat());
+  main.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined));
 }
 
 function errorNotice(err) {
@@ -114,14 +114,20 @@ async function viewSearch(params) {
     h("button", { type: "button", disabled: page <= 1, onclick: () => go("/", { q, ...filters, page: page - 1 }) }, t("page.prev")),
     h("span", { class: "progress" }, `${t("page.n", page)} / ${pages}`),
     h("button", { type: "button", disabled: page >= pages, onclick: () => go("/", { q, ...filters, page: page + 1 }) }, t("page.next"))) : null;
+  // Beside the hits on wide screens; on phones, behind a toggle so the first hit comes first.
+  const aside = h("aside", { class: "facets", id: "facets", "aria-label": t("search.filters", 0) },
+    facet("category", body.facets.category, t("search.categories")),
+    facet("difficulty", body.facets.difficulty, t("search.difficulty")),
+    facet("tag", body.facets.tag, t("search.tags")));
+  const toggle = h("button", {
+    type: "button", class: "filters-toggle", id: "filters-toggle", "aria-expanded": "false", "aria-controls": "facets",
+    onclick: () => toggle.setAttribute("aria-expanded", String(aside.classList.toggle("open"))),
+  }, t("search.filters", Object.values(filters).filter(Boolean).length));
   results.replaceChildren(
-    h("p", { class: "muted", id: "total" },
+    h("div", { class: "row results-head" }, h("p", { class: "muted", id: "total" },
       (body.relaxed ? t("search.relaxed") + " " : "") + t(body.total_exact === false ? "search.about" : "search.results", body.total)),
-    h("div", { class: "layout" },
-      h("aside", { class: "facets", "aria-label": "filters" },
-        facet("category", body.facets.category, t("search.categories")),
-        facet("difficulty", body.facets.difficulty, t("search.difficulty")),
-        facet("tag", body.facets.tag, t("search.tags"))),
+    toggle),
+    h("div", { class: "layout" }, aside,
       h("div", {}, body.hits.length ? hits : h("p", {}, t("search.none")), pager)));
 }
 
@@ -353,6 +359,130 @@ async function viewDue() {
       h("p", {}, t("due.none")));
 }
 
+// ---------- progress ----------
+
+const SVG = "http://www.w3.org/2000/svg";
+
+/** An SVG element, like h() but in the SVG namespace. */
+function svg(tag, attrs = {}, ...children) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children.flat()) if (c) e.append(c);
+  return e;
+}
+
+const locale = () => (lang === "zh" ? "zh-CN" : "en");
+
+/** "2026-12-05" as a short day of the calendar ("12月5日", "Dec 5"). */
+function day(date) {
+  const [y, m, d] = date.split("-").map(Number);
+  return new Date(y, m - 1, d).toLocaleDateString(locale(), { month: "short", day: "numeric" });
+}
+
+/**
+ * A bar chart drawn as SVG, one `<g class="bar">` per item labelled with its `text`; `part`
+ * (the `again` reviews) is drawn over the bottom of its bar in its own colour. It stretches to
+ * the width it is given; the dates under it are HTML, so they stay readable on a phone.
+ */
+function barChart(id, label, items) {
+  const W = 300, H = 100, slot = W / Math.max(1, items.length);
+  const max = Math.max(1, ...items.map((i) => i.value));
+  const rect = (cls, i, v) => {
+    const height = v ? Math.max(1, (v / max) * (H - 4)) : 0;
+    return svg("rect", { class: cls, x: i * slot + slot * 0.15, y: H - height, width: slot * 0.7, height });
+  };
+  return h("figure", { class: "chart" },
+    svg("svg", { id, viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "group", "aria-label": label },
+      items.map((it, i) => svg("g", {
+        class: "bar", role: "img", "aria-label": it.text, "data-date": it.date, "data-value": it.value,
+        "data-part": it.part ?? "",
+      }, svg("title", {}, it.text), svg("rect", { class: "slot", x: i * slot, y: 0, width: slot, height: H }),
+      rect("fill", i, it.value), it.part ? rect("part", i, it.part) : null)),
+      svg("line", { class: "base", x1: 0, x2: W, y1: H - 0.5, y2: H - 0.5 })),
+    h("figcaption", { class: "axis" }, h("span", {}, items.length ? day(items[0].date) : ""),
+      h("span", {}, t("progress.max", max)), h("span", {}, items.length ? day(items.at(-1).date) : "")));
+}
+
+function stat(id, label, ...value) {
+  return h("div", { class: "stat" }, h("dt", {}, label), h("dd", { id }, ...value));
+}
+
+async function viewProgress(flash = null) {
+  const info = store.token && tokenLearner(store.token);
+  const head = [h("h1", {}, t("progress.title")), flash];
+  if (!info) {
+    const kept = Object.keys(local.load()).length;
+    show(head, h("div", { class: "notice", id: "progress-local" }, t("progress.needToken"), " ",
+      h("a", { href: "#/settings" }, t("nav.settings"))),
+    h("p", { class: "muted" }, t("progress.kept", kept)), eraseSection(null));
+    return;
+  }
+  show(head, h("p", { class: "muted" }, t("loading")));
+  let s;
+  try {
+    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    ({ body: s } = await api(`/learners/${encodeURIComponent(info.learner)}/stats` + qs({ days: 30, tz }), { auth: "learner" }));
+  } catch (err) {
+    show(head, err.status === 404
+      ? h("div", { class: "notice", id: "progress-unavailable" }, t("progress.unavailable"))
+      : errorNotice(err), eraseSection(info));
+    return;
+  }
+  const sum = (list, key) => list.reduce((a, d) => a + d[key], 0);
+  const days = (n) => [h("strong", {}, String(n)), " ", t("progress.dayUnit", n)];
+  const next = s.next_due_at ? new Date(s.next_due_at) : null;
+  show(head,
+    h("p", { class: "muted" }, t("study.synced", info.learner)),
+    h("dl", { class: "stats" },
+      stat("streak-current", t("progress.streak"), days(s.streak.current)),
+      stat("streak-longest", t("progress.longest"), days(s.streak.longest)),
+      stat("retention", t("progress.retention"), h("strong", {}, s.retention === null ? "—"
+        : new Intl.NumberFormat(locale(), { style: "percent" }).format(s.retention))),
+      stat("next-due", t("progress.nextDue"), next
+        ? h("time", { datetime: s.next_due_at }, next <= Date.now() ? t("progress.nextNow")
+          : next.toLocaleString(locale(), { dateStyle: "medium", timeStyle: "short" }))
+        : t("progress.nextNone"))),
+    h("h2", {}, t("progress.cards")),
+    h("dl", { class: "stats" }, ["new", "learning", "review", "relearning"].map((k) =>
+      stat("cards-" + k, t("cards." + k), h("strong", {}, String(s.cards[k]))))),
+    h("h2", {}, t("progress.reviews", s.days.length)),
+    h("p", { class: "muted", id: "reviews-total" }, t("progress.reviewsSum", sum(s.days, "reviews"), sum(s.days, "again")), " ",
+      h("span", { class: "key fill" }, t("progress.recalled")), " ", h("span", { class: "key part" }, t("study.again"))),
+    barChart("reviews-chart", t("progress.reviews", s.days.length), s.days.map((d) => ({
+      date: d.date, value: d.reviews, part: d.again, text: t("progress.bar", day(d.date), d.reviews, d.again),
+    }))),
+    h("h2", {}, t("progress.forecast", s.forecast.length)),
+    h("p", { class: "muted", id: "forecast-total" }, t("progress.forecastSum", sum(s.forecast, "due"))),
+    barChart("forecast-chart", t("progress.forecast", s.forecast.length), s.forecast.map((d) => ({
+      date: d.date, value: d.due, text: t("progress.dueBar", day(d.date), d.due),
+    }))),
+    eraseSection(info));
+}
+
+/** Erasing: the server's data for the token's learner (if any), then this browser's. */
+function eraseSection(info) {
+  const status = h("div", { "aria-live": "polite" });
+  const button = h("button", { type: "button", class: "danger", id: "erase", onclick: async () => {
+    if (!confirm(t("erase.confirm", info?.learner))) return;
+    button.disabled = true;
+    if (info) {
+      try {
+        await api(`/learners/${encodeURIComponent(info.learner)}`, { method: "DELETE", auth: "learner" });
+      } catch (err) {
+        button.disabled = false;
+        status.replaceChildren(err.status === 404 || err.status === 405
+          ? h("div", { class: "notice bad", role: "alert" }, t("erase.unavailable")) : errorNotice(err));
+        return;
+      }
+    }
+    localStorage.removeItem("kb.reviews");
+    store.token = "";
+    viewProgress(h("div", { class: "notice ok", role: "status", id: "erased" }, t("erase.done")));
+  } }, t("erase.button"));
+  return h("section", { class: "erase" }, h("h2", {}, t("erase.title")),
+    h("p", {}, info ? t("erase.server", info.learner) : t("erase.local")), button, status);
+}
+
 // ---------- curating ----------
 
 async function viewEdit(id) {
@@ -502,6 +632,7 @@ async function route() {
   else if (path === "/new") await viewEdit(null);
   else if (path === "/study") await viewStudy(params);
   else if (path === "/due") await viewDue();
+  else if (path === "/progress") await viewProgress();
   else if (path === "/settings") viewSettings(params);
   else if (path === "/browse") await viewBrowse(params);
   else await viewSearch(params);

@@ -70,8 +70,8 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function page(viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport, locale: "zh-CN" });
+async function page(viewport = { width: 1280, height: 800 }, options = {}) {
+  const context = await browser.newContext({ viewport, locale: "zh-CN", ...options });
   const p = await context.newPage();
   p.on("pageerror", (e) => { throw e; });
   return p;
@@ -224,7 +224,7 @@ test("an edit with a stale version shows the conflict, and overwriting resolves 
 
 test("at phone width nothing scrolls sideways", async () => {
   const p = await page({ width: 375, height: 740 });
-  for (const route of ["/", "/?q=" + encodeURIComponent("sync.Map 读写"), "/q/9", "/study", "/settings"]) {
+  for (const route of ["/", "/?q=" + encodeURIComponent("sync.Map 读写"), "/q/9", "/study", "/progress", "/settings"]) {
     await p.goto(base + "/#" + route);
     await p.waitForFunction(() => document.body.dataset.ready !== undefined);
     await p.waitForTimeout(50);
@@ -252,5 +252,161 @@ test("the page is keyboard reachable and switches to English", async () => {
   await p.keyboard.press("ArrowDown");
   await p.keyboard.press("Enter");
   await p.waitForFunction(() => location.hash.startsWith("#/q/"));
+  await p.context().close();
+});
+
+test("at phone width the first hit comes first and the filters open from a button", async () => {
+  const p = await page({ width: 390, height: 844 });
+  await p.goto(base + "/#/?q=" + encodeURIComponent("协程"));
+  await p.waitForSelector(".hit");
+  const top = (await p.locator(".hit").first().boundingBox()).y;
+  assert.ok(top >= 0 && top < 844 - 100, `the first hit starts at ${top}px, below the fold`);
+  assert.equal(await p.locator(".facets").isVisible(), false, "filters hidden until asked for");
+  assert.equal(await p.locator("#filters-toggle").getAttribute("aria-expanded"), "false");
+  await p.click("#filters-toggle");
+  assert.ok(await p.locator(".facets").isVisible());
+  assert.equal(await p.locator("#filters-toggle").getAttribute("aria-expanded"), "true");
+  await p.locator('.facets button[data-facet="difficulty"]').first().click();
+  await p.waitForFunction(() => location.hash.includes("difficulty="));
+  await p.waitForSelector('.facets button[aria-pressed="true"]', { state: "attached" });
+  assert.equal(await p.locator("#filters-toggle").textContent(), "筛选（1）", "the button counts the filters on");
+  assert.equal(await p.locator(".facets").isVisible(), false, "the hits come first again");
+  // Wider, the filters sit beside the hits as before and the button is gone.
+  await p.setViewportSize({ width: 1280, height: 800 });
+  assert.ok(await p.locator(".facets").isVisible());
+  assert.equal(await p.locator("#filters-toggle").isVisible(), false);
+  await p.context().close();
+});
+
+/** Opens `route` afresh with the learner token `token` (and more) kept as the page keeps them. */
+async function asLearner(p, token, route, more = {}) {
+  await p.goto(base + "/#/");
+  await p.evaluate((items) => Object.entries(items).forEach(([k, v]) => localStorage.setItem(k, v)),
+    { "kb.token": token, ...more });
+  await p.goto(base + "/#" + route);
+  await p.reload();
+}
+
+/** What the progress view shows: its bars and numbers, or null when it shows something else. */
+async function shownProgress(p) {
+  await p.waitForSelector("#reviews-chart, #progress-unavailable, .notice.bad");
+  if (!(await p.locator("#reviews-chart").count())) return null;
+  const bars = (chart) => p.locator(chart + " g.bar").evaluateAll((gs) => gs.map((g) => ({
+    date: g.dataset.date, value: Number(g.dataset.value), part: g.dataset.part,
+    title: g.querySelector("title").textContent, label: g.getAttribute("aria-label"),
+  })));
+  const text = (sel) => p.locator(sel).textContent();
+  return {
+    days: await bars("#reviews-chart"), forecast: await bars("#forecast-chart"),
+    streak: [await text("#streak-current strong"), await text("#streak-longest strong")],
+    retention: await text("#retention"),
+    cards: await p.locator("[id^=cards-] strong").allTextContents(),
+    next: (await p.locator("#next-due time").count()) ? await p.locator("#next-due time").getAttribute("datetime") : null,
+  };
+}
+
+function assertShows(shown, stats) {
+  assert.ok(shown, "the progress view shows charts");
+  assert.deepEqual(shown.days.map((b) => [b.date, b.value, Number(b.part)]),
+    stats.days.map((d) => [d.date, d.reviews, d.again]), "a bar per day, as the server counts");
+  assert.deepEqual(shown.forecast.map((b) => [b.date, b.value]), stats.forecast.map((d) => [d.date, d.due]),
+    "a bar per forecast day");
+  for (const b of [...shown.days, ...shown.forecast]) {
+    assert.ok(b.title.includes(String(b.value)) && b.title === b.label, b.title);
+  }
+  assert.deepEqual(shown.streak, [String(stats.streak.current), String(stats.streak.longest)]);
+  assert.equal(shown.retention, stats.retention === null ? "—" : Math.round(stats.retention * 100) + "%");
+  assert.deepEqual(shown.cards, ["new", "learning", "review", "relearning"].map((k) => String(stats.cards[k])));
+  assert.equal(shown.next, stats.next_due_at);
+}
+
+test("the progress view charts a learner's reviews and due forecast as the server counts them", async () => {
+  const tz = "Asia/Shanghai";
+  const issued = await call("/learners/carol/tokens", { method: "POST", body: {} });
+  assert.equal(issued.status, 201);
+  const p = await page({ width: 390, height: 844 }, { timezoneId: tz });
+  // A learner without reviews sees zeros, not an error.
+  await asLearner(p, issued.body.token, "/progress");
+  const empty = await shownProgress(p);
+  assertShows(empty, (await call(`/learners/carol/stats?days=30&tz=${tz}`)).body);
+  assert.equal(empty.days.length, 30);
+  assert.ok(empty.days.every((b) => b.value === 0));
+  assert.equal(empty.retention, "—");
+  // Reviews over the last ten days: a four-day streak up to today, two misses.
+  const now = Date.now();
+  const plan = [[9, 1, "good"], [9, 2, "good"], [6, 3, "again"], [6, 3, "good"], [3, 4, "hard"], [3, 1, "good"],
+    [2, 2, "easy"], [1, 5, "again"], [0, 6, "good"], [0, 5, "good"], [0, 3, "good"]];
+  for (const [ago, question_id, rating] of plan) {
+    const reviewed_at = new Date(now - ago * 86400000 - 60000).toISOString();
+    const r = await call("/learners/carol/reviews", { method: "POST", body: { question_id, rating, reviewed_at } });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+  const stats = (await call(`/learners/carol/stats?days=30&tz=${tz}`)).body;
+  await p.reload();
+  const shown = await shownProgress(p);
+  assertShows(shown, stats);
+  assert.equal(shown.days.reduce((a, b) => a + b.value, 0), plan.length);
+  assert.ok(shown.forecast.some((b) => b.value > 0));
+  assert.ok((await p.locator("#reviews-total").textContent()).startsWith(`共 ${plan.length} 次`));
+  const [scroll, width] = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(scroll <= width, `${scroll} > ${width}`);
+  await p.screenshot({ path: join(SHOTS, "progress.png"), fullPage: true });
+  await p.context().close();
+  // The same in English and the dark scheme.
+  const dark = await page({ width: 390, height: 844 }, { timezoneId: tz, colorScheme: "dark" });
+  await asLearner(dark, issued.body.token, "/progress", { "kb.lang": "en" });
+  assertShows(await shownProgress(dark), stats);
+  assert.equal(await dark.locator("h1").textContent(), "Progress");
+  await dark.screenshot({ path: join(SHOTS, "progress-dark.png"), fullPage: true });
+  await dark.context().close();
+});
+
+test("without the server's progress the view says so briefly", async () => {
+  const issued = await call("/learners/erin/tokens", { method: "POST", body: {} });
+  const p = await page();
+  await p.route("**/api/v1/learners/erin/stats*", (r) => r.fulfill({
+    status: 404, contentType: "application/problem+json", body: JSON.stringify({ title: "Not Found", status: 404, code: "not_found" }),
+  }));
+  await asLearner(p, issued.body.token, "/progress");
+  assert.equal(await shownProgress(p), null);
+  assert.ok(await p.locator("#progress-unavailable").isVisible());
+  assert.equal(await p.locator(".notice.bad").count(), 0, "not an error");
+  await p.context().close();
+});
+
+test("erasing my data clears the server's record of me and this browser's", async () => {
+  const issued = await call("/learners/dave/tokens", { method: "POST", body: {} });
+  assert.equal((await call("/learners/dave/reviews", { method: "POST", body: { question_id: 1, rating: "good" } })).status, 201);
+  const p = await page();
+  await asLearner(p, issued.body.token, "/progress", { "kb.reviews": JSON.stringify({ 2: { interval: 0.01, due: 0 } }) });
+  await p.waitForSelector("#erase");
+  assert.ok((await p.locator(".erase").textContent()).includes("dave"), "it says whose data goes");
+  // Declining the confirmation changes nothing.
+  p.once("dialog", (d) => d.dismiss());
+  await p.click("#erase");
+  assert.equal(await p.evaluate(() => localStorage.getItem("kb.token")), issued.body.token);
+  p.once("dialog", (d) => d.accept());
+  await p.click("#erase");
+  await p.waitForSelector("#erased, [role=alert]");
+  assert.equal(await p.locator("[role=alert]").count(), 0, await p.locator("main").textContent());
+  assert.deepEqual(await p.evaluate(() => [localStorage.getItem("kb.token"), localStorage.getItem("kb.reviews")]), [null, null]);
+  assert.ok(await p.locator("#progress-local").isVisible(), "the view no longer shows a learner");
+  const stats = await call("/learners/dave/stats?days=30");
+  assert.equal(stats.status, 200);
+  assert.equal(stats.body.days.reduce((a, d) => a + d.reviews, 0), 0, "no reviews left on the server");
+  const refused = await fetch(base + "/api/v1/learners/dave/due", { headers: { Authorization: "Bearer " + issued.body.token } });
+  assert.equal(refused.status, 401, "the erased learner's token is gone too");
+  await p.goto(base + "/#/due");
+  await p.waitForFunction(() => document.body.dataset.ready === "/due");
+  assert.equal(await p.locator(".hit").count(), 0);
+  assert.ok((await p.locator("main").textContent()).includes("现在没有需要复习的题。"));
+  // Without a token, erasing clears this browser only.
+  await p.evaluate(() => localStorage.setItem("kb.reviews", JSON.stringify({ 3: { interval: 2, due: 0 } })));
+  await p.goto(base + "/#/progress");
+  await p.waitForSelector("#erase");
+  p.once("dialog", (d) => d.accept());
+  await p.click("#erase");
+  await p.waitForSelector("#erased");
+  assert.equal(await p.evaluate(() => localStorage.getItem("kb.reviews")), null);
   await p.context().close();
 });
