@@ -35,6 +35,11 @@
 #                                                       # on PostgreSQL (a database of its own
 #                                                       # is created on that server and dropped)
 #
+#   KB_COMMIT=b4236b0 PREBUILT=1 benches/webhooks.sh  # name the commit a prebuilt binary is of
+#   RAW=/tmp/lat benches/webhooks.sh                   # also every write's times (latency part)
+#
+# kb inherits the environment, so other settings can be tried the same way
+# (KB_WEBHOOKS_CONCURRENCY=50 …); the results file names the ones that differ.
 # Honours CARGO_TARGET_DIR. Needs wrk (apt-get install -y wrk) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -118,12 +123,14 @@ cleanup() {
 trap cleanup EXIT
 wait_ready
 base=http://127.0.0.1:$PORT
+# Which code: KB_COMMIT names it when the binary was built elsewhere (PREBUILT).
+built=${KB_COMMIT:-$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src migrations Cargo.toml Cargo.lock 2>/dev/null || echo " with uncommitted changes")}
 
 {
   echo "# Webhook deliveries, $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem/ {print $2}') GiB RAM, $(uname -sr); $(machine) at start."
-  echo "$N questions ($store), release build, every webhook setting at its default (KB_WEBHOOKS_CONCURRENCY 16); receivers in one Python process (ThreadingHTTPServer, 204 at once) on the same machine; latencies in ms."
+  echo "kb $built, $N questions ($store), release build; webhook settings at their defaults but for KB_WEBHOOKS_ALLOW_PRIVATE=true${KB_WEBHOOKS_CONCURRENCY:+ and KB_WEBHOOKS_CONCURRENCY=$KB_WEBHOOKS_CONCURRENCY} (so KB_WEBHOOKS_CONCURRENCY ${KB_WEBHOOKS_CONCURRENCY:-16}, KB_WEBHOOKS_FIRST_RETRY 5s); receivers in one Python process (ThreadingHTTPServer, 204 at once) on the same machine; latencies in ms."
 } | tee "$OUT"
 
 if [[ " $PARTS " == *" throughput "* ]]; then
@@ -251,8 +258,12 @@ if [[ " $PARTS " == *" down "* ]]; then
       "5:write p99 (ms)" "6:writes/s" "8:kb CPU s per phase" "9:delivery attempts per phase"; do
     FIELD=${spec%%:*}; name=${spec#*:}
     with=$(field "${down[@]}" | median); without=$(field "${up[@]}" | median)
-    ratio=$(paste <(field "${down[@]}") <(field "${up[@]}") | awk '{print ($2 > 0 ? $1 / $2 : "nan")}' | median)
-    ratio=$(awk -v r="$ratio" 'BEGIN {if (r == "nan" || r == "") print "–"; else printf "%.3f (%+.1f %%)", r, (r - 1) * 100}')
+    if field "${up[@]}" | awk '$1 <= 0 {bad = 1} END {exit !bad}'; then
+      ratio="–"
+    else
+      ratio=$(paste <(field "${down[@]}") <(field "${up[@]}") | awk '{print $1 / $2}' | median)
+      ratio=$(awk -v r="$ratio" 'BEGIN {printf "%.3f (%+.1f %%)", r, (r - 1) * 100}')
+    fi
     echo "| $name | $with | $without | $ratio |" | tee -a "$OUT"
   done
   FIELD=9

@@ -546,8 +546,10 @@ impl Store {
         .await
     }
 
-    /// The enabled endpoints with work now whose lease is free (or `owner`'s): events after
-    /// their queue's end (below `head`), or a delivery due by `now`.
+    /// The enabled endpoints with work now whose lease is free (or `owner`'s): a delivery due
+    /// by `now`, or events after their queue's end (below `head`) — unless the queue's head
+    /// waits for a retry: the events wait in the change log until it is through, rather than
+    /// every write costing each failing endpoint a lease and a queue fill.
     pub async fn webhooks_with_work(
         &self,
         head: i64,
@@ -558,10 +560,14 @@ impl Store {
             Ok(c.values(
                 "SELECT w.id FROM webhooks w
                  WHERE w.enabled AND (w.lease_until < $2 OR w.lease_owner = $3)
-                   AND (w.enqueued_upto < $1 OR EXISTS (
+                   AND (EXISTS (
                         SELECT 1 FROM webhook_deliveries d
                         WHERE d.webhook_id = w.id AND d.status = 'pending'
-                          AND d.next_attempt_at <= $2))
+                          AND d.next_attempt_at <= $2)
+                     OR (w.enqueued_upto < $1 AND NOT EXISTS (
+                        SELECT 1 FROM webhook_deliveries d
+                        WHERE d.webhook_id = w.id AND d.status = 'pending'
+                          AND d.next_attempt_at > $2)))
                  ORDER BY w.id",
                 &[head.into(), now.into(), owner.into()],
             )
