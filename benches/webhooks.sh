@@ -20,7 +20,8 @@
 #      then enabled and disabled; enabling then catches up with the events of the phase
 #      without them in one burst). Reported: p99 and req/s per phase kind (medians of the
 #      rounds), the median of the rounds' paired ratios, kb's CPU time, and the delivery
-#      attempts made (kb_webhook_attempts_total from /metrics).
+#      attempts made (kb_webhook_attempts_total from /metrics); then kb's CPU at rest for IDLE
+#      seconds (10) with the endpoints down and two events queued for each, and with none.
 # Writes benches/results/webhooks-<date>[-postgres].md. Not part of CI. Quotas are off
 # (KB_QUOTAS=off), load shedding out of the way (KB_MAX_EXPENSIVE=1024), private receivers
 # allowed (KB_WEBHOOKS_ALLOW_PRIVATE=true); every other webhook setting is its default.
@@ -54,6 +55,7 @@ LAT_SECS=${LAT_SECS:-60}
 PHASE=${PHASE:-60}
 ROUNDS=${ROUNDS:-10}
 DOWN=${DOWN:-recreate}
+IDLE=${IDLE:-10}
 PARTS=${PARTS:-"throughput latency down"}
 WORK=${WORK:-$(mktemp -d /tmp/kb-webhooks.XXXXXX)}
 KEY=bench-admin-key-of-at-least-32-characters
@@ -140,21 +142,21 @@ if [[ " $PARTS " == *" throughput "* ]]; then
     echo
     echo "Before: $(machine)."
     echo
-    echo "| endpoints | questions written while disabled | deliveries expected | received | queued while disabled | seconds from the PATCH to the last | deliveries/s | first delivery after (ms) | duplicates | out of order | writes/s while disabled |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| endpoints | questions written while disabled | deliveries expected | received | queued while disabled | seconds from the PATCH to the last | deliveries/s | first delivery after (ms) | duplicates | out of order | CPU s, kb / receiver | writes/s while disabled |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
   } | tee -a "$OUT"
   for spec in "1 $Q1" "$ENDPOINTS $Q50"; do
     read -r e q <<<"$spec"
     rates=()
     for round in $(seq 1 "$TP_ROUNDS"); do
       echo "== throughput: $e endpoint(s), $q questions, round $round" >&2
-      read -r _ _ expected got secs rate first pending dups ooo wrate < <($BENCH throughput "$base" "$KEY" "$e" "$q")
+      read -r _ _ expected got secs rate first pending dups ooo wrate kcpu rcpu < <(KB_PID=$pid $BENCH throughput "$base" "$KEY" "$e" "$q")
       rates+=("$rate")
-      echo "| $e | $q | $expected | $got | $pending | $secs | $rate | $first | $dups | $ooo | $wrate |" | tee -a "$OUT"
+      echo "| $e | $q | $expected | $got | $pending | $secs | $rate | $first | $dups | $ooo | $kcpu / $rcpu | $wrate |" | tee -a "$OUT"
     done
-    echo "| **$e, median of $TP_ROUNDS** | | | | | | **$(printf '%s\n' "${rates[@]}" | median)** | | | | |" | tee -a "$OUT"
+    echo "| **$e, median of $TP_ROUNDS** | | | | | | **$(printf '%s\n' "${rates[@]}" | median)** | | | | | |" | tee -a "$OUT"
   done
-  echo; echo "After: $(machine)." | tee -a "$OUT"
+  { echo; echo "After: $(machine)."; } | tee -a "$OUT"
 fi
 
 if [[ " $PARTS " == *" latency "* ]]; then
@@ -172,7 +174,7 @@ if [[ " $PARTS " == *" latency "* ]]; then
     read -r n got p50 p90 p99 max s50 s99 w50 w99 achieved < <(RAW=${RAW:+$RAW-$rate} $BENCH latency "$base" "$KEY" "$rate" "$LAT_SECS")
     echo "| $rate ($achieved) | $LAT_SECS | $n | $got | $p50 | $p90 | $p99 | $max | $s50 / $s99 | $w50 / $w99 |" | tee -a "$OUT"
   done
-  echo; echo "After: $(machine)." | tee -a "$OUT"
+  { echo; echo "After: $(machine)."; } | tee -a "$OUT"
 fi
 
 # phase -> "get_p99 get_rps search_p99 search_rps write_p99 write_rps non2xx cpu_s attempts"
@@ -268,7 +270,27 @@ if [[ " $PARTS " == *" down "* ]]; then
   done
   FIELD=9
   total=$(field "${down[@]}" | awk '{s += $1} END {print s}')
-  echo; echo "Delivery attempts during the $ROUNDS down phases ($((ROUNDS * PHASE)) s with $ENDPOINTS endpoints refusing connections): $total in all." | tee -a "$OUT"
+  # kb at rest: the endpoints down with two events queued each, no request coming in.
+  idle_cpu() {
+    local t0
+    t0=$(cpu_ticks); sleep "$IDLE"
+    awk -v a="$t0" -v b="$(cpu_ticks)" -v hz="$(getconf CLK_TCK)" -v s="$IDLE" 'BEGIN {printf "%.0f", (b - a) / hz / s * 100}'
+  }
+  echo "== down: at rest" >&2
+  ids=$($BENCH register "$base" "$KEY" "$ENDPOINTS" "$dead" on)
+  for k in 1 2; do
+    curl -sf -o /dev/null -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
+      -d "{\"title\": \"webhook bench at rest $k $$\", \"category\": \"golang\"}" "$base/api/v1/questions"
+  done
+  sleep 2
+  rest_with=$(idle_cpu)
+  # shellcheck disable=SC2086
+  $BENCH delete "$base" "$KEY" $ids
+  sleep 2
+  rest_without=$(idle_cpu)
+  { echo; echo "Delivery attempts during the $ROUNDS down phases ($((ROUNDS * PHASE)) s with $ENDPOINTS endpoints refusing connections): $total in all."
+    echo
+    echo "At rest (no request for ${IDLE}s), with the $ENDPOINTS endpoints down after two writes (each endpoint's first event waiting for its retry, the second behind it): kb used $rest_with % of a core; $rest_without % with no endpoint."; } | tee -a "$OUT"
 fi
 
 # What kb logged (KB_LOG=warn: warnings and errors only).

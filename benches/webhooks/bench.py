@@ -12,7 +12,9 @@ connection per writer thread.
         written (WRITERS threads, default 4), then every endpoint enabled; the time from the
         first PATCH to the last delivery received. Prints one line:
         "endpoints questions deliveries got secs per_s first_ms pending_disabled dup
-         out_of_order write_per_s"
+         out_of_order write_per_s kb_cpu_s receiver_cpu_s" (kb's CPU time from the first
+        PATCH to the last delivery when KB_PID is its process id, else 0; the receiver's is
+        this whole process's, the waiting loop included)
     bench.py latency BASE KEY RATE SECONDS
         One enabled endpoint; one writer (c=1) writes RATE questions a second for SECONDS;
         for each, the time from its 201 to the receiver getting its question.created.
@@ -138,6 +140,16 @@ def write_many(base, key, tag, count, writers):
     return time.monotonic() - started
 
 
+def kb_cpu():
+    """kb's CPU seconds so far (user and system), when KB_PID names its process; else 0."""
+    pid = os.environ.get("KB_PID")
+    if not pid:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def seq_of(event):
     return int.from_bytes(base64.urlsafe_b64decode(event["cursor"] + "==")[5:13], "big")
 
@@ -169,10 +181,12 @@ def throughput(base, key, endpoints, questions, writers=4):
     write_secs = write_many(base, key, f"t{endpoints}-{time.time_ns()}", questions, writers)
     pending = sum(api.call("GET", f"/api/v1/webhooks/{i}")["pending"] for i in ids)
     expected = endpoints * questions
+    kb0, own0 = kb_cpu(), time.process_time()
     started = time.monotonic()
     toggle(api, ids, True)
     enabled = time.monotonic()
     wait_for(expected, timeout=max(600, expected / 5), idle=30)
+    kb1, own1 = kb_cpu(), time.process_time()
     # Anything beyond the expected count would be a duplicate: give it a moment to show.
     time.sleep(1)
     got = list(RECEIVED)
@@ -199,7 +213,7 @@ def throughput(base, key, endpoints, questions, writers=4):
           file=sys.stderr)
     print(f"{endpoints} {questions} {expected} {len(got)} {secs:.2f} "
           f"{len(got) / secs if secs > 0 else 0:.0f} {(first - started) * 1000:.0f} {pending} "
-          f"{dups} {out_of_order} {questions / write_secs:.0f}")
+          f"{dups} {out_of_order} {questions / write_secs:.0f} {kb1 - kb0:.2f} {own1 - own0:.2f}")
 
 
 def latency(base, key, rate, seconds):
