@@ -64,7 +64,9 @@ fn simulate(target: usize, seed: u64) -> Vec<FitReview> {
             let elapsed = (day - card.last).max(0) as u32;
             let recalled = match card.truth {
                 None => rng.random::<f32>() >= 0.2,
-                Some(s) => rng.random::<f32>() < fsrs::current_retrievability(s, elapsed as f32, decay),
+                Some(s) => {
+                    rng.random::<f32>() < fsrs::current_retrievability(s, elapsed as f32, decay)
+                }
             };
             let rating = if !recalled {
                 1
@@ -81,8 +83,13 @@ fn simulate(target: usize, seed: u64) -> Vec<FitReview> {
                 3 => n.good,
                 _ => n.easy,
             };
-            card.truth = Some(pick(truth.next_states(card.truth, 0.9, elapsed).expect("truth")).memory);
-            let next = pick(standard.next_states(card.belief, 0.9, elapsed).expect("schedule"));
+            card.truth =
+                Some(pick(truth.next_states(card.truth, 0.9, elapsed).expect("truth")).memory);
+            let next = pick(
+                standard
+                    .next_states(card.belief, 0.9, elapsed)
+                    .expect("schedule"),
+            );
             card.belief = Some(next.memory);
             card.last = day;
             card.due = day + (next.interval.round() as i64).max(1);
@@ -107,7 +114,9 @@ fn main() {
         .num_threads(1)
         .build()
         .expect("a pool");
-    println!("| reviews | training items | defaults: log loss / RMSE | fitted, out of sample: log loss / RMSE | true parameters: log loss / RMSE | one fit (1 thread) | kb's fit |");
+    println!(
+        "| reviews | training items | defaults: log loss / RMSE | fitted, out of sample: log loss / RMSE | true parameters: log loss / RMSE | one fit (1 thread) | kb's fit |"
+    );
     println!("|---:|---:|---|---|---|---:|---|");
     for n in sizes {
         let log = simulate(n, 7);

@@ -120,19 +120,28 @@ impl Service {
         let merge = if reviews.is_empty() {
             Merge::default()
         } else {
-            // The learner's own schedule: their parameters, retention and longest interval.
-            let schedule = self.schedule_of(learner).await?;
-            let fold = |previous, rating, at| state_after(&schedule, previous, rating, at);
-            let merge = self
-                .store
-                .merge_reviews(learner.as_str(), &reviews, &fold)
-                .await?;
+            let merge = self.merge_scheduled(learner, &reviews).await?;
             if let Err(e) = self.maybe_fit(learner).await {
                 tracing::warn!(learner = learner.as_str(), error = %e, "cannot queue a parameter fit");
             }
             merge
         };
         Ok((outcomes(inputs, now, &merge.outcomes), merge.cards))
+    }
+
+    /// Merges reviews into the learner's cards, folded with the learner's own schedule (their
+    /// parameters, retention and longest interval).
+    async fn merge_scheduled(
+        &self,
+        learner: &LearnerId,
+        reviews: &[NewReview<'_>],
+    ) -> Result<Merge> {
+        let schedule = self.schedule_of(learner).await?;
+        let fold = |previous, rating, at| state_after(&schedule, previous, rating, at);
+        Ok(self
+            .store
+            .merge_reviews(learner.as_str(), reviews, &fold)
+            .await?)
     }
 
     /// Merges reviews from an import (another kb's history): as a batch, but a review may be
@@ -157,12 +166,7 @@ impl Service {
         if reviews.is_empty() {
             return Ok(Vec::new());
         }
-        let schedule = self.schedule_of(learner).await?;
-        let fold = |previous, rating, at| state_after(&schedule, previous, rating, at);
-        let merge = self
-            .store
-            .merge_reviews(learner.as_str(), &reviews, &fold)
-            .await?;
+        let merge = self.merge_scheduled(learner, &reviews).await?;
         Ok(merge
             .outcomes
             .iter()

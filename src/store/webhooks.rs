@@ -153,6 +153,11 @@ impl LeasedWebhook {
     }
 }
 
+/// [`LeasedWebhook`] of endpoint `$1`.
+const SELECT_LEASED: &str = "SELECT id, url, events, category, secret, old_secret,
+    old_secret_until, enqueued_upto, lease_until
+ FROM webhooks WHERE id = $1";
+
 /// A delivery waiting in a queue, as its sender needs it.
 #[derive(Debug, Clone, FromRow)]
 pub struct PendingDelivery {
@@ -626,13 +631,7 @@ impl Store {
             if n == 0 {
                 return Ok(None);
             }
-            Ok(c.fetch_optional(
-                "SELECT id, url, events, category, secret, old_secret, old_secret_until,
-                    enqueued_upto, lease_until
-                 FROM webhooks WHERE id = $1",
-                &[id.into()],
-            )
-            .await?)
+            Ok(c.fetch_optional(SELECT_LEASED, &[id.into()]).await?)
         })
         .await
     }
@@ -640,16 +639,8 @@ impl Store {
     /// What signing a delivery to an endpoint needs, without its lease (an attempt made by
     /// hand, outside the queue).
     pub async fn webhook_signing(&self, id: i64) -> StoreResult<Option<LeasedWebhook>> {
-        self.reading(async |c| {
-            Ok(c.fetch_optional(
-                "SELECT id, url, events, category, secret, old_secret, old_secret_until,
-                    enqueued_upto, lease_until
-                 FROM webhooks WHERE id = $1",
-                &[id.into()],
-            )
-            .await?)
-        })
-        .await
+        self.reading(async |c| Ok(c.fetch_optional(SELECT_LEASED, &[id.into()]).await?))
+            .await
     }
 
     /// Gives up `owner`'s lease on an endpoint, so another replica need not wait it out.

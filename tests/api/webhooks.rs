@@ -172,6 +172,11 @@ async fn register(app: &TestApp, body: Value) -> Value {
     r.json()
 }
 
+/// A POST without a body (a ping, a retry, a rotation), with the admin key.
+async fn post_empty(app: &TestApp, uri: &str) -> crate::helpers::TestResponse {
+    app.request(axum::http::Method::POST, uri, &[], None).await
+}
+
 async fn deliveries(app: &TestApp, id: i64) -> Vec<Value> {
     let r = app
         .get(&format!("/api/v1/webhooks/{id}/deliveries?limit=100"))
@@ -567,14 +572,7 @@ async fn a_ping_is_sent_now_and_recorded() {
     let receiver = Receiver::start();
     let hook = register(&app, json!({"url": receiver.url, "enabled": false})).await;
     let id = hook["id"].as_i64().unwrap();
-    let r = app
-        .request(
-            axum::http::Method::POST,
-            &format!("/api/v1/webhooks/{id}/ping"),
-            &[],
-            None,
-        )
-        .await;
+    let r = post_empty(&app, &format!("/api/v1/webhooks/{id}/ping")).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let d = r.json();
     assert_eq!(d["status"], "delivered");
@@ -586,14 +584,7 @@ async fn a_ping_is_sent_now_and_recorded() {
     assert!(signed_with(&got[0], hook["secret"].as_str().unwrap()));
     // A ping to a dead endpoint fails, and says why.
     let dead = register(&app, json!({"url": "http://127.0.0.1:9/nothing"})).await;
-    let r = app
-        .request(
-            axum::http::Method::POST,
-            &format!("/api/v1/webhooks/{}/ping", dead["id"]),
-            &[],
-            None,
-        )
-        .await;
+    let r = post_empty(&app, &format!("/api/v1/webhooks/{}/ping", dead["id"])).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "failed");
     assert!(r.json()["error"].is_string());
@@ -617,27 +608,21 @@ async fn a_delivered_event_can_be_sent_again_by_hand() {
     })
     .await;
     let delivery = items[0]["id"].as_i64().unwrap();
-    let r = app
-        .request(
-            axum::http::Method::POST,
-            &format!("/api/v1/webhooks/{id}/deliveries/{delivery}/retry"),
-            &[],
-            None,
-        )
-        .await;
+    let r = post_empty(
+        &app,
+        &format!("/api/v1/webhooks/{id}/deliveries/{delivery}/retry"),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["attempts"], 2);
     let got = receiver.wait_for(2).await;
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
     assert_eq!(got[0].body, got[1].body);
-    let r = app
-        .request(
-            axum::http::Method::POST,
-            &format!("/api/v1/webhooks/{id}/deliveries/999999/retry"),
-            &[],
-            None,
-        )
-        .await;
+    let r = post_empty(
+        &app,
+        &format!("/api/v1/webhooks/{id}/deliveries/999999/retry"),
+    )
+    .await;
     r.assert_problem(404, "delivery_not_found");
 }
 
@@ -649,14 +634,7 @@ async fn after_a_rotation_both_secrets_sign_and_the_new_one_is_shown_once() {
     let hook = register(&app, json!({"url": receiver.url})).await;
     let id = hook["id"].as_i64().unwrap();
     let old = hook["secret"].as_str().unwrap().to_string();
-    let r = app
-        .request(
-            axum::http::Method::POST,
-            &format!("/api/v1/webhooks/{id}/secret"),
-            &[],
-            None,
-        )
-        .await;
+    let r = post_empty(&app, &format!("/api/v1/webhooks/{id}/secret")).await;
     assert_eq!(r.status, 200);
     let rotated = r.json();
     let new = rotated["secret"].as_str().unwrap().to_string();
@@ -857,13 +835,7 @@ async fn the_reference_library_verifies_every_delivery_through_a_secret_rotation
     // A receiver holding a wrong secret refuses: the check is real.
     let hook = register(&app, json!({"url": receiver.url, "enabled": false})).await;
     let id = hook["id"].as_i64().unwrap();
-    let ping = app
-        .request(
-            axum::http::Method::POST,
-            &format!("/api/v1/webhooks/{id}/ping"),
-            &[],
-            None,
-        )
+    let ping = post_empty(&app, &format!("/api/v1/webhooks/{id}/ping"))
         .await
         .json();
     assert_eq!(ping["status"], "failed");
@@ -886,13 +858,7 @@ async fn the_reference_library_verifies_every_delivery_through_a_secret_rotation
     }
     receiver.wait_for(4).await;
     // Rotated: the receiver still holds the old secret, then switches to the new one.
-    let new = app
-        .request(
-            axum::http::Method::POST,
-            &format!("/api/v1/webhooks/{id}/secret"),
-            &[],
-            None,
-        )
+    let new = post_empty(&app, &format!("/api/v1/webhooks/{id}/secret"))
         .await
         .json()["secret"]
         .as_str()
