@@ -131,12 +131,12 @@ pub struct DayCount {
 pub struct CardStates {
     /// Questions never reviewed.
     pub new: i64,
-    /// Reviewed, but not yet remembered for a day (the last interval is under a day).
+    /// Reviewed once, and not yet remembered for a day (the interval is under a day).
     pub learning: i64,
     /// Remembered for a day or more.
     pub review: i64,
-    /// Forgotten after having been learned: the last rating was `again` after a review that
-    /// was not.
+    /// Reviewed more than once, and the interval is back under a day: forgotten, being
+    /// relearned.
     pub relearning: i64,
 }
 
@@ -146,7 +146,8 @@ pub struct Stats {
     pub days: Vec<DayCount>,
     pub streak_current: i64,
     pub streak_longest: i64,
-    /// Share of reviews of due cards in the period not rated `again`; `None` without any.
+    /// Share of the period's reviews of due cards (made at or after the due time) not rated
+    /// `again`; `None` without any.
     pub retention: Option<f64>,
     pub cards: CardStates,
     /// Cards due per day from today on (overdue ones today).

@@ -58,11 +58,11 @@ pub struct StreakOut {
 pub struct CardsOut {
     /// Questions never reviewed.
     pub new: i64,
-    /// Reviewed, but the last interval is under a day.
+    /// Reviewed once, interval under a day.
     pub learning: i64,
     /// Remembered for a day or more.
     pub review: i64,
-    /// Forgotten (last rated `again`) after having been recalled before.
+    /// Reviewed more than once, interval back under a day: forgotten, being relearned.
     pub relearning: i64,
 }
 
@@ -80,8 +80,8 @@ pub struct StatsOut {
     /// One per day of the period, oldest first, in the learner's time zone.
     pub days: Vec<DayOut>,
     pub streak: StreakOut,
-    /// Share of the period's reviews of due cards not rated `again` (true retention); `null`
-    /// without any.
+    /// Share of the period's reviews of due cards (at or after their due time) not rated
+    /// `again` (true retention); `null` without any.
     pub retention: Option<f64>,
     pub cards: CardsOut,
     /// Cards due per day for the next 30 days, today first.

@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
+/// Microseconds in a quarter hour: every time zone's midnights fall on one.
+const QUARTER_US: i64 = 900_000_000;
 /// A fit not finished after this long is taken to have died with its fitter.
 const FIT_STALE: Duration = Duration::from_secs(30 * 60);
 /// The fitter looks for queued fits at least this often (another replica may queue one).
@@ -160,9 +162,9 @@ impl Service {
         let today = now.with_timezone(&tz).date_naive();
         let first = today - Days::days(days - 1);
         let since = start_of(tz, first);
-        let reviews = self
+        let quarters = self
             .store
-            .period_reviews(learner.as_str(), since.timestamp_micros())
+            .period_quarters(learner.as_str(), since.timestamp_micros())
             .await?;
         let mut counts: Vec<DayCount> = (0..days)
             .map(|i| DayCount {
@@ -172,54 +174,44 @@ impl Service {
             })
             .collect();
         let (mut due_reviews, mut recalled) = (0i64, 0i64);
-        for r in &reviews {
-            let date = local_date(tz, r.reviewed_at);
-            let again = r.rating == "again";
+        for q in &quarters {
+            let date = local_date(tz, q.quarter * QUARTER_US);
             if let Some(slot) = counts.get_mut(day_index(first, date)) {
-                slot.reviews += 1;
-                slot.again += i64::from(again);
+                slot.reviews += q.reviews;
+                slot.again += q.again;
             }
-            // A review of a due card: due on that day or before (a review a few hours early on
-            // its due day counts, as a learner sees it).
-            if let Some(due) = r.due_before
-                && local_date(tz, due) <= date
-            {
-                due_reviews += 1;
-                recalled += i64::from(!again);
-            }
+            due_reviews += q.due_reviews;
+            recalled += q.recalled;
         }
-        let quarters = self.store.review_quarter_hours(learner.as_str()).await?;
-        let active: BTreeSet<NaiveDate> = quarters
+        let active = self.store.review_quarter_hours(learner.as_str()).await?;
+        let active: BTreeSet<NaiveDate> = active
             .iter()
-            .map(|q| local_date(tz, q * 900_000_000))
+            .map(|q| local_date(tz, q * QUARTER_US))
             .collect();
         let active: Vec<NaiveDate> = active.into_iter().collect();
         let (streak_current, streak_longest) = streaks(&active, today);
-        let (cards, questions) = self.store.card_summaries(learner.as_str()).await?;
-        let mut states = CardStates {
-            new: (questions - cards.len() as i64).max(0),
-            ..CardStates::default()
+        let horizon = start_of(tz, today + Days::days(FORECAST_DAYS));
+        let figures = self
+            .store
+            .card_figures(learner.as_str(), horizon.timestamp_micros())
+            .await?;
+        let states = CardStates {
+            new: (figures.questions - figures.cards).max(0),
+            learning: figures.learning,
+            relearning: figures.relearning,
+            review: figures.cards - figures.learning - figures.relearning,
         };
         let mut forecast: Vec<(NaiveDate, i64)> = (0..FORECAST_DAYS)
             .map(|i| (today + Days::days(i), 0))
             .collect();
-        let mut next_due: Option<i64> = None;
-        for c in &cards {
-            let lapsed = c.last_rating.as_deref() == Some("again") && c.passed > 0;
-            if lapsed {
-                states.relearning += 1;
-            } else if c.interval_days < 1.0 {
-                states.learning += 1;
-            } else {
-                states.review += 1;
-            }
-            next_due = Some(next_due.map_or(c.due, |n| n.min(c.due)));
+        for (quarter, due) in &figures.due_quarters {
             // Overdue cards are due today.
-            let date = local_date(tz, c.due).max(today);
+            let date = local_date(tz, quarter * QUARTER_US).max(today);
             if let Some(slot) = forecast.get_mut(day_index(today, date)) {
-                slot.1 += 1;
+                slot.1 += due;
             }
         }
+        let next_due = figures.next_due;
         Ok(Stats {
             days: counts,
             streak_current,

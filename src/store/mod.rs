@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 pub use idempotency::{ClaimOutcome, KeyRecord, NewClaim};
 pub use learners::{
-    CardSummary, ExportedReview, ExportedSettings, FitReview, HistoryRow, PeriodReview,
+    CardFigures, ExportedReview, ExportedSettings, FitReview, HistoryRow, PeriodQuarter,
 };
 pub use model::{
     ApiKey, BatchOutcome, Card, Change, Changes, DeletedAnswer, DueCard, Eligibility, Feed,
