@@ -240,8 +240,8 @@ pub struct HistoryPage {
 /// Review history
 ///
 /// Every review of the learner, in the order recorded, with the card's state before and after
-/// each. With `Accept: application/x-ndjson` the whole history streams as one review per line
-/// (`after` and `limit` do not apply). Each item is a valid item of `…/reviews/batch` on
+/// each. With `Accept: application/x-ndjson` the whole history streams as one review per line,
+/// card by card and each card's reviews in time order (`after` and `limit` do not apply). Each item is a valid item of `…/reviews/batch` on
 /// another kb once its `question_id` is mapped through `external_id`.
 #[utoipa::path(
     get, path = "/api/v1/learners/{learner}/reviews", tag = "learners",
@@ -298,30 +298,32 @@ pub async fn history(
     Ok(axum::Json(HistoryPage { items, next_cursor }).into_response())
 }
 
-/// The whole history as NDJSON, read page by page while it is sent.
+/// The whole history as NDJSON, read part by part while it is sent.
 fn stream_history(state: AppState, learner: crate::domain::LearnerId) -> Response {
-    let pages = futures_util::stream::unfold(Some(0i64), move |after| {
+    let start = Some(crate::service::HistoryStream::default());
+    let pages = futures_util::stream::unfold(start, move |from| {
         let state = state.clone();
         let learner = learner.clone();
         async move {
-            let after = after?;
+            let mut from = from?;
             match state
                 .service
-                .review_history(&learner, after, STREAM_PAGE)
+                .review_history_part(&learner, &mut from, STREAM_PAGE)
                 .await
             {
                 Ok(rows) if rows.is_empty() => None,
                 Ok(rows) => {
-                    let next = (rows.len() as i64 == STREAM_PAGE)
-                        .then(|| rows.last().map(|r| r.id))
-                        .flatten();
+                    let more = rows.len() as i64 == STREAM_PAGE;
                     let mut buf = Vec::with_capacity(rows.len() * 256);
                     for r in rows {
                         if serde_json::to_writer(&mut buf, &HistoryItem::from(r)).is_ok() {
                             buf.push(b'\n');
                         }
                     }
-                    Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), next))
+                    Some((
+                        Ok::<_, std::io::Error>(bytes::Bytes::from(buf)),
+                        more.then_some(from),
+                    ))
                 }
                 Err(e) => {
                     // Headers are gone: end the body early; the client sees a cut-off stream.

@@ -30,6 +30,13 @@ const FIT_POLL: Duration = Duration::from_secs(10);
 /// Reviews before the first automatic fit; afterwards a fit follows each doubling.
 pub const AUTO_FIT_REVIEWS: i64 = 64;
 
+/// Where a stream of a learner's history stands.
+#[derive(Debug, Default, Clone)]
+pub struct HistoryStream {
+    after: (i64, i64, i64),
+    previous: Option<HistoryRow>,
+}
+
 /// The background fitter of one replica.
 #[derive(Debug)]
 pub(super) struct Fitter {
@@ -145,6 +152,37 @@ impl Service {
             .store
             .review_history(learner.as_str(), after, limit)
             .await?)
+    }
+
+    /// The next part of a learner's whole history for a stream: card by card, each card's
+    /// reviews in time order, with the state before each filled in from the row before.
+    /// `from` is where the last part ended (start with [`HistoryStream::default`]); an empty
+    /// part ends the history.
+    pub async fn review_history_part(
+        &self,
+        learner: &LearnerId,
+        from: &mut HistoryStream,
+        limit: i64,
+    ) -> Result<Vec<HistoryRow>> {
+        let mut rows = self
+            .store
+            .review_history_by_card(learner.as_str(), from.after, limit)
+            .await?;
+        for r in &mut rows {
+            if let Some(prev) = from
+                .previous
+                .take()
+                .filter(|p| p.question_id == r.question_id)
+            {
+                r.before_stability = prev.stability;
+                r.before_difficulty = prev.difficulty;
+                r.before_reviewed_at = Some(prev.reviewed_at);
+                r.before_interval_days = Some(prev.interval_days);
+            }
+            from.after = (r.question_id, r.reviewed_at, r.id);
+            from.previous = Some(r.clone());
+        }
+        Ok(rows)
     }
 
     /// A learner's progress over the last `days` days of their calendar in `tz`, as of now.

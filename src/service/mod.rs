@@ -37,7 +37,7 @@ pub use import::{
 };
 pub use indexing::{DEFAULT_CHANGES_RETENTION, DEFAULT_REPLICA_EXPIRY, LogRetention};
 pub use keys::{CallerId, Principal};
-pub use learners::{AUTO_FIT_REVIEWS, Fit, fit as fit_parameters, training_items};
+pub use learners::{AUTO_FIT_REVIEWS, Fit, HistoryStream, fit as fit_parameters, training_items};
 pub use quiz::{Choice, DrawRequest, Graded, NewSession, PlannedSession, QuizItem, QuizMode};
 pub use reviews::{ReviewInput, ReviewOutcome, Reviewed};
 pub use search::{SearchHit, SearchPage};

@@ -398,6 +398,42 @@ impl Store {
         .await
     }
 
+    /// Up to `limit` of a learner's reviews after (`question_id`, `reviewed_at`, `id`) = `after`,
+    /// card by card and each card's in time order, without the state before each (the caller
+    /// carries it from the row before: one pass over the index, no lookup per review).
+    pub async fn review_history_by_card(
+        &self,
+        learner: &str,
+        after: (i64, i64, i64),
+        limit: i64,
+    ) -> StoreResult<Vec<HistoryRow>> {
+        self.reading(async |c| {
+            Ok(c.fetch_all(
+                "SELECT r.id, r.review_id, r.question_id, q.external_id, r.rating, r.reviewed_at,
+                    r.stability, r.difficulty, r.interval_days,
+                    CAST(NULL AS DOUBLE PRECISION) AS before_stability,
+                    CAST(NULL AS DOUBLE PRECISION) AS before_difficulty,
+                    CAST(NULL AS BIGINT) AS before_reviewed_at,
+                    CAST(NULL AS DOUBLE PRECISION) AS before_interval_days
+                 FROM reviews r
+                 LEFT JOIN questions q ON q.id = r.question_id
+                 WHERE r.learner = $1
+                   AND (r.question_id > $2 OR (r.question_id = $2 AND (r.reviewed_at > $3
+                        OR (r.reviewed_at = $3 AND r.id > $4))))
+                 ORDER BY r.question_id, r.reviewed_at, r.id LIMIT $5",
+                &[
+                    learner.into(),
+                    after.0.into(),
+                    after.1.into(),
+                    after.2.into(),
+                    limit.into(),
+                ],
+            )
+            .await?)
+        })
+        .await
+    }
+
     /// A learner's reviews since `since` (microseconds), a quarter hour at a time.
     pub async fn period_quarters(
         &self,
