@@ -21,7 +21,8 @@
 #      without them in one burst). Reported: p99 and req/s per phase kind (medians of the
 #      rounds), the median of the rounds' paired ratios, kb's CPU time, and the delivery
 #      attempts made (kb_webhook_attempts_total from /metrics); then kb's CPU at rest for IDLE
-#      seconds (10) with the endpoints down and two events queued for each, and with none.
+#      seconds (10) with the endpoints down and two events queued for each (written while
+#      they were disabled), and with none.
 # Writes benches/results/webhooks-<date>[-postgres].md. Not part of CI. Quotas are off
 # (KB_QUOTAS=off), load shedding out of the way (KB_MAX_EXPENSIVE=1024), private receivers
 # allowed (KB_WEBHOOKS_ALLOW_PRIVATE=true); every other webhook setting is its default.
@@ -95,7 +96,12 @@ machine() {
 metrics() { curl -sf -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/metrics"; }
 # Delivery attempts made so far (every outcome and kind).
 attempts() { metrics | awk '/^kb_webhook_attempts_total/ {s += $NF} END {printf "%d", s}'; }
-queued() { metrics | awk '/^kb_webhook_queue_depth/ {s += $NF} END {printf "%d", s}'; }
+# Deliveries queued, and in how many endpoints' queues (an endpoint with 2 or more: its head
+# waits for a retry with more behind it).
+queued() {
+  metrics | awk '/^kb_webhook_queue_depth/ {s += $NF; if ($NF >= 2) m++}
+    END {printf "%d (%d endpoints with ≥ 2)", s, m}'
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 
 dir=$WORK/n$N
@@ -277,12 +283,15 @@ if [[ " $PARTS " == *" down "* ]]; then
     awk -v a="$t0" -v b="$(cpu_ticks)" -v hz="$(getconf CLK_TCK)" -v s="$IDLE" 'BEGIN {printf "%.0f", (b - a) / hz / s * 100}'
   }
   echo "== down: at rest" >&2
-  ids=$($BENCH register "$base" "$KEY" "$ENDPOINTS" "$dead" on)
+  ids=$($BENCH register "$base" "$KEY" "$ENDPOINTS" "$dead")
   for k in 1 2; do
     curl -sf -o /dev/null -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
       -d "{\"title\": \"webhook bench at rest $k $$\", \"category\": \"golang\"}" "$base/api/v1/questions"
   done
+  # shellcheck disable=SC2086
+  $BENCH toggle "$base" "$KEY" on $ids
   sleep 2
+  rest_queued=$(queued)
   rest_with=$(idle_cpu)
   # shellcheck disable=SC2086
   $BENCH delete "$base" "$KEY" $ids
@@ -290,7 +299,7 @@ if [[ " $PARTS " == *" down "* ]]; then
   rest_without=$(idle_cpu)
   { echo; echo "Delivery attempts during the $ROUNDS down phases ($((ROUNDS * PHASE)) s with $ENDPOINTS endpoints refusing connections): $total in all."
     echo
-    echo "At rest (no request for ${IDLE}s), with the $ENDPOINTS endpoints down after two writes (each endpoint's first event waiting for its retry, the second behind it): kb used $rest_with % of a core; $rest_without % with no endpoint."; } | tee -a "$OUT"
+    echo "At rest (no request for ${IDLE}s), $ENDPOINTS endpoints down, registered disabled, two questions written, then enabled (so each queue's first event fails and waits for its retry, the second behind it; queued: $rest_queued): kb used $rest_with % of a core; $rest_without % with no endpoint."; } | tee -a "$OUT"
 fi
 
 # What kb logged (KB_LOG=warn: warnings and errors only).
