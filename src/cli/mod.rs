@@ -92,7 +92,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config.validated()?;
-    init_tracing(&cli.logging);
+    init_tracing(
+        &cli.logging,
+        matches!(cli.command, None | Some(Command::Serve)),
+    );
     match cli.command {
         Some(Command::Openapi) => {
             println!("{}", crate::http::openapi().to_pretty_json()?);
@@ -142,10 +145,16 @@ async fn reindex(config: &Config) -> anyhow::Result<u64> {
     n
 }
 
-fn init_tracing(logging: &Logging) {
+/// Logs go to standard output when serving (where a service's logs are collected) and to
+/// standard error for every other command, whose standard output is its data (an export's
+/// lines, a new key): a log line there would corrupt it, and an export holding standard output
+/// locked would wait forever for a log line written from another thread.
+fn init_tracing(logging: &Logging, serving: bool) {
     let builder = tracing_subscriber::fmt().with_env_filter(logging.env_filter());
-    match logging.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+    match (logging.format, serving) {
+        (LogFormat::Json, true) => builder.json().init(),
+        (LogFormat::Text, true) => builder.init(),
+        (LogFormat::Json, false) => builder.json().with_writer(std::io::stderr).init(),
+        (LogFormat::Text, false) => builder.with_writer(std::io::stderr).init(),
     }
 }
