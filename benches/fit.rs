@@ -130,15 +130,15 @@ fn main() {
         };
         let defaults = eval(&[]);
         let floor = eval(&true_parameters());
-        let split = pool.install(|| {
-            fsrs::evaluate_with_time_series_splits(
-                fsrs::ComputeParametersInput {
-                    train_set: items.clone(),
-                    ..Default::default()
-                },
-                |_| true,
-            )
-        });
+        // Not on the one-thread pool: the evaluation sends each split to rayon and waits on a
+        // channel, which one thread cannot do at once (it deadlocks).
+        let split = fsrs::evaluate_with_time_series_splits(
+            fsrs::ComputeParametersInput {
+                train_set: items.clone(),
+                ..Default::default()
+            },
+            |_| true,
+        );
         let fitted = match split {
             Ok(m) => format!("{:.4} / {:.4}", m.log_loss, m.rmse_bins),
             Err(e) => format!("{e:?}"),
