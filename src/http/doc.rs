@@ -93,12 +93,30 @@ const RULES: &[Rule] = &[
     },
 ];
 
+/// The `format` that marks an IANA time zone name (see `apply_rules`).
+pub(super) const TIME_ZONE_RULE: &str = "kb:time-zone";
+
 fn apply_rules(schema: &mut RefOr<Schema>) {
     let RefOr::T(schema) = schema else {
         return;
     };
     match schema {
         Schema::Object(o) => {
+            // A time zone is one of the IANA names kb knows: listed, so a client (or a
+            // checker) knows exactly which strings are taken.
+            if matches!(&o.format, Some(SchemaFormat::Custom(f)) if f == TIME_ZONE_RULE) {
+                use utoipa::openapi::schema::{SchemaType, Type};
+                o.format = None;
+                let mut names: Vec<serde_json::Value> = chrono_tz::TZ_VARIANTS
+                    .iter()
+                    .map(|tz| serde_json::Value::from(tz.name()))
+                    .collect();
+                if matches!(&o.schema_type, SchemaType::Array(types) if types.contains(&Type::Null))
+                {
+                    names.push(serde_json::Value::Null);
+                }
+                o.enum_values = Some(names);
+            }
             if let Some(SchemaFormat::Custom(format)) = &o.format
                 && let Some(rule) = format.strip_prefix(RULE_PREFIX)
                 && let Some(rule) = RULES.iter().find(|r| r.name == rule)

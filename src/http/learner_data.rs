@@ -33,7 +33,7 @@ pub struct StatsParams {
     pub days: Option<String>,
     /// The IANA time zone days are counted in; default: the learner's setting (UTC unless
     /// set).
-    #[param(value_type = Option<String>, example = "Asia/Shanghai")]
+    #[param(value_type = Option<String>, example = "Asia/Shanghai", format = "kb:time-zone")]
     pub tz: Option<String>,
 }
 
@@ -434,7 +434,7 @@ pub struct PutSettings {
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 36500)]
     pub maximum_interval_days: Option<i64>,
     /// An IANA time zone name; default `UTC`.
-    #[schema(value_type = Option<String>, example = "Asia/Shanghai", max_length = 64)]
+    #[schema(value_type = Option<String>, example = "Asia/Shanghai", format = "kb:time-zone")]
     pub time_zone: Option<String>,
 }
 
