@@ -551,10 +551,11 @@ impl Store {
         .await
     }
 
-    /// The enabled endpoints with work now whose lease is free (or `owner`'s): a delivery due
-    /// by `now`, or events after their queue's end (below `head`) — unless the queue's head
-    /// waits for a retry: the events wait in the change log until it is through, rather than
-    /// every write costing each failing endpoint a lease and a queue fill.
+    /// The enabled endpoints with work now whose lease is free (or `owner`'s): the head of
+    /// their queue is due by `now`, or their queue is empty and events follow its end (below
+    /// `head`). Only the head counts: what waits behind it is sent after it, and while it waits
+    /// for a retry new events wait in the change log, rather than every write costing each
+    /// failing endpoint a lease and a queue fill.
     pub async fn webhooks_with_work(
         &self,
         head: i64,
@@ -565,14 +566,10 @@ impl Store {
             Ok(c.values(
                 "SELECT w.id FROM webhooks w
                  WHERE w.enabled AND (w.lease_until < $2 OR w.lease_owner = $3)
-                   AND (EXISTS (
-                        SELECT 1 FROM webhook_deliveries d
-                        WHERE d.webhook_id = w.id AND d.status = 'pending'
-                          AND d.next_attempt_at <= $2)
-                     OR (w.enqueued_upto < $1 AND NOT EXISTS (
-                        SELECT 1 FROM webhook_deliveries d
-                        WHERE d.webhook_id = w.id AND d.status = 'pending'
-                          AND d.next_attempt_at > $2)))
+                   AND COALESCE((SELECT d.next_attempt_at FROM webhook_deliveries d
+                                 WHERE d.webhook_id = w.id AND d.status = 'pending'
+                                 ORDER BY d.id LIMIT 1),
+                                CASE WHEN w.enqueued_upto < $1 THEN $2 ELSE NULL END) <= $2
                  ORDER BY w.id",
                 &[head.into(), now.into(), owner.into()],
             )
@@ -581,16 +578,17 @@ impl Store {
         .await
     }
 
-    /// When the next delivery of an enabled endpoint that nobody holds falls due, or a lease
+    /// When the head of the queue of an enabled endpoint that nobody holds falls due, or a lease
     /// held elsewhere runs out (microseconds), if ever. Endpoints held by a live lease (this
     /// replica's senders included) are their holder's business until it lets go.
     pub async fn next_webhook_work(&self, owner: &str, now: i64) -> StoreResult<Option<i64>> {
         self.reading(async |c| {
             let due: Option<i64> = c
                 .value(
-                    "SELECT min(d.next_attempt_at) FROM webhook_deliveries d
-                     JOIN webhooks w ON w.id = d.webhook_id
-                     WHERE w.enabled AND w.lease_until < $1 AND d.status = 'pending'",
+                    "SELECT min((SELECT d.next_attempt_at FROM webhook_deliveries d
+                                 WHERE d.webhook_id = w.id AND d.status = 'pending'
+                                 ORDER BY d.id LIMIT 1))
+                     FROM webhooks w WHERE w.enabled AND w.lease_until < $1",
                     &[now.into()],
                 )
                 .await?
