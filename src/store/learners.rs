@@ -446,16 +446,7 @@ impl Store {
                     sum(due) AS due_reviews, sum(due * (1 - again)) AS recalled
                  FROM (SELECT r.reviewed_at / 900000000 AS quarter,
                         CASE WHEN r.rating = 'again' THEN 1 ELSE 0 END AS again,
-                        CASE WHEN (SELECT p.reviewed_at
-                                          + CAST(p.interval_days * 86400000000 AS BIGINT)
-                                   FROM reviews p
-                                   WHERE p.learner = r.learner
-                                     AND p.question_id = r.question_id
-                                     AND (p.reviewed_at < r.reviewed_at
-                                          OR (p.reviewed_at = r.reviewed_at AND p.id < r.id))
-                                   ORDER BY p.reviewed_at DESC, p.id DESC LIMIT 1)
-                                  <= r.reviewed_at
-                             THEN 1 ELSE 0 END AS due
+                        CASE WHEN r.prior_due <= r.reviewed_at THEN 1 ELSE 0 END AS due
                        FROM reviews r WHERE r.learner = $1 AND r.reviewed_at >= $2) t
                  GROUP BY quarter",
                 &[learner.into(), since.into()],

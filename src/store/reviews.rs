@@ -109,6 +109,7 @@ pub(super) struct StoredReview {
     interval_days: f64,
     stability: Option<f64>,
     difficulty: Option<f64>,
+    prior_due: Option<i64>,
 }
 
 /// A stored review that carries a client's id: what a later upload with that id is compared
@@ -156,6 +157,8 @@ struct Entry {
     /// state columns).
     interval_days: f64,
     memory: Option<(f32, f32)>,
+    /// As stored: the card's due time when this review was made (microseconds).
+    prior_due: Option<i64>,
 }
 
 impl Entry {
@@ -183,16 +186,17 @@ impl CardLog {
 }
 
 /// A review row to add: `[question_id, review_id, rating, reviewed_at, interval_days,
-/// stability, difficulty]`.
-type NewRow = (i64, Option<String>, &'static str, i64, f64, f64, f64);
+/// stability, difficulty, prior_due]`.
+type NewRow = (i64, Option<String>, &'static str, i64, f64, f64, f64, Option<i64>);
 
 /// The rows a merge writes.
 #[derive(Debug, Default)]
 struct Plan {
     outcomes: Vec<Merged>,
     inserts: Vec<NewRow>,
-    /// `[id, interval_days, stability, difficulty]` of stored reviews a replay changed.
-    restates: Vec<(i64, f64, f64, f64)>,
+    /// `[id, interval_days, stability, difficulty, prior_due]` of stored reviews a replay
+    /// changed.
+    restates: Vec<(i64, f64, f64, f64, Option<i64>)>,
     cards: BTreeMap<i64, Card>,
 }
 
@@ -218,6 +222,7 @@ fn plan(
             at: r.reviewed_at,
             interval_days: r.interval_days,
             memory,
+            prior_due: r.prior_due,
         });
     }
     let mut ids: HashMap<String, Named> = HashMap::new();
@@ -258,6 +263,7 @@ fn plan(
                     at,
                     interval_days: 0.0,
                     memory: None,
+                    prior_due: None,
                 });
                 log.grew = true;
                 if let Some(id) = r.review_id {
@@ -303,6 +309,9 @@ fn replay(
             .memory
             .map(|(s, d)| (s, d, from_micros(entries[i].at)))
     });
+    let mut prior_due = start
+        .checked_sub(1)
+        .map(|i| due_after(entries[i].at, entries[i].interval_days));
     let mut last = None;
     for e in &entries[start..] {
         let at = from_micros(e.at);
@@ -321,15 +330,19 @@ fn replay(
                 interval,
                 stability,
                 difficulty,
+                prior_due,
             )),
             Some(id) => {
                 let unchanged = e.memory == Some((s.stability, s.difficulty))
-                    && e.interval_days as f32 == s.interval_days as f32;
+                    && e.interval_days as f32 == s.interval_days as f32
+                    && e.prior_due == prior_due;
                 if !unchanged {
-                    out.restates.push((id, interval, stability, difficulty));
+                    out.restates
+                        .push((id, interval, stability, difficulty, prior_due));
                 }
             }
         }
+        prior_due = Some(due_after(e.at, interval));
         previous = Some((s.stability, s.difficulty, at));
         last = Some((s, at));
     }
@@ -347,6 +360,12 @@ fn replay(
         );
     }
     Ok(())
+}
+
+/// When a review at `at` (microseconds) with `interval_days` makes its card due: the stored
+/// interval counts, as the history shows it (the card's own due may differ by its rounding).
+fn due_after(at: i64, interval_days: f64) -> i64 {
+    at + (interval_days * 86_400_000_000.0) as i64
 }
 
 /// Rows as one JSON array of arrays (tuples serialize as arrays).

@@ -126,6 +126,29 @@ async fn stats_count_days_in_the_learners_time_zone_with_streaks_and_retention()
 }
 
 #[tokio::test]
+async fn a_late_review_slotted_into_a_cards_past_changes_its_retention_as_in_time_order() {
+    let app = TestApp::seeded().await;
+    // Question 3 learnt 20 days ago and forgotten a minute ago, long after it fell due. Then
+    // a review an hour ago arrives late (an offline device): recalled when due, it set the
+    // next due date days ahead, so the review a minute ago came early and no longer counts
+    // for retention, exactly as for a learner whose device sent all three in time order.
+    let first = reviewed("c1", 3, "good", Duration::days(20));
+    let late = reviewed("c2", 3, "good", Duration::hours(1));
+    let last = reviewed("c3", 3, "again", Duration::minutes(1));
+    batch(&app, "ann", vec![first.clone(), last.clone()]).await;
+    let before = app.get("/api/v1/learners/ann/stats?days=30").await.json();
+    assert_eq!(before["retention"], 0.0, "{before}");
+    batch(&app, "ann", vec![late.clone()]).await;
+    batch(&app, "bob", vec![first, late, last]).await;
+    let ann = app.get("/api/v1/learners/ann/stats?days=30").await.json();
+    let bob = app.get("/api/v1/learners/bob/stats?days=30").await.json();
+    assert_eq!(ann["retention"], 1.0, "{ann}");
+    for field in ["days", "retention", "cards", "forecast", "next_due_at", "streak"] {
+        assert_eq!(ann[field], bob[field], "{field}");
+    }
+}
+
+#[tokio::test]
 async fn bad_stats_parameters_name_the_field() {
     let app = TestApp::seeded().await;
     for (query, field) in [

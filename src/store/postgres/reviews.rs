@@ -7,20 +7,22 @@ use sqlx::PgConnection;
 
 pub(super) const TEXTS: ReviewTexts = ReviewTexts {
     log: "SELECT id, question_id, review_id, rating, reviewed_at, interval_days, stability,
-            difficulty
+            difficulty, prior_due
      FROM reviews WHERE learner = $1 AND question_id = ANY($2)",
     named: "SELECT review_id, question_id, rating, reviewed_at FROM reviews
      WHERE learner = $1 AND review_id = ANY($2)",
     cards: "SELECT question_id, stability, difficulty, due, last_review, reps, interval_days
      FROM review_cards WHERE learner = $1 AND question_id = ANY($2)",
     insert: "INSERT INTO reviews (learner, question_id, review_id, rating, reviewed_at,
-                                  interval_days, stability, difficulty)
+                                  interval_days, stability, difficulty, prior_due)
      SELECT $1, (r ->> 0)::bigint, r ->> 1, r ->> 2, (r ->> 3)::bigint,
-            (r ->> 4)::double precision, (r ->> 5)::double precision, (r ->> 6)::double precision
+            (r ->> 4)::double precision, (r ->> 5)::double precision, (r ->> 6)::double precision,
+            (r ->> 7)::bigint
      FROM json_array_elements($2::json) AS j(r)",
     restate: "UPDATE reviews SET interval_days = (r ->> 1)::double precision,
                                  stability = (r ->> 2)::double precision,
-                                 difficulty = (r ->> 3)::double precision
+                                 difficulty = (r ->> 3)::double precision,
+                                 prior_due = (r ->> 4)::bigint
      FROM json_array_elements($1::json) AS j(r) WHERE id = (r ->> 0)::bigint",
     save_cards: "INSERT INTO review_cards (learner, question_id, stability, difficulty, due,
                                            last_review, reps, interval_days)

@@ -7,7 +7,7 @@ use sqlx::SqliteConnection;
 
 pub(super) const TEXTS: ReviewTexts = ReviewTexts {
     log: "SELECT id, question_id, review_id, rating, reviewed_at, interval_days, stability,
-            difficulty
+            difficulty, prior_due
      FROM reviews WHERE learner = $1 AND question_id IN (SELECT value FROM json_each($2))",
     named: "SELECT review_id, question_id, rating, reviewed_at FROM reviews
      WHERE learner = $1 AND review_id IS NOT NULL
@@ -16,12 +16,12 @@ pub(super) const TEXTS: ReviewTexts = ReviewTexts {
      FROM review_cards
      WHERE learner = $1 AND question_id IN (SELECT value FROM json_each($2))",
     insert: "INSERT INTO reviews (learner, question_id, review_id, rating, reviewed_at,
-                                  interval_days, stability, difficulty)
+                                  interval_days, stability, difficulty, prior_due)
      SELECT $1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
-            value ->> 6
+            value ->> 6, value ->> 7
      FROM json_each($2)",
     restate: "UPDATE reviews SET interval_days = j.value ->> 1, stability = j.value ->> 2,
-                                 difficulty = j.value ->> 3
+                                 difficulty = j.value ->> 3, prior_due = j.value ->> 4
      FROM json_each($1) j WHERE reviews.id = j.value ->> 0",
     save_cards: "INSERT INTO review_cards (learner, question_id, stability, difficulty, due,
                                            last_review, reps, interval_days)
