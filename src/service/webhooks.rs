@@ -3,10 +3,11 @@
 //!
 //! Each replica runs one dispatcher. It looks for enabled endpoints with work (events after
 //! the end of their queue, or a delivery due) whose lease is free, takes the lease and runs a
-//! sender for each, up to the configured concurrency. A sender first fills its endpoint's
-//! queue from the change log (one row per event it wants, in feed order, the end of the queue
-//! moved in the same transaction), then sends the queue's head, one delivery at a time, so an
-//! endpoint gets its events in order and a failing endpoint holds up only its own queue. A
+//! sender for each, up to the configured concurrency. A sender sends its endpoint's queue from
+//! its head, one delivery at a time, and when the queue is empty fills it from the change log
+//! (one row per event it wants, in feed order, the end of the queue moved in the same
+//! transaction), so an endpoint gets its events in order and a failing endpoint holds up only
+//! its own queue, whose later events wait in the change log rather than in rows of its own. A
 //! failed attempt waits (exponential backoff with jitter) and the lease is let go meanwhile;
 //! after the retry period the endpoint is disabled with the reason kept. Everything a sender
 //! knows is in the database, so a replica that dies mid-delivery costs at most that delivery
@@ -527,9 +528,14 @@ async fn try_send_queue(service: &Service, id: i64, stop: watch::Receiver<bool>)
         return Ok(());
     };
     loop {
-        // Events committed while the last page was sent join the queue before it is read.
-        fill_queue(service, &mut hook).await?;
-        let batch = service.store.queue_head(id, SEND_PAGE).await?;
+        // The queue is filled only once it is empty: while its head waits for a retry, new
+        // events wait in the change log (in order, as the queue would hold them), so a failing
+        // endpoint costs no write per event, only one per attempt.
+        let mut batch = service.store.queue_head(id, SEND_PAGE).await?;
+        if batch.is_empty() {
+            fill_queue(service, &mut hook).await?;
+            batch = service.store.queue_head(id, SEND_PAGE).await?;
+        }
         if batch.is_empty() {
             return Ok(());
         }

@@ -72,11 +72,17 @@ impl TryFrom<WebhookRow> for Webhook {
 /// Every endpoint (or the one of `$1` when it is not NULL) with its queue.
 const SELECT_WEBHOOKS: &str = "SELECT w.id, w.url, w.events, w.category, w.description, w.enabled,
         w.disabled_reason, w.old_secret_until, w.created_at, w.updated_at,
-        COALESCE(q.pending, 0) AS pending, q.oldest_pending_at
+        (SELECT count(*) FROM webhook_deliveries d
+         WHERE d.webhook_id = w.id AND d.status = 'pending')
+        + (SELECT count(*) FROM index_changes e
+           WHERE e.seq > w.enqueued_upto AND e.event IS NOT NULL
+             AND (w.category IS NULL OR e.category = w.category)) AS pending,
+        COALESCE((SELECT min(d.created_at) FROM webhook_deliveries d
+                  WHERE d.webhook_id = w.id AND d.status = 'pending'),
+                 (SELECT min(e.created_at) FROM index_changes e
+                  WHERE e.seq > w.enqueued_upto AND e.event IS NOT NULL
+                    AND (w.category IS NULL OR e.category = w.category))) AS oldest_pending_at
      FROM webhooks w
-     LEFT JOIN (SELECT webhook_id, count(*) AS pending, min(created_at) AS oldest_pending_at
-                FROM webhook_deliveries WHERE status = 'pending' GROUP BY webhook_id) q
-       ON q.webhook_id = w.id
      WHERE $1 IS NULL OR w.id = $1
      ORDER BY w.id";
 
@@ -732,12 +738,26 @@ impl Store {
         .await
     }
 
-    /// Queue length and age of every endpoint that has a queue.
+    /// What waits for each endpoint: its queued deliveries, and the events after its queue's
+    /// end still in the change log (a queue is filled only once it is empty, so a failing
+    /// endpoint's later events wait there). Those are counted by the endpoint's category, not
+    /// its event types: for an endpoint that names types, an upper bound.
     pub async fn webhook_queue_stats(&self) -> StoreResult<Vec<QueueStats>> {
         self.reading(async |c| {
             Ok(c.fetch_all(
-                "SELECT webhook_id, count(*) AS pending, min(created_at) AS oldest_pending_at
-                 FROM webhook_deliveries WHERE status = 'pending' GROUP BY webhook_id",
+                "SELECT w.id AS webhook_id,
+                    (SELECT count(*) FROM webhook_deliveries d
+                     WHERE d.webhook_id = w.id AND d.status = 'pending')
+                    + (SELECT count(*) FROM index_changes e
+                       WHERE e.seq > w.enqueued_upto AND e.event IS NOT NULL
+                         AND (w.category IS NULL OR e.category = w.category)) AS pending,
+                    COALESCE((SELECT min(d.created_at) FROM webhook_deliveries d
+                              WHERE d.webhook_id = w.id AND d.status = 'pending'),
+                             (SELECT min(e.created_at) FROM index_changes e
+                              WHERE e.seq > w.enqueued_upto AND e.event IS NOT NULL
+                                AND (w.category IS NULL OR e.category = w.category)))
+                        AS oldest_pending_at
+                 FROM webhooks w ORDER BY w.id",
                 &[],
             )
             .await?)
