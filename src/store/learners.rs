@@ -456,12 +456,13 @@ impl Store {
         .await
     }
 
-    /// The quarter hours (microseconds / 900 000 000) in which a learner reviewed anything:
-    /// every time zone's day boundaries fall on one, so they give the days of any zone.
+    /// The quarter hours (microseconds / 900 000 000) in which a learner reviewed anything,
+    /// as the review merge keeps them: every time zone's day boundaries fall on one, so they
+    /// give the days of any zone.
     pub async fn review_quarter_hours(&self, learner: &str) -> StoreResult<Vec<i64>> {
         self.reading(async |c| {
             Ok(c.values(
-                "SELECT DISTINCT reviewed_at / 900000000 FROM reviews WHERE learner = $1",
+                "SELECT quarter FROM review_quarters WHERE learner = $1 ORDER BY quarter",
                 &[learner.into()],
             )
             .await?)
@@ -517,6 +518,7 @@ impl Store {
             for sql in [
                 "DELETE FROM review_cards WHERE learner = $1",
                 "DELETE FROM reviews WHERE learner = $1",
+                "DELETE FROM review_quarters WHERE learner = $1",
                 "DELETE FROM learner_settings WHERE learner = $1",
                 "DELETE FROM idempotency_keys WHERE learner = $1",
             ] {

@@ -14,7 +14,7 @@ use super::{Store, StoreError, StoreResult, decode_error, from_micros};
 use crate::domain::{REVIEW_CLOCK_SKEW_SECS, Rating};
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A review to merge into a learner's log, as the service validated it.
 #[derive(Debug, Clone, Copy)]
@@ -185,9 +185,21 @@ impl CardLog {
     }
 }
 
+/// A quarter hour in microseconds: `review_quarters` keeps a learner's reviews' quarters.
+const QUARTER_MICROS: i64 = 900_000_000;
+
 /// A review row to add: `[question_id, review_id, rating, reviewed_at, interval_days,
 /// stability, difficulty, prior_due]`.
-type NewRow = (i64, Option<String>, &'static str, i64, f64, f64, f64, Option<i64>);
+type NewRow = (
+    i64,
+    Option<String>,
+    &'static str,
+    i64,
+    f64,
+    f64,
+    f64,
+    Option<i64>,
+);
 
 /// The rows a merge writes.
 #[derive(Debug, Default)]
@@ -408,6 +420,18 @@ impl Store {
                 let rows = json(&plan.inserts);
                 c.execute(texts.insert, &[learner.into(), rows.as_str().into()])
                     .await?;
+                // A batch spans a few quarter hours: a statement each is cheaper than a
+                // dialect of its own.
+                let quarters: BTreeSet<i64> =
+                    plan.inserts.iter().map(|r| r.3 / QUARTER_MICROS).collect();
+                for q in quarters {
+                    c.execute(
+                        "INSERT INTO review_quarters (learner, quarter) VALUES ($1, $2)
+                         ON CONFLICT DO NOTHING",
+                        &[learner.into(), q.into()],
+                    )
+                    .await?;
+                }
             }
             if !plan.restates.is_empty() {
                 let rows = json(&plan.restates);
@@ -497,7 +521,7 @@ mod tests {
     }
 
     /// A stored review's time, rating, interval, stability and difficulty.
-    type State = (i64, String, f64, Option<f64>, Option<f64>);
+    type State = (i64, String, f64, Option<f64>, Option<f64>, Option<i64>);
 
     /// Applies `plan`'s writes to an in-memory table the way the statements would.
     #[derive(Default)]
@@ -520,6 +544,7 @@ mod tests {
                     interval_days: r.interval_days,
                     stability: r.stability,
                     difficulty: r.difficulty,
+                    prior_due: r.prior_due,
                 })
                 .collect();
             let named = self
@@ -535,7 +560,7 @@ mod tests {
                 })
                 .collect();
             let p = plan(reviews, &[1, 2].into(), stored, named, &toy).unwrap();
-            for (q, review_id, rating, at, interval, s, d) in p.inserts {
+            for (q, review_id, rating, at, interval, s, d, prior_due) in p.inserts {
                 let id = self.rows.len() as i64 + 1;
                 self.rows.push(StoredReview {
                     id,
@@ -546,11 +571,17 @@ mod tests {
                     interval_days: interval,
                     stability: Some(s),
                     difficulty: Some(d),
+                    prior_due,
                 });
             }
-            for (id, interval, s, d) in p.restates {
+            for (id, interval, s, d, prior_due) in p.restates {
                 let row = &mut self.rows[id as usize - 1];
-                (row.interval_days, row.stability, row.difficulty) = (interval, Some(s), Some(d));
+                (
+                    row.interval_days,
+                    row.stability,
+                    row.difficulty,
+                    row.prior_due,
+                ) = (interval, Some(s), Some(d), prior_due);
             }
             if let Some(card) = p.cards.get(&1) {
                 self.card = Some(*card);
@@ -570,6 +601,7 @@ mod tests {
                         r.interval_days,
                         r.stability,
                         r.difficulty,
+                        r.prior_due,
                     )
                 })
                 .collect();

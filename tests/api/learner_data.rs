@@ -143,7 +143,14 @@ async fn a_late_review_slotted_into_a_cards_past_changes_its_retention_as_in_tim
     let ann = app.get("/api/v1/learners/ann/stats?days=30").await.json();
     let bob = app.get("/api/v1/learners/bob/stats?days=30").await.json();
     assert_eq!(ann["retention"], 1.0, "{ann}");
-    for field in ["days", "retention", "cards", "forecast", "next_due_at", "streak"] {
+    for field in [
+        "days",
+        "retention",
+        "cards",
+        "forecast",
+        "next_due_at",
+        "streak",
+    ] {
         assert_eq!(ann[field], bob[field], "{field}");
     }
 }
