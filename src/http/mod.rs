@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod learner_data;
 pub mod learners;
 pub mod live;
+pub mod mcp;
 pub mod metrics;
 pub mod ops;
 pub mod questions;
@@ -277,7 +278,12 @@ pub fn router(state: AppState, config: &Config) -> Router {
     let page = Router::new()
         .route("/", axum::routing::get(web::index))
         .route("/static/{name}", axum::routing::get(web::asset));
-    api.merge(docs)
+    // Route guards find the state here: their layers exist before the state does. Behind an
+    // Arc: the layer clones it into every request, and cloning the state itself would touch
+    // a dozen shared counters per request.
+    let shared = Extension(Arc::new(state.clone()));
+    let rest = api
+        .merge(docs)
         .merge(page)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -285,12 +291,21 @@ pub fn router(state: AppState, config: &Config) -> Router {
             quota_for_unrouted,
         ))
         .layer(axum::middleware::from_fn(metrics::track))
-        // Route guards find the state here: their layers exist before the state does.
-        // Behind an Arc: the layer clones it into every request, and cloning the state itself
-        // would touch a dozen shared counters per request.
-        .layer(Extension(Arc::new(state.clone())))
+        .layer(shared.clone())
         .with_state(state)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    // `/mcp`: every message is a request like any other (a key if reads need one, a unit of
+    // quota), and each tool a REST request on the caller's behalf (see `mcp`).
+    let mcp = Router::new()
+        .route_service("/mcp", mcp::service(rest.clone()))
+        .route_layer(axum::middleware::from_fn(
+            |req: axum::extract::Request, next: axum::middleware::Next| {
+                access::guard(Access::Public, Cost::Light(1), req, next)
+            },
+        ))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(shared);
+    mcp.merge(rest)
         .layer(cors(&config.server.cors_origins))
         .layer(CompressionLayer::new())
         .layer(axum::middleware::map_response(problem_for_bare_errors))

@@ -19,6 +19,7 @@ mod errors;
 mod golden;
 mod idempotency;
 mod learner_data;
+mod mcp;
 mod openapi;
 mod process;
 mod questions;
