@@ -70,21 +70,31 @@ impl TryFrom<WebhookRow> for Webhook {
 }
 
 /// Every endpoint (or the one of `$1` when it is not NULL) with its queue.
-const SELECT_WEBHOOKS: &str = "SELECT w.id, w.url, w.events, w.category, w.description, w.enabled,
-        w.disabled_reason, w.old_secret_until, w.created_at, w.updated_at,
-        (SELECT count(*) FROM webhook_deliveries d
-         WHERE d.webhook_id = w.id AND d.status = 'pending')
-        + (SELECT count(*) FROM index_changes e
-           WHERE e.seq > w.enqueued_upto AND e.event IS NOT NULL
-             AND (w.category IS NULL OR e.category = w.category)) AS pending,
-        COALESCE((SELECT min(d.created_at) FROM webhook_deliveries d
-                  WHERE d.webhook_id = w.id AND d.status = 'pending'),
-                 (SELECT min(e.created_at) FROM index_changes e
-                  WHERE e.seq > w.enqueued_upto AND e.event IS NOT NULL
-                    AND (w.category IS NULL OR e.category = w.category))) AS oldest_pending_at
-     FROM webhooks w
-     WHERE $1 IS NULL OR w.id = $1
-     ORDER BY w.id";
+/// What waits for endpoint `w`, as `pending` and `oldest_pending_at`: its queued deliveries,
+/// and the events after its queue's end still in the change log (a queue is filled only once
+/// it is empty, so a failing endpoint's later events wait there). Those are counted by the
+/// endpoint's category, not its event types: for an endpoint that names types, an upper bound.
+macro_rules! queue_columns {
+    () => {
+        "(SELECT count(*) FROM webhook_deliveries d
+          WHERE d.webhook_id = w.id AND d.status = 'pending')
+         + (SELECT count(*) FROM index_changes e
+            WHERE e.seq > w.enqueued_upto AND e.event IS NOT NULL
+              AND (w.category IS NULL OR e.category = w.category)) AS pending,
+         COALESCE((SELECT min(d.created_at) FROM webhook_deliveries d
+                   WHERE d.webhook_id = w.id AND d.status = 'pending'),
+                  (SELECT min(e.created_at) FROM index_changes e
+                   WHERE e.seq > w.enqueued_upto AND e.event IS NOT NULL
+                     AND (w.category IS NULL OR e.category = w.category))) AS oldest_pending_at"
+    };
+}
+
+const SELECT_WEBHOOKS: &str = concat!(
+    "SELECT w.id, w.url, w.events, w.category, w.description, w.enabled,
+        w.disabled_reason, w.old_secret_until, w.created_at, w.updated_at, ",
+    queue_columns!(),
+    " FROM webhooks w WHERE $1 IS NULL OR w.id = $1 ORDER BY w.id"
+);
 
 #[derive(FromRow)]
 struct DeliveryRow {
@@ -738,26 +748,15 @@ impl Store {
         .await
     }
 
-    /// What waits for each endpoint: its queued deliveries, and the events after its queue's
-    /// end still in the change log (a queue is filled only once it is empty, so a failing
-    /// endpoint's later events wait there). Those are counted by the endpoint's category, not
-    /// its event types: for an endpoint that names types, an upper bound.
+    /// Queue length and age of every endpoint (see `queue_columns!`).
     pub async fn webhook_queue_stats(&self) -> StoreResult<Vec<QueueStats>> {
         self.reading(async |c| {
             Ok(c.fetch_all(
-                "SELECT w.id AS webhook_id,
-                    (SELECT count(*) FROM webhook_deliveries d
-                     WHERE d.webhook_id = w.id AND d.status = 'pending')
-                    + (SELECT count(*) FROM index_changes e
-                       WHERE e.seq > w.enqueued_upto AND e.event IS NOT NULL
-                         AND (w.category IS NULL OR e.category = w.category)) AS pending,
-                    COALESCE((SELECT min(d.created_at) FROM webhook_deliveries d
-                              WHERE d.webhook_id = w.id AND d.status = 'pending'),
-                             (SELECT min(e.created_at) FROM index_changes e
-                              WHERE e.seq > w.enqueued_upto AND e.event IS NOT NULL
-                                AND (w.category IS NULL OR e.category = w.category)))
-                        AS oldest_pending_at
-                 FROM webhooks w ORDER BY w.id",
+                concat!(
+                    "SELECT w.id AS webhook_id, ",
+                    queue_columns!(),
+                    " FROM webhooks w ORDER BY w.id"
+                ),
                 &[],
             )
             .await?)
