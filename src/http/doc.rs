@@ -165,10 +165,22 @@ pub(super) fn apply_text_rules(doc: &mut utoipa::openapi::OpenApi) {
     for item in doc.paths.paths.values_mut() {
         for op in operations_mut(item) {
             for p in op.parameters.iter_mut().flatten() {
-                if let RefOr::T(p) = p
-                    && let Some(schema) = p.schema.as_mut()
-                {
+                let RefOr::T(p) = p else { continue };
+                let header = p.parameter_in == utoipa::openapi::path::ParameterIn::Header;
+                if let Some(schema) = p.schema.as_mut() {
                     apply_rules(schema);
+                    // A header is absent or has a value; it cannot be null. (utoipa makes an
+                    // optional one nullable, which led generated clients to send `None`.)
+                    if header && let RefOr::T(Schema::Object(o)) = schema {
+                        use utoipa::openapi::schema::{SchemaType, Type};
+                        if let SchemaType::Array(types) = &o.schema_type {
+                            let left: Vec<Type> =
+                                types.iter().filter(|t| **t != Type::Null).cloned().collect();
+                            if left.len() == 1 {
+                                o.schema_type = SchemaType::Type(left[0].clone());
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -166,7 +166,7 @@ pub struct CreateWebhook {
     /// characters, no user name or password; never a loopback, private, link-local, shared,
     /// multicast or cloud metadata address unless `KB_WEBHOOKS_ALLOW_PRIVATE`.
     #[schema(value_type = String, required = true, max_length = 2000, format = "uri",
-        pattern = "^https://")]
+        pattern = "^https?://")]
     pub url: Option<String>,
     /// Feed event types, `question.*` / `category.*`, or `["*"]` (the default) for all.
     #[schema(value_type = Option<Vec<EventTypeName>>, required = false, min_items = 1, max_items = 8)]
@@ -189,7 +189,7 @@ pub struct CreateWebhook {
 pub struct PatchWebhook {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = String, required = false, max_length = 2000, format = "uri",
-        pattern = "^https://")]
+        pattern = "^https?://")]
     pub url: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Vec<EventTypeName>, required = false, min_items = 1, max_items = 8)]
