@@ -234,7 +234,7 @@ impl From<service::Error> for ApiError {
             E::QuizTooFewQuestions => ErrorCode::QuizTooFewQuestions,
             E::InvalidTicket => ErrorCode::InvalidTicket,
             E::ChoiceNotFound => ErrorCode::ChoiceNotFound,
-            E::KeyNotFound(_) => ErrorCode::NotFound,
+            E::KeyNotFound(_) | E::KeyRevoked(_) => ErrorCode::NotFound,
             E::FitInProgress => ErrorCode::FitInProgress,
             E::WebhookNotFound(_) => ErrorCode::WebhookNotFound,
             E::DeliveryNotFound(_) => ErrorCode::DeliveryNotFound,
