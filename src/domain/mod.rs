@@ -5,6 +5,7 @@
 pub mod changes;
 mod fields;
 pub mod import;
+pub mod keys;
 pub mod learners;
 mod net;
 mod question;
@@ -38,7 +39,7 @@ pub mod patterns {
     /// [`super::Slug`]: `[a-z0-9]` words joined by single `-`.
     pub const SLUG: &str = "^[a-z0-9]+(-[a-z0-9]+)*$";
     /// One line of text with something other than whitespace: [`super::QuestionTitle`],
-    /// [`super::CategoryName`] (no control characters but tab).
+    /// [`super::CategoryName`], [`super::keys::KeyName`] (no control characters but tab).
     pub const LINE: &str =
         r"^[^\x00-\x08\x0A-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0A-\x1F\x7F-\x9F]*$";
     /// [`super::LearnerId`].
@@ -270,7 +271,8 @@ impl fmt::Display for Id {
 
 /// What an API key may do. `admin` grants everything; `write` and `learners` each grant
 /// `read` and their own area (content, learners' reviews).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Scope {
     Read,
     Write,
@@ -336,9 +338,17 @@ impl Rate {
         Ok(Self { units, window_secs })
     }
 
-    /// Units per minute, as stored with a key.
+    /// Units per minute, as stored with a key; a rate beyond what a `u32` counts per minute
+    /// is as good as unlimited, and kept as the most it counts.
     pub fn per_minute(self) -> u32 {
-        ((u64::from(self.units) * 60).div_ceil(u64::from(self.window_secs))).max(1) as u32
+        let n = (u64::from(self.units) * 60).div_ceil(u64::from(self.window_secs));
+        n.clamp(1, u64::from(u32::MAX)) as u32
+    }
+
+    /// A key's stored quota as `kb keys` and the API show it, in a form [`Rate::parse`] takes
+    /// back: `1200/min`.
+    pub fn per_minute_text(per_minute: u32) -> String {
+        format!("{per_minute}/min")
     }
 }
 
@@ -759,6 +769,10 @@ mod tests {
         );
         assert_eq!(Rate::parse("20/s").unwrap().per_minute(), 1200);
         assert_eq!(Rate::parse("90/30s").unwrap().window_secs, 30);
+        assert_eq!(Rate::parse("4000000000/s").unwrap().per_minute(), u32::MAX);
+        let shown = Rate::per_minute_text(Rate::parse("50/s").unwrap().per_minute());
+        assert_eq!(shown, "3000/min");
+        assert_eq!(Rate::parse(&shown).unwrap().per_minute(), 3000);
         for bad in ["", "0/min", "10", "10/fortnight", "-1/s", "10/0s"] {
             assert!(Rate::parse(bad).is_err(), "{bad}");
         }

@@ -31,6 +31,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr};
         (name = "learners", description = "Spaced repetition (FSRS) per learner"),
         (name = "admin", description = "Bulk import and export (admin keys)"),
         (name = "webhooks", description = "Endpoints told about every change, signed per Standard Webhooks (admin keys)"),
+        (name = "keys", description = "API keys: create, list, revoke (admin keys), as `kb keys` does"),
         (name = "ops", description = "Health and readiness"),
     ),
     components(schemas(
@@ -80,6 +81,11 @@ const RULES: &[Rule] = &[
         name: "synonym",
         pattern: domain::patterns::LINE,
         lengths: Some((1, domain::synonyms::MAX_TERM_CHARS)),
+    },
+    Rule {
+        name: "key-name",
+        pattern: domain::patterns::LINE,
+        lengths: Some((1, domain::keys::KEY_NAME_MAX_CHARS)),
     },
     Rule {
         name: "learner",
@@ -264,9 +270,9 @@ pub(super) fn document_route(paths: &mut Paths, access: Access, cost: Cost) {
             };
             if let Some(forbidden) = forbidden {
                 op.security = Some(vec![bearer()]);
-                responses
-                    .entry("401".into())
-                    .or_insert_with(|| problem("No API key, or an unknown or revoked one"));
+                responses.entry("401".into()).or_insert_with(|| {
+                    problem("No API key, or an unknown, revoked or expired one")
+                });
                 responses
                     .entry("403".into())
                     .or_insert_with(|| problem(&forbidden));
@@ -430,7 +436,7 @@ pub(super) struct CreateLinks;
 impl utoipa::Modify for CreateLinks {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::link::LinkBuilder;
-        let links: [(&str, &[(&str, &str)]); 2] = [
+        let links: [(&str, &[(&str, &str)]); 3] = [
             (
                 "/api/v1/questions",
                 &[
@@ -449,6 +455,10 @@ impl utoipa::Modify for CreateLinks {
                     ("UpdateAnswer", "patch_answer"),
                     ("DeleteAnswer", "delete_answer"),
                 ],
+            ),
+            (
+                "/api/v1/keys",
+                &[("GetKey", "get_key"), ("RevokeKey", "revoke_key")],
             ),
         ];
         for (path, targets) in links {
@@ -484,7 +494,7 @@ impl utoipa::Modify for BearerScheme {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An API key: `kb keys create --scope write`, or the `KB_ADMIN_KEY` the server was started with.",
+                        "An API key: `kb keys create --scope write` (or `POST /api/v1/keys`), or the `KB_ADMIN_KEY` the server was started with.",
                     ))
                     .build(),
             ),

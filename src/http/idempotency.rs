@@ -162,6 +162,12 @@ impl Fingerprint {
     }
 }
 
+/// The answer to keep for retries in place of the one sent, put in the response's extensions
+/// by a handler whose answer shows a secret once (a new API key): kb keeps no key in clear,
+/// not even in a kept answer, so a retry gets the same answer without it.
+#[derive(Debug, Clone)]
+pub struct KeepInstead(pub Reply);
+
 /// A claimed (or to be claimed) key and what to do with it.
 struct Keeper {
     service: Service,
@@ -278,10 +284,13 @@ impl Keeper {
                     .into_response();
             }
         };
-        let reply = Reply {
-            status: parts.status.as_u16(),
-            headers: kept_headers(&parts.headers),
-            body: bytes.clone(),
+        let reply = match parts.extensions.get::<KeepInstead>() {
+            Some(KeepInstead(instead)) => instead.clone(),
+            None => Reply {
+                status: parts.status.as_u16(),
+                headers: kept_headers(&parts.headers),
+                body: bytes.clone(),
+            },
         };
         match self
             .service

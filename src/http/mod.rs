@@ -10,6 +10,7 @@ mod doc;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod keys;
 pub mod learner_data;
 pub mod learners;
 pub mod live;
@@ -239,6 +240,10 @@ fn api_routes(timeout: Duration) -> OpenApiRouter<AppState> {
         .routes(r(routes!(webhooks::list_deliveries), admin, Light(1)))
         .routes(r(routes!(webhooks::get_delivery), admin, Light(1)))
         .routes(r(routes!(webhooks::retry_delivery), admin, Light(5)))
+        .routes(r(routes!(keys::list_keys), admin, Light(1)))
+        .routes(r(routes!(keys::create_key), admin, Light(2)))
+        .routes(r(routes!(keys::get_key), admin, Light(1)))
+        .routes(r(routes!(keys::revoke_key), admin, Light(2)))
         .routes(r(routes!(synonyms::get_synonyms), admin, Light(1)))
         .routes(r(routes!(synonyms::put_synonyms), admin, Light(2)))
         .routes(r(routes!(metrics::metrics), admin, Light(1)))

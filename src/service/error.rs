@@ -44,8 +44,11 @@ pub enum Error {
     InvalidTicket,
     #[error("choice_id is not one of this item's choices")]
     ChoiceNotFound,
-    #[error("no live key with id {0}")]
+    #[error("no key with id {0}")]
     KeyNotFound(i64),
+    /// Revoking a key revoked before.
+    #[error("key {0} is revoked already")]
+    KeyRevoked(i64),
     #[error("a question may have at most {max} answers; this write would make {count}")]
     TooManyAnswers { count: usize, max: usize },
     #[error(

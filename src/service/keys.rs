@@ -1,8 +1,14 @@
-//! Who is calling: API keys (created once, stored as hashes, revocable), the `KB_ADMIN_KEY`,
-//! and signed learner tokens that act for one learner.
+//! Who is calling: API keys (created once, stored as hashes, revocable, optionally expiring),
+//! the `KB_ADMIN_KEY`, and signed learner tokens that act for one learner.
+//!
+//! Managing keys (create, list, revoke) works on the store alone, so that `kb keys` can run
+//! beside a server holding the search index; `/api/v1/keys` calls the same functions through
+//! [`Service`]. A key's use is noted to the minute (`KeyUse`), so that a key in use costs one
+//! write a minute rather than one per request.
 
 use super::{Error, Result, Service};
-use crate::domain::{FieldErrors, Id, LearnerId, Rate, Scope};
+use crate::domain::keys::NewKey;
+use crate::domain::{Id, LearnerId, Rate, Scope};
 use crate::secret::{random_token, sha256, sha256_hex};
 use crate::store::{ApiKey, KeyGrant, Store};
 use base64::Engine;
@@ -11,6 +17,8 @@ use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::Mutex;
 use subtle::ConstantTimeEq;
 
 /// Learner tokens start with this, API keys with `kb_`.
@@ -18,6 +26,8 @@ const LEARNER_TOKEN_PREFIX: &str = "kbl_";
 /// How long a learner token lives unless asked otherwise, and at most.
 pub const LEARNER_TOKEN_DAYS: i64 = 30;
 pub const LEARNER_TOKEN_MAX_DAYS: i64 = 365;
+/// How stale a key's `last_used_at` may be: a key's use is written at most this often.
+pub const KEY_USE_RESOLUTION_SECS: i64 = 60;
 
 /// Who a request's credential names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -60,40 +70,58 @@ impl Principal {
 }
 
 /// Creates a key; the returned string is the only time the key exists outside its holder.
-/// Works on the store alone, so `kb keys` can run while a server holds the search index.
-pub async fn create_key(
-    store: &Store,
-    name: &str,
-    scope: Scope,
-    rate: Option<Rate>,
-) -> Result<(String, ApiKey)> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(FieldErrors::one("name", "must be 1 to 100 characters").into());
-    }
+pub async fn create_key(store: &Store, new: &NewKey) -> Result<(String, ApiKey)> {
     let key = format!("kb_{}", random_token());
-    let stored = store
-        .create_key(
-            name,
-            scope,
-            rate.map(Rate::per_minute),
-            &sha256_hex(&key),
-            &key[..10],
-        )
-        .await?;
+    let stored = store.create_key(new, &sha256_hex(&key), &key[..10]).await?;
     Ok((key, stored))
 }
 
-/// Revokes a key; an error when there is no live key with that id.
+/// Every key, revoked and expired ones too, by id; never the keys themselves.
+pub async fn list_keys(store: &Store) -> Result<Vec<ApiKey>> {
+    Ok(store.list_keys().await?)
+}
+
+/// One key, whatever its state.
+pub async fn key(store: &Store, id: i64) -> Result<ApiKey> {
+    let found = match Id::new(id) {
+        Some(id) => store.key(id).await?,
+        None => None,
+    };
+    found.ok_or(Error::KeyNotFound(id))
+}
+
+/// Revokes a key; an error when there is no such key or it is revoked already.
 pub async fn revoke_key(store: &Store, id: i64) -> Result<()> {
     let revoked = match Id::new(id) {
         Some(key) => store.revoke_key(key).await?,
         None => false,
     };
     if revoked {
-        Ok(())
-    } else {
-        Err(Error::KeyNotFound(id))
+        return Ok(());
+    }
+    // Said apart for whoever revokes by hand: a typo, or a second try.
+    match key(store, id).await? {
+        k if k.revoked_at.is_some() => Err(Error::KeyRevoked(id)),
+        _ => Err(Error::KeyNotFound(id)),
+    }
+}
+
+/// When this process last wrote each key's use. Each replica keeps its own, so a key in use
+/// costs each replica one write a minute; a restart forgets it and writes at the next use.
+#[derive(Debug, Default)]
+pub(super) struct KeyUse(Mutex<HashMap<i64, DateTime<Utc>>>);
+
+impl KeyUse {
+    /// Whether a use of `key` at `now` is to be written: none has been in the last minute.
+    fn due(&self, key: i64, now: DateTime<Utc>) -> bool {
+        let mut written = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match written.get(&key) {
+            Some(at) if now - *at < Duration::seconds(KEY_USE_RESOLUTION_SECS) => false,
+            _ => {
+                written.insert(key, now);
+                true
+            }
+        }
     }
 }
 
@@ -136,6 +164,43 @@ fn mac(key: &[u8]) -> Hmac<Sha256> {
 }
 
 impl Service {
+    /// Creates a key, as `kb keys create` does; the string is the key, shown only now.
+    #[tracing::instrument(skip_all, fields(scope = new.scope.as_str()))]
+    pub async fn create_key(&self, new: &NewKey) -> Result<(String, ApiKey)> {
+        create_key(&self.store, new).await
+    }
+
+    /// Every key, as `kb keys list` shows them.
+    pub async fn keys(&self) -> Result<Vec<ApiKey>> {
+        list_keys(&self.store).await
+    }
+
+    pub async fn key(&self, id: i64) -> Result<ApiKey> {
+        key(&self.store, id).await
+    }
+
+    /// Revokes a key, as `kb keys revoke` does: the next request with it is refused.
+    #[tracing::instrument(skip(self))]
+    pub async fn revoke_key(&self, id: i64) -> Result<()> {
+        revoke_key(&self.store, id).await
+    }
+
+    /// Notes a use of the stored key `id`: written in the background, at most once a minute
+    /// per key, so the request neither waits for it nor costs a write.
+    fn note_key_use(&self, id: i64) {
+        let now = Utc::now();
+        if !self.key_use.due(id, now) {
+            return;
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            // Only `last_used_at` grows staler; the next use after a minute tries again.
+            if let Err(e) = store.record_key_use(id, now).await {
+                tracing::debug!(key = id, error = %e, "could not note a key's use");
+            }
+        });
+    }
+
     /// Accepts `key` with admin scope (from `KB_ADMIN_KEY`) in addition to stored keys.
     pub fn with_admin_key(mut self, key: Option<&str>) -> Self {
         self.admin_key_hash = key.filter(|k| !k.is_empty()).map(sha256);
@@ -233,7 +298,11 @@ impl Service {
             None => return Ok(None),
             Some(id) => match Id::new(id) {
                 Some(id) => match self.store.live_key(id).await? {
-                    Some(k) if k.scope.grants(Scope::Learners) => Principal::from(k),
+                    Some(k) if k.scope.grants(Scope::Learners) => {
+                        // The issuer's authority is in use: revoking it would stop this token.
+                        self.note_key_use(k.id);
+                        Principal::from(k)
+                    }
                     _ => return Ok(None),
                 },
                 None => return Ok(None),
@@ -270,10 +339,26 @@ impl Service {
             }));
         }
         // Looking a key up by its SHA-256 reveals nothing about the key through timing.
-        Ok(self
-            .store
-            .key_grant(&hex::encode(hash))
-            .await?
-            .map(Principal::from))
+        let grant = self.store.key_grant(&hex::encode(hash)).await?;
+        if let Some(k) = &grant {
+            self.note_key_use(k.id);
+        }
+        Ok(grant.map(Principal::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keys_use_is_written_at_most_once_a_minute() {
+        let uses = KeyUse::default();
+        let t = Utc::now();
+        assert!(uses.due(1, t));
+        assert!(!uses.due(1, t + Duration::seconds(59)));
+        assert!(uses.due(2, t), "each key on its own");
+        assert!(uses.due(1, t + Duration::seconds(60)));
+        assert!(!uses.due(1, t + Duration::seconds(61)));
     }
 }

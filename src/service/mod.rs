@@ -62,6 +62,8 @@ pub struct Service {
     learner_token_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// SHA-256 of `KB_ADMIN_KEY`, when set.
     admin_key_hash: Option<[u8; 32]>,
+    /// When each stored key's use was last written.
+    key_use: Arc<keys::KeyUse>,
     /// Questions as the API renders them, for reads by id.
     cache: Arc<cache::RenderCache>,
     /// The synonym table searches apply.
@@ -117,6 +119,7 @@ impl Service {
             ticket_key: Arc::default(),
             learner_token_key: Arc::default(),
             admin_key_hash: None,
+            key_use: Arc::default(),
             cursor_tag: Arc::default(),
             webhooks: Arc::new(webhooks::Webhooks::new(WebhookSettings::default())),
             fitter: Arc::default(),

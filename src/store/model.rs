@@ -601,6 +601,10 @@ pub struct ApiKey {
     /// Request units per minute; `None`: the server's default for keys.
     pub rate_per_minute: Option<u32>,
     pub created_at: DateTime<Utc>,
+    /// When a request last presented it (or a learner token it issued), to the minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it stops working; `None`: never.
+    pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -621,6 +625,8 @@ pub(super) struct KeyRow {
     prefix: String,
     rate: Option<i64>,
     created_at: i64,
+    last_used_at: Option<i64>,
+    expires_at: Option<i64>,
     revoked_at: Option<i64>,
 }
 
@@ -639,6 +645,8 @@ impl TryFrom<KeyRow> for ApiKey {
             prefix: r.prefix,
             rate_per_minute: r.rate.map(|r| r as u32),
             created_at: from_micros(r.created_at),
+            last_used_at: r.last_used_at.map(from_micros),
+            expires_at: r.expires_at.map(from_micros),
             revoked_at: r.revoked_at.map(from_micros),
         })
     }

@@ -281,7 +281,7 @@ pub(crate) enum WriteKind {
     Changes,
     Synonyms,
     /// A write whose loss in a crash of the database is harmless (an idempotency claim, whose
-    /// effect's own transaction checks the key again): PostgreSQL commits it without waiting
-    /// for its log to reach the disk.
+    /// effect's own transaction checks the key again; a key's last use, which only grows
+    /// older): PostgreSQL commits it without waiting for its log to reach the disk.
     Unflushed,
 }

@@ -18,6 +18,7 @@ mod docs;
 mod errors;
 mod golden;
 mod idempotency;
+mod keys;
 mod learner_data;
 mod mcp;
 mod openapi;
