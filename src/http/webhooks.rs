@@ -164,8 +164,9 @@ pub struct EventTypeName(String);
 pub struct CreateWebhook {
     /// `https` (plain `http` only with `KB_WEBHOOKS_ALLOW_PRIVATE`), at most 2,000
     /// characters, no user name or password; never a loopback, private, link-local, shared,
-    /// multicast or cloud metadata address unless `KB_WEBHOOKS_ALLOW_PRIVATE`.
-    #[schema(value_type = String, required = true, max_length = 2000, format = "uri",
+    /// multicast or cloud metadata address unless `KB_WEBHOOKS_ALLOW_PRIVATE`. A host name
+    /// in another script is taken (an IRI) and kept in its ASCII form (`xn--…`).
+    #[schema(value_type = String, required = true, max_length = 2000, format = "iri",
         pattern = "^https?://")]
     pub url: Option<String>,
     /// Feed event types, `question.*` / `category.*`, or `["*"]` (the default) for all.
@@ -188,7 +189,7 @@ pub struct CreateWebhook {
 #[schema(example = json!({"enabled": true}))]
 pub struct PatchWebhook {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = String, required = false, max_length = 2000, format = "uri",
+    #[schema(value_type = String, required = false, max_length = 2000, format = "iri",
         pattern = "^https?://")]
     pub url: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
