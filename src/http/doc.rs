@@ -180,8 +180,11 @@ pub(super) fn apply_text_rules(doc: &mut utoipa::openapi::OpenApi) {
                     if header && let RefOr::T(Schema::Object(o)) = schema {
                         use utoipa::openapi::schema::{SchemaType, Type};
                         if let SchemaType::Array(types) = &o.schema_type {
-                            let left: Vec<Type> =
-                                types.iter().filter(|t| **t != Type::Null).cloned().collect();
+                            let left: Vec<Type> = types
+                                .iter()
+                                .filter(|t| **t != Type::Null)
+                                .cloned()
+                                .collect();
                             if left.len() == 1 {
                                 o.schema_type = SchemaType::Type(left[0].clone());
                             }
