@@ -432,6 +432,7 @@ pub struct PutSettings {
     pub desired_retention: Option<f64>,
     /// 1–36500; default 36500.
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 36500)]
+    #[serde(default, deserialize_with = "super::whole_number")]
     pub maximum_interval_days: Option<i64>,
     /// An IANA time zone name; default `UTC`.
     #[schema(value_type = Option<String>, example = "Asia/Shanghai", format = "kb:time-zone")]

@@ -463,6 +463,26 @@ where
     Option::<T>::deserialize(de).map(Some)
 }
 
+/// A whole number, written as JSON schema counts one: `8448` or `8448.0` (an integer in JSON
+/// Schema is any number without a fraction, and clients that compute a value send floats).
+pub(crate) fn whole_number<'de, D>(de: D) -> Result<Option<i64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(de)? else {
+        return Ok(None);
+    };
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
+                .map(|f| f as i64)
+        })
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("must be a whole number, not {n}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -439,6 +439,10 @@ async fn settings_are_validated_and_shape_the_next_due_date() {
         (json!({"desired_retention": 0.5}), "desired_retention"),
         (json!({"desired_retention": 0.99}), "desired_retention"),
         (json!({"maximum_interval_days": 0}), "maximum_interval_days"),
+        (
+            json!({"maximum_interval_days": 2.5}),
+            "maximum_interval_days",
+        ),
         (json!({"time_zone": "Nowhere/Land"}), "time_zone"),
     ] {
         let r = app
@@ -461,7 +465,8 @@ async fn settings_are_validated_and_shape_the_next_due_date() {
             "/api/v1/learners/eve/settings",
             &[("content-type", "application/json")],
             Some(
-                json!({"desired_retention": 0.8, "maximum_interval_days": 2, "time_zone": "Asia/Tokyo"})
+                // 2.0 is the whole number 2, as JSON Schema counts integers.
+                json!({"desired_retention": 0.8, "maximum_interval_days": 2.0, "time_zone": "Asia/Tokyo"})
                     .to_string()
                     .into_bytes(),
             ),
