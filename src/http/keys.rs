@@ -125,8 +125,9 @@ fn parse_new(body: CreateKey) -> ApiResult<NewKey> {
 
 /// List keys
 ///
-/// Every key by id, revoked and expired ones included (as `kb keys list`), never the keys
-/// themselves.
+/// Every live key by id, expired ones included, never the keys themselves. A revoked key is
+/// gone from the API, as a deleted resource is (`kb keys list` still shows it, with when it
+/// was revoked).
 #[utoipa::path(
     get, path = "/api/v1/keys", tag = "keys",
     responses((status = 200, description = "Every key", body = Vec<KeyOut>))
@@ -137,6 +138,7 @@ pub async fn list_keys(State(state): State<AppState>) -> ApiResult<Response> {
         .keys()
         .await?
         .into_iter()
+        .filter(|k| k.revoked_at.is_none())
         .map(KeyOut::from)
         .collect();
     Ok(axum::Json(keys).into_response())
@@ -180,26 +182,29 @@ pub async fn create_key(
 
 /// Get a key
 ///
-/// One key, whatever its state; never the key itself.
+/// One key that is not revoked (expired ones included); never the key itself.
 #[utoipa::path(
     get, path = "/api/v1/keys/{id}", tag = "keys",
     params(("id" = i64, Path, description = "Key id", minimum = 1)),
     responses(
         (status = 200, description = "The key", body = KeyOut),
         (status = 400, description = "The id is not a positive integer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No key with this id (`key_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No key with this id, or it is revoked (`key_not_found`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_key(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<Response> {
     let k = state.service.key(id.get()).await?;
+    if k.revoked_at.is_some() {
+        return Err(crate::service::Error::KeyNotFound(id.get()).into());
+    }
     Ok(axum::Json(KeyOut::from(k)).into_response())
 }
 
 /// Revoke a key
 ///
 /// Revokes a key (as `kb keys revoke`): from the next request on it is refused with 401, and
-/// so are the learner tokens it issued. The key stays listed, with `revoked_at`. An expired
-/// key can be revoked too.
+/// so are the learner tokens it issued, and it is gone from `GET /api/v1/keys` (`kb keys
+/// list` keeps it, with when it was revoked). An expired key can be revoked too.
 #[utoipa::path(
     delete, path = "/api/v1/keys/{id}", tag = "keys",
     params(("id" = i64, Path, description = "Key id", minimum = 1)),
