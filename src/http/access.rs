@@ -173,7 +173,12 @@ async fn check(access: Access, cost: Cost, mut req: Request, next: Next) -> Resp
         None
     };
     let quotas = &state.quotas;
+    // A request kb makes in-process for a caller it has already authenticated (an MCP tool's
+    // REST request) carries that caller: its key is not looked up a second time. Extensions
+    // are set only by kb's own code, never by a client.
+    let vouched = req.extensions().get::<Principal>().cloned();
     let principal: Option<Principal> = match bearer(&req) {
+        _ if vouched.is_some() => vouched,
         None => None,
         Some(credential) => match state.service.authenticate(credential).await {
             Ok(Some(p)) => Some(p),

@@ -14,6 +14,7 @@
 //! stream) is 405, as the protocol allows for a server that sends nothing unasked.
 
 use crate::domain::Difficulty;
+use crate::service::Principal;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -147,12 +148,16 @@ fn parse<T: DeserializeOwned>(args: JsonObject) -> Result<T, CallToolResult> {
 struct Caller {
     headers: HeaderMap,
     peer: Option<ConnectInfo<SocketAddr>>,
+    /// Whom `/mcp`'s guard authenticated: its REST requests carry it rather than have the
+    /// key looked up again.
+    principal: Option<Principal>,
 }
 
 impl Caller {
     fn of(parts: Option<&Parts>) -> Self {
         let mut headers = HeaderMap::new();
         let mut peer = None;
+        let mut principal = None;
         if let Some(parts) = parts {
             for name in CARRIED {
                 for value in parts.headers.get_all(&name) {
@@ -160,8 +165,13 @@ impl Caller {
                 }
             }
             peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
+            principal = parts.extensions.get::<Principal>().cloned();
         }
-        Caller { headers, peer }
+        Caller {
+            headers,
+            peer,
+            principal,
+        }
     }
 }
 
@@ -199,6 +209,9 @@ impl Tools {
         }
         if let Some(peer) = caller.peer {
             req = req.extension(peer);
+        }
+        if let Some(principal) = &caller.principal {
+            req = req.extension(principal.clone());
         }
         let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
         let req = match req.body(body) {
