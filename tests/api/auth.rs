@@ -1,27 +1,10 @@
-use crate::helpers::{TestApp, TestResponse, db_rows, question};
+use crate::helpers::{TestApp, TestResponse, create_key, db_rows, question};
 use axum::http::Method;
 use std::path::Path;
 
 /// Runs the `kb` binary against the test app's data directory.
 fn kb(dir: &Path, args: &[&str]) -> String {
     crate::helpers::kb_command(dir, &[], args)
-}
-
-fn create_key(dir: &Path, scope: &str) -> String {
-    let out = kb(
-        dir,
-        &[
-            "keys",
-            "create",
-            "--scope",
-            scope,
-            "--name",
-            &format!("{scope} key"),
-        ],
-    );
-    let key = out.lines().next().unwrap().to_string();
-    assert!(key.starts_with("kb_") && key.len() > 40, "{out}");
-    key
 }
 
 async fn post_question(app: &TestApp, auth: Option<&str>) -> TestResponse {

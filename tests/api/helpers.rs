@@ -497,3 +497,44 @@ pub fn export_content(ndjson: &str) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// A request with `key` as the bearer (and a JSON body, if given).
+pub async fn with_key(
+    app: &TestApp,
+    method: Method,
+    uri: &str,
+    key: &str,
+    body: Option<Value>,
+) -> TestResponse {
+    let bearer = format!("Bearer {key}");
+    let mut headers = vec![("authorization", bearer.as_str())];
+    if body.is_some() {
+        headers.push(("content-type", "application/json"));
+    }
+    app.anonymous(
+        method,
+        uri,
+        &headers,
+        body.map(|b| b.to_string().into_bytes()),
+    )
+    .await
+}
+
+/// A key made with `kb keys create --scope <scope>` on the app in `dir`.
+pub fn create_key(dir: &std::path::Path, scope: &str) -> String {
+    let out = kb_command(
+        dir,
+        &[],
+        &[
+            "keys",
+            "create",
+            "--scope",
+            scope,
+            "--name",
+            &format!("{scope} key"),
+        ],
+    );
+    let key = out.lines().next().unwrap().to_string();
+    assert!(key.starts_with("kb_") && key.len() > 40, "{out}");
+    key
+}

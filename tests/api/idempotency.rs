@@ -1,7 +1,7 @@
 //! `Idempotency-Key` on POSTs: replays, reuse, scope, concurrency, leases and expiry, on the
 //! real router; the crash and replica tests run `kb` processes (see the end of the file).
 
-use crate::helpers::{ADMIN_KEY, TestApp, TestResponse, db_rows, kb_command, question};
+use crate::helpers::{ADMIN_KEY, TestApp, TestResponse, create_key, db_rows, question};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
@@ -60,15 +60,6 @@ fn assert_replay_of(first: &TestResponse, again: &TestResponse) {
     }
 }
 
-fn create_key(app: &TestApp, scope: &str) -> String {
-    let out = kb_command(
-        app.dir.path(),
-        &[],
-        &["keys", "create", "--scope", scope, "--name", "idempotent"],
-    );
-    out.lines().next().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn a_retry_with_the_same_key_gets_the_first_answer_marked_as_a_replay_and_writes_once() {
     let app = TestApp::empty().await;
@@ -113,7 +104,7 @@ async fn the_same_key_for_a_different_request_is_422_idempotency_key_reused() {
 #[tokio::test]
 async fn keys_are_kept_per_credential_so_another_credential_with_the_same_key_runs_its_own() {
     let app = TestApp::empty().await;
-    let writer = create_key(&app, "write");
+    let writer = create_key(app.dir.path(), "write");
     let body = question("per credential");
     let admin = post_keyed(&app, "/api/v1/questions", "shared", &body, None).await;
     let mine = post_keyed(&app, "/api/v1/questions", "shared", &body, Some(&writer)).await;

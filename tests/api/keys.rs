@@ -3,7 +3,7 @@
 //! and when it was last used.
 
 use crate::helpers::{
-    TestApp, TestResponse, db_rows, error_fields, kb_cmd, kb_command, on_postgres,
+    TestApp, TestResponse, db_rows, error_fields, kb_cmd, kb_command, on_postgres, with_key,
 };
 use axum::http::Method;
 use chrono::{DateTime, Duration, Utc};
@@ -17,31 +17,9 @@ async fn create(app: &TestApp, body: Value) -> Value {
     r.json()
 }
 
-/// A request with `key` as the bearer (and a JSON body, if given).
-async fn with_key(
-    app: &TestApp,
-    key: &str,
-    method: Method,
-    uri: &str,
-    body: Option<Value>,
-) -> TestResponse {
-    let bearer = format!("Bearer {key}");
-    let mut headers = vec![("authorization", bearer.as_str())];
-    if body.is_some() {
-        headers.push(("content-type", "application/json"));
-    }
-    app.anonymous(
-        method,
-        uri,
-        &headers,
-        body.map(|b| b.to_string().into_bytes()),
-    )
-    .await
-}
-
 async fn post_question(app: &TestApp, key: &str) -> TestResponse {
     let body = json!({"title": "keys over HTTP", "category": "golang"});
-    with_key(app, key, Method::POST, "/api/v1/questions", Some(body)).await
+    with_key(app, Method::POST, "/api/v1/questions", key, Some(body)).await
 }
 
 fn time(v: &Value) -> DateTime<Utc> {
@@ -86,7 +64,7 @@ async fn a_key_created_over_http_works_at_once_and_its_secret_is_shown_only_then
     }
 
     assert_eq!(post_question(&app, &secret).await.status, 201);
-    let p = with_key(&app, &secret, Method::GET, "/api/v1/keys", None)
+    let p = with_key(&app, Method::GET, "/api/v1/keys", &secret, None)
         .await
         .assert_problem(403, "forbidden");
     assert!(p["detail"].as_str().unwrap().contains("admin"), "{p}");
@@ -113,7 +91,7 @@ async fn a_keys_last_use_is_listed_once_it_has_been_used() {
         Value::Null
     );
 
-    let r = with_key(&app, secret, Method::GET, "/api/v1/questions/1", None).await;
+    let r = with_key(&app, Method::GET, "/api/v1/questions/1", secret, None).await;
     assert_eq!(r.status, 200);
     // The use is written in the background, so as not to hold up the request.
     let start = Instant::now();
@@ -150,7 +128,7 @@ async fn a_revoked_key_is_refused_and_revoking_it_again_is_key_not_found() {
     post_question(&app, secret)
         .await
         .assert_problem(401, "unauthorized");
-    with_key(&app, secret, Method::GET, "/api/v1/questions/1", None)
+    with_key(&app, Method::GET, "/api/v1/questions/1", secret, None)
         .await
         .assert_problem(401, "unauthorized");
     // Gone from the API, as a deleted resource is; the command line keeps the record.
@@ -193,29 +171,29 @@ async fn an_expired_key_is_refused_and_so_are_the_learner_tokens_it_issued() {
     );
     let due = "/api/v1/learners/amy/due";
     assert_eq!(
-        with_key(&app, secret, Method::GET, due, None).await.status,
+        with_key(&app, Method::GET, due, secret, None).await.status,
         200
     );
     let issued = with_key(
         &app,
-        secret,
         Method::POST,
         "/api/v1/learners/amy/tokens",
+        secret,
         Some(json!({})),
     )
     .await;
     assert_eq!(issued.status, 201);
     let token = issued.json()["token"].as_str().unwrap().to_string();
     assert_eq!(
-        with_key(&app, &token, Method::GET, due, None).await.status,
+        with_key(&app, Method::GET, due, &token, None).await.status,
         200
     );
 
     expire(&app, id, Utc::now() - Duration::seconds(1));
-    with_key(&app, secret, Method::GET, due, None)
+    with_key(&app, Method::GET, due, secret, None)
         .await
         .assert_problem(401, "unauthorized");
-    with_key(&app, &token, Method::GET, due, None)
+    with_key(&app, Method::GET, due, &token, None)
         .await
         .assert_problem(401, "unauthorized");
     let listed = app.get(&format!("/api/v1/keys/{id}")).await.json();
@@ -292,7 +270,7 @@ async fn only_an_admin_key_may_see_or_manage_keys() {
             (Method::POST, "/api/v1/keys", Some(admin_body.clone())),
             (Method::DELETE, "/api/v1/keys/1", None),
         ] {
-            with_key(&app, secret, method.clone(), uri, body)
+            with_key(&app, method.clone(), uri, secret, body)
                 .await
                 .assert_problem(403, "forbidden");
         }
@@ -302,7 +280,7 @@ async fn only_an_admin_key_may_see_or_manage_keys() {
         .assert_problem(401, "unauthorized");
     // A key made over HTTP with admin scope manages keys too.
     let secret = admin["secret"].as_str().unwrap();
-    let listed = with_key(&app, secret, Method::GET, "/api/v1/keys", None).await;
+    let listed = with_key(&app, Method::GET, "/api/v1/keys", secret, None).await;
     assert_eq!(listed.json().as_array().unwrap().len(), 3);
 }
 

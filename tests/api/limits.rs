@@ -1,7 +1,7 @@
 //! Holding ground in public: quotas with their headers, private learner data, and bounds on
 //! what one question may hold.
 
-use crate::helpers::{TestApp, TestResponse, db_rows, kb_command};
+use crate::helpers::{TestApp, db_rows, kb_command, with_key};
 use axum::http::Method;
 use kb::domain::Rate;
 use serde_json::{Value, json};
@@ -11,27 +11,6 @@ fn rate(units: u32) -> Rate {
         units,
         window_secs: 60,
     }
-}
-
-async fn with_key(
-    app: &TestApp,
-    method: Method,
-    uri: &str,
-    key: &str,
-    body: Option<Value>,
-) -> TestResponse {
-    let bearer = format!("Bearer {key}");
-    let mut headers = vec![("authorization", bearer.as_str())];
-    if body.is_some() {
-        headers.push(("content-type", "application/json"));
-    }
-    app.anonymous(
-        method,
-        uri,
-        &headers,
-        body.map(|b| b.to_string().into_bytes()),
-    )
-    .await
 }
 
 fn create_key(app: &TestApp, scope: &str, extra: &[&str]) -> String {

@@ -3,7 +3,7 @@
 //! keys, scopes and limits applying to them. With `KB_TEST_MCP_PYTHON` (a Python with PyPI's
 //! `mcp`, as `.ci/mcp-client` prints), the official client drives a running kb too.
 
-use crate::helpers::{TestApp, kb_command};
+use crate::helpers::{TestApp, create_key};
 use axum::http::Method;
 use serde_json::{Value, json};
 
@@ -55,15 +55,6 @@ fn text(result: &Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-fn create_key(app: &TestApp, scope: &str) -> String {
-    let out = kb_command(
-        app.dir.path(),
-        &[],
-        &["keys", "create", "--scope", scope, "--name", "mcp"],
-    );
-    out.lines().next().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -262,13 +253,13 @@ async fn creating_needs_a_key_that_may_write() {
     let app = TestApp::seeded().await;
     let args = json!({"title": "MCP 创建的问题？", "category": "golang",
                       "answers": ["一个答案。"], "tags": ["mcp"]});
-    let read = create_key(&app, "read");
+    let read = create_key(app.dir.path(), "read");
     let r = call(&app, Some(&read), "create_question", args.clone()).await;
     assert_eq!(r["isError"], true, "{r}");
     assert!(text(&r).contains("forbidden"), "{r}");
     let r = call(&app, None, "create_question", args.clone()).await;
     assert!(text(&r).contains("unauthorized"), "{r}");
-    let write = create_key(&app, "write");
+    let write = create_key(app.dir.path(), "write");
     let r = call(&app, Some(&write), "create_question", args).await;
     assert_eq!(r["isError"], false, "{r}");
     let id = r["structuredContent"]["id"].as_i64().unwrap();
@@ -337,7 +328,7 @@ async fn the_official_python_client_searches_reads_quizzes_and_is_refused_on_cre
         return;
     };
     let app = TestApp::seeded().await;
-    let read = create_key(&app, "read");
+    let read = create_key(app.dir.path(), "read");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let router = app.router.clone();
