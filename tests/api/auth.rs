@@ -3,8 +3,8 @@ use axum::http::Method;
 use std::path::Path;
 
 /// Runs the `kb` binary against the test app's data directory.
-fn kb(dir: &Path, args: &[&str]) -> String {
-    crate::helpers::kb_command(dir, &[], args)
+async fn kb(dir: &Path, args: &[&str]) -> String {
+    crate::helpers::kb_run(dir, &[], args).await
 }
 
 async fn post_question(app: &TestApp, auth: Option<&str>) -> TestResponse {
@@ -36,9 +36,9 @@ async fn writes_need_a_key_with_write_scope() {
     let app = TestApp::seeded().await;
     let dir = app.dir.path().to_path_buf();
     let (read, write, admin) = (
-        create_key(&dir, "read"),
-        create_key(&dir, "write"),
-        create_key(&dir, "admin"),
+        create_key(&dir, "read").await,
+        create_key(&dir, "write").await,
+        create_key(&dir, "admin").await,
     );
 
     let r = post_question(&app, None).await;
@@ -82,7 +82,7 @@ async fn writes_need_a_key_with_write_scope() {
 #[tokio::test]
 async fn learner_data_needs_a_learners_key_and_studying_needs_none() {
     let app = TestApp::seeded().await;
-    let read = create_key(app.dir.path(), "read");
+    let read = create_key(app.dir.path(), "read").await;
     let body = br#"{"question_id": 1, "rating": "good"}"#.to_vec();
     let review = |key: Option<String>| {
         let body = body.clone();
@@ -106,7 +106,7 @@ async fn learner_data_needs_a_learners_key_and_studying_needs_none() {
     review(Some(read.clone()))
         .await
         .assert_problem(403, "forbidden");
-    let learners = create_key(app.dir.path(), "learners");
+    let learners = create_key(app.dir.path(), "learners").await;
     assert_eq!(review(Some(learners)).await.status, 201);
     // Studying needs no account: a session and its draws are open to anyone.
     let session = app
@@ -124,9 +124,9 @@ async fn learner_data_needs_a_learners_key_and_studying_needs_none() {
 async fn a_revoked_key_stops_working_at_once() {
     let app = TestApp::seeded().await;
     let dir = app.dir.path().to_path_buf();
-    let key = create_key(&dir, "write");
+    let key = create_key(&dir, "write").await;
     assert_eq!(post_question(&app, Some(&key)).await.status, 201);
-    let list = kb(&dir, &["keys", "list"]);
+    let list = kb(&dir, &["keys", "list"]).await;
     let id = list
         .lines()
         .find(|l| l.contains("write key"))
@@ -138,11 +138,11 @@ async fn a_revoked_key_stops_working_at_once() {
         "keys are listed by prefix: {list}"
     );
     assert!(!list.contains(&key), "never the key itself");
-    assert!(kb(&dir, &["keys", "revoke", &id]).contains("revoked"));
+    assert!(kb(&dir, &["keys", "revoke", &id]).await.contains("revoked"));
     post_question(&app, Some(&key))
         .await
         .assert_problem(401, "unauthorized");
-    let list = kb(&dir, &["keys", "list"]);
+    let list = kb(&dir, &["keys", "list"]).await;
     assert!(
         list.lines()
             .any(|l| l.starts_with(&format!("{id:>4}")) && !l.contains("  -  ")),
@@ -153,7 +153,7 @@ async fn a_revoked_key_stops_working_at_once() {
 #[tokio::test]
 async fn reads_can_require_a_key_too() {
     let app = TestApp::with(|c| c.server.require_key_for_reads = true).await;
-    let read = create_key(app.dir.path(), "read");
+    let read = create_key(app.dir.path(), "read").await;
     get_with(&app, "/api/v1/questions", None)
         .await
         .assert_problem(401, "unauthorized");
@@ -175,10 +175,10 @@ async fn reads_can_require_a_key_too() {
 async fn the_database_never_holds_a_key_in_clear() {
     let app = TestApp::seeded().await;
     let dir = app.dir.path().to_path_buf();
-    let keys: Vec<String> = ["read", "write", "admin"]
-        .iter()
-        .map(|s| create_key(&dir, s))
-        .collect();
+    let mut keys = Vec::new();
+    for scope in ["read", "write", "admin"] {
+        keys.push(create_key(&dir, scope).await);
+    }
     let rows: Vec<String> = db_rows(&dir, "SELECT key_hash || ' ' || prefix FROM api_keys");
     assert_eq!(rows.len(), 3);
     let rows: Vec<(String, String)> = rows
@@ -226,7 +226,10 @@ async fn the_database_never_holds_a_key_in_clear() {
 async fn bulk_import_and_export_need_an_admin_key() {
     let app = TestApp::empty().await;
     let dir = app.dir.path().to_path_buf();
-    let (write, admin) = (create_key(&dir, "write"), create_key(&dir, "admin"));
+    let (write, admin) = (
+        create_key(&dir, "write").await,
+        create_key(&dir, "admin").await,
+    );
     let ndjson = ("content-type", "application/x-ndjson");
     for (method, path) in [
         (Method::POST, "/api/v1/import"),

@@ -165,6 +165,26 @@ pub fn kb_command(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) ->
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `kb_command` from an async test whose app is live: the command runs on a blocking thread,
+/// so the app's tasks (on the test's one-thread runtime) go on meanwhile. Called in place, the
+/// command would wait out the busy timeout for a write transaction the app began and cannot
+/// finish while its runtime is blocked.
+pub async fn kb_run(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let dir = dir.to_path_buf();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        kb_command(&dir, &env, &args)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 /// The admin key every test app is started with.
 pub const ADMIN_KEY: &str = "test-admin-key-of-at-least-32-characters";
 
@@ -521,8 +541,8 @@ pub async fn with_key(
 }
 
 /// A key made with `kb keys create --scope <scope>` on the app in `dir`.
-pub fn create_key(dir: &std::path::Path, scope: &str) -> String {
-    let out = kb_command(
+pub async fn create_key(dir: &std::path::Path, scope: &str) -> String {
+    let out = kb_run(
         dir,
         &[],
         &[
@@ -533,7 +553,8 @@ pub fn create_key(dir: &std::path::Path, scope: &str) -> String {
             "--name",
             &format!("{scope} key"),
         ],
-    );
+    )
+    .await;
     let key = out.lines().next().unwrap().to_string();
     assert!(key.starts_with("kb_") && key.len() > 40, "{out}");
     key

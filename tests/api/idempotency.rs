@@ -104,7 +104,7 @@ async fn the_same_key_for_a_different_request_is_422_idempotency_key_reused() {
 #[tokio::test]
 async fn keys_are_kept_per_credential_so_another_credential_with_the_same_key_runs_its_own() {
     let app = TestApp::empty().await;
-    let writer = create_key(app.dir.path(), "write");
+    let writer = create_key(app.dir.path(), "write").await;
     let body = question("per credential");
     let admin = post_keyed(&app, "/api/v1/questions", "shared", &body, None).await;
     let mine = post_keyed(&app, "/api/v1/questions", "shared", &body, Some(&writer)).await;

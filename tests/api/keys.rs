@@ -3,7 +3,7 @@
 //! and when it was last used.
 
 use crate::helpers::{
-    TestApp, TestResponse, db_rows, error_fields, kb_cmd, kb_command, on_postgres, with_key,
+    TestApp, TestResponse, db_rows, error_fields, kb_cmd, kb_run, on_postgres, with_key,
 };
 use axum::http::Method;
 use chrono::{DateTime, Duration, Utc};
@@ -108,7 +108,7 @@ async fn a_keys_last_use_is_listed_once_it_has_been_used() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert!(before <= used && used <= Utc::now(), "{used}");
-    let list = kb_command(app.dir.path(), &[], &["keys", "list"]);
+    let list = kb_run(app.dir.path(), &[], &["keys", "list"]).await;
     let line = list.lines().find(|l| l.contains("reader")).unwrap();
     assert!(
         line.contains(&used.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
@@ -137,7 +137,7 @@ async fn a_revoked_key_is_refused_and_revoking_it_again_is_key_not_found() {
         .assert_problem(404, "key_not_found");
     let listed = app.get("/api/v1/keys").await.json();
     assert!(listed.as_array().unwrap().iter().all(|k| k["id"] != id));
-    let cli = kb_command(app.dir.path(), &[], &["keys", "list"]);
+    let cli = kb_run(app.dir.path(), &[], &["keys", "list"]).await;
     assert!(cli.contains("leaky"), "{cli}");
 
     let again = app.delete(&format!("/api/v1/keys/{id}"), None).await;
@@ -288,7 +288,7 @@ async fn only_an_admin_key_may_see_or_manage_keys() {
 async fn the_command_line_and_the_api_manage_the_same_keys() {
     let app = TestApp::seeded().await;
     let dir = app.dir.path();
-    let out = kb_command(
+    let out = kb_run(
         dir,
         &[],
         &[
@@ -301,7 +301,8 @@ async fn the_command_line_and_the_api_manage_the_same_keys() {
             "--expires",
             "30d",
         ],
-    );
+    )
+    .await;
     let secret = out.lines().next().unwrap();
     assert!(out.contains("expires at "), "{out}");
     let listed = app.get("/api/v1/keys").await.json();
@@ -318,13 +319,17 @@ async fn the_command_line_and_the_api_manage_the_same_keys() {
             "expires_at": "2030-01-01T00:00:00Z"}),
     )
     .await;
-    let list = kb_command(dir, &[], &["keys", "list"]);
+    let list = kb_run(dir, &[], &["keys", "list"]).await;
     let line = list.lines().find(|l| l.ends_with("  http")).unwrap();
     for part in ["learners", "1200/min", "2030-01-01T00:00:00Z", "never"] {
         assert!(line.contains(part), "{part}: {list}");
     }
     let id = made["id"].as_i64().unwrap().to_string();
-    assert!(kb_command(dir, &[], &["keys", "revoke", &id]).contains("revoked"));
+    assert!(
+        kb_run(dir, &[], &["keys", "revoke", &id])
+            .await
+            .contains("revoked")
+    );
     app.get(&format!("/api/v1/keys/{id}"))
         .await
         .assert_problem(404, "key_not_found");

@@ -3,7 +3,7 @@
 //! refused), their settings and a fit of their parameters. On whichever store the test binary
 //! runs on.
 
-use crate::helpers::{TestApp, TestResponse, db_rows, error_fields, kb_command};
+use crate::helpers::{TestApp, TestResponse, db_rows, error_fields, kb_run};
 use axum::http::Method;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
@@ -422,7 +422,7 @@ async fn the_command_line_erases_a_learner_too() {
         vec![reviewed("x1", 1, "good", Duration::days(1))],
     )
     .await;
-    let out = kb_command(app.dir.path(), &[], &["learners", "delete", learner]);
+    let out = kb_run(app.dir.path(), &[], &["learners", "delete", learner]).await;
     assert!(out.contains("erased learner"), "{out}");
     assert_eq!(rows_mentioning(&app, learner), Vec::<String>::new());
 }

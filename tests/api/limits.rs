@@ -1,7 +1,7 @@
 //! Holding ground in public: quotas with their headers, private learner data, and bounds on
 //! what one question may hold.
 
-use crate::helpers::{TestApp, db_rows, kb_command, with_key};
+use crate::helpers::{TestApp, db_rows, kb_run, with_key};
 use axum::http::Method;
 use kb::domain::Rate;
 use serde_json::{Value, json};
@@ -13,10 +13,11 @@ fn rate(units: u32) -> Rate {
     }
 }
 
-fn create_key(app: &TestApp, scope: &str, extra: &[&str]) -> String {
+async fn create_key(app: &TestApp, scope: &str, extra: &[&str]) -> String {
     let mut args = vec!["keys", "create", "--scope", scope, "--name", "test"];
     args.extend_from_slice(extra);
-    kb_command(app.dir.path(), &[], &args)
+    kb_run(app.dir.path(), &[], &args)
+        .await
         .lines()
         .next()
         .unwrap()
@@ -75,7 +76,7 @@ async fn every_api_response_says_where_the_caller_stands_and_over_quota_is_429()
         200
     );
     // A key has its own bucket, here set when it was created.
-    let key = create_key(&app, "read", &["--rate", "3/min"]);
+    let key = create_key(&app, "read", &["--rate", "3/min"]).await;
     for _ in 0..3 {
         let r = with_key(&app, Method::GET, "/api/v1/questions/16", &key, None).await;
         assert_eq!(r.status, 200);
@@ -124,8 +125,8 @@ async fn with_quotas_off_there_is_no_limit_and_no_headers() {
 #[tokio::test]
 async fn a_learners_data_is_open_only_to_learners_keys_and_that_learners_token() {
     let app = TestApp::seeded().await;
-    let write = create_key(&app, "write", &[]);
-    let learners = create_key(&app, "learners", &[]);
+    let write = create_key(&app, "write", &[]).await;
+    let learners = create_key(&app, "learners", &[]).await;
     let review = json!({"question_id": 16, "rating": "good"});
     let due = "/api/v1/learners/victim/due";
     app.anonymous(Method::GET, due, &[], None)
@@ -234,13 +235,14 @@ async fn a_learners_data_is_open_only_to_learners_keys_and_that_learners_token()
     .await
     .assert_problem(422, "validation_failed");
     // A token lives only as long as the key that issued it.
-    let id = kb_command(app.dir.path(), &[], &["keys", "list"])
+    let id = kb_run(app.dir.path(), &[], &["keys", "list"])
+        .await
         .lines()
         .find(|l| l.contains("learners"))
         .and_then(|l| l.split_whitespace().next())
         .unwrap()
         .to_string();
-    kb_command(app.dir.path(), &[], &["keys", "revoke", &id]);
+    kb_run(app.dir.path(), &[], &["keys", "revoke", &id]).await;
     with_key(&app, Method::GET, due, &token, None)
         .await
         .assert_problem(401, "unauthorized");

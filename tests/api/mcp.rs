@@ -253,13 +253,13 @@ async fn creating_needs_a_key_that_may_write() {
     let app = TestApp::seeded().await;
     let args = json!({"title": "MCP 创建的问题？", "category": "golang",
                       "answers": ["一个答案。"], "tags": ["mcp"]});
-    let read = create_key(app.dir.path(), "read");
+    let read = create_key(app.dir.path(), "read").await;
     let r = call(&app, Some(&read), "create_question", args.clone()).await;
     assert_eq!(r["isError"], true, "{r}");
     assert!(text(&r).contains("forbidden"), "{r}");
     let r = call(&app, None, "create_question", args.clone()).await;
     assert!(text(&r).contains("unauthorized"), "{r}");
-    let write = create_key(app.dir.path(), "write");
+    let write = create_key(app.dir.path(), "write").await;
     let r = call(&app, Some(&write), "create_question", args).await;
     assert_eq!(r["isError"], false, "{r}");
     let id = r["structuredContent"]["id"].as_i64().unwrap();
@@ -328,7 +328,7 @@ async fn the_official_python_client_searches_reads_quizzes_and_is_refused_on_cre
         return;
     };
     let app = TestApp::seeded().await;
-    let read = create_key(app.dir.path(), "read");
+    let read = create_key(app.dir.path(), "read").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let router = app.router.clone();

@@ -2,7 +2,7 @@
 //! they were uploaded in, one by one or in batches, from one device or several; the same
 //! review twice counts once. On whichever store the test binary runs on.
 
-use crate::helpers::{TestApp, TestResponse, db_rows, kb_command};
+use crate::helpers::{TestApp, TestResponse, db_rows, kb_run};
 use axum::http::Method;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
@@ -524,12 +524,13 @@ async fn one_review_id_sent_for_two_questions_at_once_is_applied_once_and_refuse
 #[tokio::test]
 async fn the_batch_takes_the_keys_the_other_learner_routes_take() {
     let app = TestApp::seeded().await;
-    let key = |scope: &str| {
-        kb_command(
+    let key = async |scope: &str| {
+        kb_run(
             app.dir.path(),
             &[],
             &["keys", "create", "--scope", scope, "--name", "t"],
         )
+        .await
         .lines()
         .next()
         .unwrap()
@@ -557,10 +558,10 @@ async fn the_batch_takes_the_keys_the_other_learner_routes_take() {
         }
     };
     send("hal", None).await.assert_problem(401, "unauthorized");
-    send("hal", Some(key("write")))
+    send("hal", Some(key("write").await))
         .await
         .assert_problem(403, "forbidden");
-    let learners = key("learners");
+    let learners = key("learners").await;
     assert_eq!(send("hal", Some(learners.clone())).await.status, 200);
     let token = app
         .request(
