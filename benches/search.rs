@@ -50,13 +50,16 @@ fn main() {
     println!("{:<28} {:>8} {:>9} {:>9}", "query", "hits", "p50", "p99");
     for q in QUERIES {
         for _ in 0..20 {
-            rt.block_on(service.search(request(q), false)).unwrap();
+            rt.block_on(service.search(request(q), false, None))
+                .unwrap();
         }
         let mut times = Vec::with_capacity(rounds);
         let mut total = 0;
         for _ in 0..rounds {
             let t = Instant::now();
-            let page = rt.block_on(service.search(request(q), false)).unwrap();
+            let page = rt
+                .block_on(service.search(request(q), false, None))
+                .unwrap();
             times.push(t.elapsed());
             total = page.total;
         }
@@ -85,7 +88,7 @@ fn main() {
     c.bench_function(&format!("search/{n}/mixed-queries"), |b| {
         b.iter(|| {
             i = (i + 1) % QUERIES.len();
-            rt.block_on(service.search(request(QUERIES[i]), false))
+            rt.block_on(service.search(request(QUERIES[i]), false, None))
                 .unwrap()
         })
     });

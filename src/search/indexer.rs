@@ -202,6 +202,44 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Every visible document's id with the fields the vector index filters on, read from
+    /// the fast columns (no stored documents are loaded).
+    pub fn all_fields(&self) -> anyhow::Result<Vec<(i64, super::VectorFields)>> {
+        let searcher = self.reader.searcher();
+        let mut out = Vec::with_capacity(searcher.num_docs() as usize);
+        let mut buf = String::new();
+        for segment in searcher.segment_readers() {
+            let ff = segment.fast_fields();
+            let ids = ff.u64("id")?;
+            let [category, tag, difficulty] =
+                [ff.str("category")?, ff.str("tag")?, ff.str("difficulty")?];
+            let text = |col: &Option<tantivy::columnar::StrColumn>,
+                        doc: u32,
+                        buf: &mut String|
+             -> Vec<String> {
+                let Some(col) = col else { return Vec::new() };
+                col.term_ords(doc)
+                    .filter_map(|o| {
+                        buf.clear();
+                        col.ord_to_str(o, buf).ok()?.then(|| buf.clone())
+                    })
+                    .collect()
+            };
+            for doc in segment.doc_ids_alive() {
+                let Some(id) = ids.first(doc) else { continue };
+                out.push((
+                    id as i64,
+                    super::VectorFields {
+                        category: text(&category, doc, &mut buf).pop().unwrap_or_default(),
+                        tags: text(&tag, doc, &mut buf),
+                        difficulty: text(&difficulty, doc, &mut buf).pop().unwrap_or_default(),
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// Number of documents visible to searches.
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()

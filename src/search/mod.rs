@@ -16,6 +16,7 @@ mod relaxed;
 pub mod schema;
 mod synonyms;
 mod unit;
+pub mod vectors;
 
 pub use facets::Facets;
 pub use highlight::Highlighter;
@@ -23,6 +24,7 @@ pub use indexer::Opened;
 pub use maxscore::PartScore;
 pub use query::SearchHits;
 pub use synonyms::{BUILTIN as BUILTIN_SYNONYMS, Synonyms};
+pub use vectors::{VectorFields, VectorFilter, VectorIndex};
 
 use schema::Fields;
 use std::sync::Mutex;

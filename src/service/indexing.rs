@@ -96,6 +96,7 @@ pub(crate) async fn rebuild(
     store: &Store,
     index: &Arc<SearchIndex>,
     replica: &str,
+    semantic: Option<&super::semantic::Semantic>,
 ) -> anyhow::Result<i64> {
     // Take the high-water mark first: every change up to it is in the rows read below, and
     // anything later is replayed afterwards (re-applying a change is harmless). Recording it
@@ -115,6 +116,9 @@ pub(crate) async fn rebuild(
         };
         let docs: Vec<IndexDoc> = rows.into_iter().map(index_doc).collect();
         count += docs.len();
+        if let Some(s) = semantic {
+            s.added(&docs);
+        }
         let idx = index.clone();
         blocking(move || idx.add(&docs)).await?;
         after = last;
@@ -147,13 +151,8 @@ impl<E: Into<anyhow::Error>> From<E> for Behind {
 /// Applies logged changes after `seq` for at most about [`CATCH_UP_SLICE`]; returns the new
 /// applied sequence and whether the log is drained. The slice lets the caller record its
 /// position and watch for shutdown while writes keep arriving.
-async fn catch_up(
-    store: &Store,
-    cache: &super::cache::RenderCache,
-    index: &Arc<SearchIndex>,
-    mut seq: i64,
-    applied: &watch::Sender<i64>,
-) -> Result<(i64, bool), Behind> {
+async fn catch_up(f: &Follower, mut seq: i64) -> Result<(i64, bool), Behind> {
+    let (store, cache, index, applied) = (&f.store, &f.cache, &f.index, &f.applied);
     let started = std::time::Instant::now();
     loop {
         if started.elapsed() >= CATCH_UP_SLICE {
@@ -166,7 +165,7 @@ async fn catch_up(
         let Some(last) = changes.last().map(|c| c.seq) else {
             return Ok((seq, true));
         };
-        apply_batch(store, index, &changes, seq + 1, last).await?;
+        apply_batch(store, index, f.semantic.as_deref(), &changes, seq + 1, last).await?;
         // Whatever changed, also by another process, is re-read on its next request; this
         // happens before the change counts as applied, so before any write waiting on it answers.
         cache.invalidate(changes.iter().map(|c| c.question_id));
@@ -176,10 +175,11 @@ async fn catch_up(
 }
 
 /// Applies one batch of changes (sequences `from..=to`) in one index commit.
-#[tracing::instrument(skip(store, index, changes), fields(changes = changes.len()))]
+#[tracing::instrument(skip(store, index, semantic, changes), fields(changes = changes.len()))]
 async fn apply_batch(
     store: &Store,
     index: &Arc<SearchIndex>,
+    semantic: Option<&super::semantic::Semantic>,
     changes: &[Change],
     from: i64,
     to: i64,
@@ -201,7 +201,10 @@ async fn apply_batch(
         .collect();
     let loaded = started.elapsed();
     let idx = index.clone();
-    blocking(move || idx.apply(&ids, &docs, to)).await?;
+    let (ids, docs) = blocking(move || idx.apply(&ids, &docs, to).map(|()| (ids, docs))).await?;
+    if let Some(s) = semantic {
+        s.applied(&ids, &docs);
+    }
     tracing::debug!(?loaded, total = ?started.elapsed(), "index batch applied");
     Ok(())
 }
@@ -226,6 +229,7 @@ impl Indexing {
         cache: Arc<super::cache::RenderCache>,
         synonyms: super::synonyms::Shared,
         retention: LogRetention,
+        semantic: Option<Arc<super::semantic::Semantic>>,
     ) -> anyhow::Result<Self> {
         let replica = replica_name(dir);
         let dir = dir.to_path_buf();
@@ -249,6 +253,12 @@ impl Indexing {
                 0
             }
         };
+        // The vector index learns every question's fields from the index as it stands; the
+        // changes after it (or a rebuild) arrive through the indexer below, in order.
+        if let (Some(s), Opened::Current { .. }) = (&semantic, &opened) {
+            let idx = index.clone();
+            s.load_fields(blocking(move || idx.all_fields()).await?);
+        }
         let ready = Arc::new(AtomicBool::new(matches!(opened, Opened::Current { .. })));
         let wake = Arc::new(Notify::new());
         store.notify_changes(wake.clone());
@@ -264,6 +274,7 @@ impl Indexing {
             synonyms,
             replica,
             retention,
+            semantic,
         };
         let task = tokio::spawn(run(follower, opened, stop_rx));
         Ok(Self {
@@ -365,6 +376,8 @@ struct Follower {
     synonyms: super::synonyms::Shared,
     replica: String,
     retention: LogRetention,
+    /// Told of every applied change, for its vector index.
+    semantic: Option<Arc<super::semantic::Semantic>>,
 }
 
 async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>) {
@@ -383,7 +396,7 @@ async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>
     let record_every = RECORD_EVERY.min(heartbeat);
     loop {
         let mut drained = true;
-        match catch_up(&f.store, &f.cache, &f.index, seq, &f.applied).await {
+        match catch_up(&f, seq).await {
             Ok((s, done)) => (seq, drained) = (s, done),
             Err(Behind::Pruned { upto }) => {
                 tracing::warn!(
@@ -434,7 +447,7 @@ async fn run(follower: Follower, opened: Opened, mut stop: watch::Receiver<bool>
 /// may keep writing, so this does not wait for the log to drain: what is left replays on the
 /// next start.
 async fn finish(f: &Follower, seq: i64) {
-    let seq = match catch_up(&f.store, &f.cache, &f.index, seq, &f.applied).await {
+    let seq = match catch_up(f, seq).await {
         Ok((s, _)) => s,
         Err(_) => {
             tracing::warn!("index not fully caught up at shutdown; it will replay on start");
@@ -447,7 +460,7 @@ async fn finish(f: &Follower, seq: i64) {
 /// Rebuilds, retrying while the database is unreachable; `None` when asked to stop first.
 async fn rebuild_until_done(f: &Follower, stop: &mut watch::Receiver<bool>) -> Option<i64> {
     loop {
-        match rebuild(&f.store, &f.index, &f.replica).await {
+        match rebuild(&f.store, &f.index, &f.replica, f.semantic.as_deref()).await {
             Ok(seq) => {
                 // Whatever this replica had rendered may predate the rebuilt state.
                 f.cache.invalidate_all();

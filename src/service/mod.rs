@@ -16,6 +16,7 @@ mod quiz;
 mod reviews;
 mod search;
 mod seed;
+mod semantic;
 mod synonyms;
 mod webhooks;
 
@@ -42,6 +43,7 @@ pub use quiz::{Choice, DrawRequest, Graded, NewSession, PlannedSession, QuizItem
 pub use reviews::{ReviewInput, ReviewOutcome, Reviewed};
 pub use search::{SearchHit, SearchPage};
 pub use seed::SeedReport;
+pub use semantic::{Fused, SearchStatus, fuse, passage};
 pub use webhooks::{OLD_SECRET_OVERLAP, WebhookSettings, WithSecret};
 // What a handler's answer is made from, when its effect's transaction records that answer
 // (`idempotency::reply_with`): the values those transactions return.
@@ -74,6 +76,8 @@ pub struct Service {
     webhooks: Arc<webhooks::Webhooks>,
     /// This replica's fitter of learners' FSRS parameters.
     fitter: Arc<learners::Fitter>,
+    /// Search by meaning, when an embedder is configured.
+    semantic: Option<Arc<semantic::Semantic>>,
 }
 
 /// Bytes of rendered questions kept in memory unless configured otherwise.
@@ -87,20 +91,24 @@ impl Service {
             index_dir,
             DEFAULT_CACHE_BYTES,
             LogRetention::default(),
+            None,
         )
         .await
     }
 
-    /// As [`Service::start`], keeping up to `cache_bytes` of rendered questions in memory, and
-    /// keeping the change log as `retention` says.
+    /// As [`Service::start`], keeping up to `cache_bytes` of rendered questions in memory,
+    /// keeping the change log as `retention` says, and searching by meaning too when
+    /// `embedder` names an embedding service.
     pub async fn start_with(
         store: Store,
         index_dir: &Path,
         cache_bytes: u64,
         retention: LogRetention,
+        embedder: Option<&crate::config::EmbedderConfig>,
     ) -> anyhow::Result<Self> {
         let cache = Arc::new(cache::RenderCache::new(cache_bytes));
         let synonyms = synonyms::load(&store).await?;
+        let semantic = embedder.and_then(|c| semantic::Semantic::new(store.clone(), c));
         let indexing = Arc::new(
             Indexing::start(
                 store.clone(),
@@ -108,10 +116,15 @@ impl Service {
                 cache.clone(),
                 synonyms.clone(),
                 retention,
+                semantic.clone(),
             )
             .await?,
         );
+        if let Some(s) = &semantic {
+            s.start(indexing::replica_name(index_dir), indexing.index.clone());
+        }
         Ok(Self {
+            semantic,
             store,
             cache,
             synonyms,
@@ -135,7 +148,7 @@ impl Service {
             tokio::task::spawn_blocking(move || crate::search::SearchIndex::open(&dir, &database))
                 .await??;
         let index = Arc::new(index);
-        indexing::rebuild(store, &index, &indexing::replica_name(index_dir)).await?;
+        indexing::rebuild(store, &index, &indexing::replica_name(index_dir), None).await?;
         let n = index.num_docs();
         let idx = index.clone();
         tokio::task::spawn_blocking(move || idx.close()).await?;
@@ -168,6 +181,9 @@ impl Service {
     pub async fn shutdown(&self) {
         self.webhooks.shutdown().await;
         self.fitter.shutdown().await;
+        if let Some(s) = &self.semantic {
+            s.shutdown().await;
+        }
         self.indexing.shutdown().await;
         self.store.close().await;
     }

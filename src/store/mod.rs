@@ -15,6 +15,7 @@
 
 mod changes;
 mod dialect;
+mod embeddings;
 mod idempotency;
 mod keys;
 mod learners;
@@ -34,6 +35,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use std::path::Path;
 use std::sync::Arc;
 
+pub use embeddings::{EmbeddingCandidate, NewEmbedding, StoredEmbedding};
 pub use idempotency::{ClaimOutcome, KeyRecord, NewClaim};
 pub use learners::{
     CardFigures, ExportedReview, ExportedSettings, FitReview, HistoryRow, PeriodQuarter,

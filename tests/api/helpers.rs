@@ -296,6 +296,15 @@ impl TestApp {
     /// Stops the app and builds a new one on the same data directory, as a restart would;
     /// `meddle` may change the directory in between.
     pub async fn restart(self, meddle: impl FnOnce(&std::path::Path)) -> Self {
+        self.restart_with(meddle, |_| {}).await
+    }
+
+    /// As [`Self::restart`], with settings changed by `tweak`.
+    pub async fn restart_with(
+        self,
+        meddle: impl FnOnce(&std::path::Path),
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let TestApp { router, app, dir } = self;
         drop(router);
         app.shutdown().await;
@@ -305,6 +314,7 @@ impl TestApp {
         config.store.database_connections = 4;
         config.server.admin_key = Some(ADMIN_KEY.into());
         config.limits.quotas = false;
+        tweak(&mut config);
         Self::start(dir, config).await
     }
 

@@ -30,6 +30,7 @@ mod replicas;
 mod reviews;
 mod search;
 mod seed;
+mod semantic;
 mod sync_docs;
 mod upgrade;
 mod webhooks;
