@@ -352,7 +352,7 @@ pub struct EmbedderConfig {
     /// The semantic weight of a search that does not set `semantic=` (0 to 1; 0 is keyword
     /// only). The default was chosen on the GNOME help relevance set (docs/search.md).
     #[arg(id = "semantic_weight", long = "semantic-weight", env = "KB_SEMANTIC_WEIGHT", value_name = "WEIGHT",
-          default_value = "0.6", value_parser = parse_weight, global = true)]
+          default_value = "0.7", value_parser = parse_weight, global = true)]
     pub weight: f32,
 }
 
