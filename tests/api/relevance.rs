@@ -17,14 +17,7 @@ const MRR_FLOOR: f64 = 0.74;
 
 /// (query, acceptable page ids)
 pub(crate) fn queries() -> Vec<(&'static str, Vec<&'static str>)> {
-    QUERIES
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let (q, ids) = l.split_once('\t').expect("query<TAB>ids");
-            (q, ids.split(',').map(str::trim).collect())
-        })
-        .collect()
+    cases(QUERIES)
 }
 
 /// An app holding the help pages, and each question id's page id.
@@ -64,39 +57,8 @@ async fn the_right_help_page_comes_first_for_most_questions_people_ask() {
     let (app, page_of) = help_app().await;
     let cases = queries();
     assert!(cases.len() >= 50, "{} queries", cases.len());
-    let mut hits1 = 0;
-    let mut hits3 = 0;
-    let mut rr = 0.0;
-    let mut report = String::new();
-    for (q, expected) in &cases {
-        let r = app
-            .get(&format!("/api/v1/search?q={}&limit=10", urlencode(q)))
-            .await;
-        assert_eq!(r.status, 200);
-        let body = r.json();
-        let got: Vec<&str> = body["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| page_of[&h["question"]["id"].as_i64().unwrap()].as_str())
-            .collect();
-        let rank = got.iter().position(|p| expected.contains(p)).map(|i| i + 1);
-        if rank == Some(1) {
-            hits1 += 1;
-        }
-        if rank.is_some_and(|r| r <= 3) {
-            hits3 += 1;
-        }
-        rr += rank.map_or(0.0, |r| 1.0 / r as f64);
-        report.push_str(&format!(
-            "{:>4}  {q}  → {}  (first: {})\n",
-            rank.map_or("-".to_string(), |r| r.to_string()),
-            expected.join("|"),
-            got.first().unwrap_or(&"nothing"),
-        ));
-    }
-    let n = cases.len() as f64;
-    let (h1, h3, mrr) = (hits1 as f64 / n, hits3 as f64 / n, rr / n);
+    let (h1, h3, mrr, report) = measure(&app, &page_of, &cases, 0.0).await;
+    let n = cases.len();
     println!("{report}\nqueries {n}  hit@1 {h1:.3}  hit@3 {h3:.3}  MRR {mrr:.3}");
     assert!(
         h1 >= HIT_AT_1_FLOOR,

@@ -164,6 +164,17 @@ async fn wait_status(app: &TestApp, done: impl Fn(&Value) -> bool) -> Value {
     panic!("search status never got there: {last}");
 }
 
+/// Waits (bounded, for a background write) until `done` holds; panics if it never does.
+async fn eventually(done: impl Fn() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("a background write never came");
+}
+
 async fn search(app: &TestApp, q: &str, extra: &str) -> Value {
     let r = app
         .get(&format!("/api/v1/search?q={}{extra}", urlencode(q)))
@@ -390,13 +401,7 @@ async fn writes_reach_the_vectors_in_the_background_and_deletes_leave_them() {
             &format!("SELECT CAST(version AS TEXT) FROM embeddings WHERE question_id = {id}"),
         )
     };
-    for _ in 0..600 {
-        if versions(&app) == vec!["2".to_string()] {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(versions(&app), vec!["2".to_string()]);
+    eventually(|| versions(&app) == vec!["2".to_string()]).await;
     assert_eq!(
         fake.passages.load(Ordering::Relaxed),
         passages,
@@ -471,15 +476,6 @@ async fn vectors_are_kept_so_a_restart_embeds_nothing_and_a_new_model_takes_over
             "SELECT DISTINCT model FROM embeddings ORDER BY model",
         )
     };
-    for _ in 0..600 {
-        if models() == vec!["concepts-v2".to_string()] {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        models(),
-        vec!["concepts-v2".to_string()],
-        "old vectors dropped"
-    );
+    // The old model's vectors are dropped.
+    eventually(|| models() == vec!["concepts-v2".to_string()]).await;
 }
