@@ -77,8 +77,9 @@ pub struct SearchStatusOut {
     /// The embedding model whose vectors serve searches; null without an embedder.
     #[schema(example = "multilingual-e5-small")]
     pub model: Option<String>,
-    /// Whether searches use vectors now: an embedder is configured, some questions are
-    /// embedded, and the embedder answered the last query (or failed over 30 s ago).
+    /// Whether searches that do not set `semantic` use vectors now: an embedder is configured,
+    /// the default weight is above 0, some questions are embedded, and the embedder answered
+    /// the last query (or failed over 30 s ago).
     pub semantic: bool,
     /// The semantic weight of a search that does not set `semantic` (0 without an embedder).
     #[schema(example = 0.6)]

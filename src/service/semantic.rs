@@ -18,7 +18,7 @@ use crate::search::{IndexDoc, SearchIndex, VectorFields, VectorIndex};
 use crate::store::{IndexRow, NewEmbedding, Store};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
@@ -151,7 +151,6 @@ pub struct Semantic {
     epoch: Instant,
     /// Query embeddings waiting for the embedder now.
     in_flight: Arc<AtomicU64>,
-    loaded: AtomicBool,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -205,7 +204,6 @@ impl Semantic {
             last_failure: AtomicU64::new(0),
             epoch: Instant::now(),
             in_flight: Arc::default(),
-            loaded: AtomicBool::new(false),
             stop: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
         }))
@@ -309,7 +307,7 @@ impl Semantic {
         SearchStatus {
             documents,
             embedded,
-            semantic: embedded > 0 && healthy && self.settings.weight >= 0.0,
+            semantic: embedded > 0 && healthy && self.settings.weight > 0.0,
             model: Some(serving),
             weight: self.settings.weight,
             target_model: switching.then(|| self.settings.model.clone()),
@@ -360,7 +358,6 @@ impl Semantic {
             if let Err(e) = self.pull().await {
                 tracing::warn!(error = %e, "could not read new vectors; will retry");
             }
-            self.loaded.store(true, Ordering::Release);
             tokio::select! {
                 () = self.stored.notified() => {}
                 () = tokio::time::sleep(FOLLOW_EVERY) => {}
