@@ -107,7 +107,7 @@ pub struct StoreConfig {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Search")]
 pub struct SearchConfig {
-    /// MiB of rendered questions kept in memory for reads by id (0: none).
+    /// MiB of rendered questions kept in memory for reads by id, compressed (0: none).
     #[arg(long = "cache-mb", env = "KB_CACHE_MB", value_name = "CACHE_MB", default_value = "32",
           value_parser = parse_mib, global = true)]
     pub cache_bytes: u64,

@@ -36,7 +36,7 @@ use tokio::net::TcpListener;
 /// A built application: storage opened and migrated, seed loaded, router ready.
 pub struct App {
     service: Service,
-    router: Router,
+    edge: http::edge::Edge,
     limits: config::LimitsConfig,
     state: AppState,
     metrics_bind: Option<std::net::SocketAddr>,
@@ -73,10 +73,10 @@ impl App {
         service.start_webhooks();
         service.start_fitter();
         let state = AppState::new(service.clone(), config);
-        let router = http::router(state.clone(), config);
+        let edge = http::edge(state.clone(), config);
         Ok(Self {
             service,
-            router,
+            edge,
             limits: config.limits.clone(),
             state,
             metrics_bind: config.server.metrics_bind,
@@ -84,7 +84,7 @@ impl App {
     }
 
     pub fn router(&self) -> Router {
-        self.router.clone()
+        self.edge.clone().into_router()
     }
 
     pub fn service(&self) -> &Service {
@@ -125,7 +125,7 @@ impl App {
         };
         http::serve::serve(
             listener,
-            self.router,
+            self.edge,
             &self.limits,
             self.state.trusted_proxies.as_ref().clone(),
             self.state.open_connections.clone(),

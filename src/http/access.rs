@@ -125,6 +125,33 @@ pub async fn guard(access: Access, cost: Cost, req: Request, next: Next) -> Resp
     response
 }
 
+/// [`guard`] for a route under the request timeout: a body declared larger than
+/// [`super::BODY_LIMIT`] is refused at once (waiting for bytes that will be refused anyway would
+/// let a client hold the connection), and everything after, the guard included, is cancelled
+/// with 503 `request_timeout` when it takes longer than `timeout`.
+pub async fn guard_bounded(
+    access: Access,
+    cost: Cost,
+    timeout: std::time::Duration,
+    req: Request,
+    next: Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > super::BODY_LIMIT as u64) {
+        return ApiError::new(ErrorCode::PayloadTooLarge, "the body must be at most 1 MiB")
+            .into_response();
+    }
+    match tokio::time::timeout(timeout, guard(access, cost, req, next)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(ErrorCode::RequestTimeout, ErrorCode::RequestTimeout.title())
+            .into_response(),
+    }
+}
+
 /// A refusal made before the caller's own quota applies: charged to the client address
 /// (`units`; 0 only reads the bucket), so it carries the quota headers too, and becomes a 429
 /// when that address is over quota.
@@ -143,7 +170,7 @@ fn refuse(state: &AppState, ip: IpAddr, units: u32, err: ApiError) -> Response {
 }
 
 async fn check(access: Access, cost: Cost, mut req: Request, next: Next) -> Response {
-    let Some(state) = req.extensions().get::<std::sync::Arc<AppState>>().cloned() else {
+    let Some(state) = req.extensions().get::<AppState>().cloned() else {
         return ApiError::internal(anyhow::anyhow!("the app state is not in the request"))
             .into_response();
     };

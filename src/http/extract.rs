@@ -171,7 +171,13 @@ impl<S: Send + Sync> FromRequestParts<S> for PathText {
 
 /// A strong ETag naming one version of one resource, e.g. `"q12v3"`.
 pub fn etag(kind: char, id: i64, version: i64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{kind}{id}v{version}\"")).expect("ascii etag")
+    // Written into a buffer on the stack: this runs for every read.
+    use std::io::Write as _;
+    let mut buf = [0u8; 48];
+    let mut w = &mut buf[..];
+    let _ = write!(w, "\"{kind}{id}v{version}\"");
+    let n = 48 - w.len();
+    HeaderValue::from_bytes(&buf[..n]).expect("ascii etag")
 }
 
 /// Splits an `If-Match`/`If-None-Match` value into entity tags; `None` for `*`. Anything that
@@ -223,7 +229,34 @@ pub fn if_match(headers: &HeaderMap, kind: char, id: i64) -> Precondition {
 
 /// True when `If-None-Match` matches the current ETag (weak comparison), meaning 304.
 pub fn if_none_match(headers: &HeaderMap, current: &HeaderValue) -> bool {
-    let Some(value) = headers.get(header::IF_NONE_MATCH) else {
+    none_match(headers.get(header::IF_NONE_MATCH), current)
+}
+
+/// The request's `If-None-Match`, and nothing else of its headers (taking the whole header
+/// map would copy it for every read).
+#[derive(Debug)]
+pub struct IfNoneMatch(pub Option<HeaderValue>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(header::IF_NONE_MATCH).cloned()))
+    }
+}
+
+impl IfNoneMatch {
+    /// True when it matches the current ETag (weak comparison), meaning 304.
+    pub fn matches(&self, current: &HeaderValue) -> bool {
+        none_match(self.0.as_ref(), current)
+    }
+}
+
+fn none_match(value: Option<&HeaderValue>, current: &HeaderValue) -> bool {
+    let Some(value) = value else {
         return false;
     };
     let current = current.to_str().unwrap_or_default().trim_matches('"');

@@ -71,7 +71,7 @@ pub async fn layer(kind: BodyKind, timeout: Duration, req: Request, next: Next) 
         Ok(key) => key,
         Err(why) => return ApiError::new(ErrorCode::InvalidIdempotencyKey, why).into_response(),
     };
-    let Some(state) = req.extensions().get::<Arc<AppState>>().cloned() else {
+    let Some(state) = req.extensions().get::<AppState>().cloned() else {
         return ApiError::internal(anyhow::anyhow!("the app state is not in the request"))
             .into_response();
     };

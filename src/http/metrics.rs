@@ -8,6 +8,8 @@
 //!   `too_many_streams`
 //! - `kb_index_lag` gauge: changes written to the database but not yet searchable
 //! - `kb_index_documents` gauge: questions in the search index
+//! - `kb_question_cache_bytes`, `kb_question_cache_entries` gauges: the rendered-question
+//!   cache (`KB_CACHE_MB`), bookkeeping included
 //! - `kb_open_connections` gauge
 //! - `kb_live_requests` gauge: open change streams and waiting long polls
 //! - `kb_webhook_attempts_total{outcome, kind}` counter: delivery attempts by outcome
@@ -21,7 +23,6 @@
 use super::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -68,32 +69,137 @@ pub fn rejected(reason: &'static str) {
 }
 
 /// Counts and times every request by its route template (never the raw path: ids would make
-/// every request a new series).
-pub async fn track(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    // A closed set: any token is a valid HTTP method, and every label value is a series kept
-    // for good, so a client inventing methods must not be able to grow memory.
-    let method = match *req.method() {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    };
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
+/// every request a new series). A layer on the routes, where the matched route is known.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrackLayer;
+
+impl<S> tower::Layer<S> for TrackLayer {
+    type Service = Track<S>;
+    fn layer(&self, inner: S) -> Track<S> {
+        Track(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Track<S>(S);
+
+impl<S> tower::Service<Request> for Track<S>
+where
+    S: tower::Service<Request, Response = Response> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = method_index(req.method());
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let fut = self.0.call(req);
+        Box::pin(async move {
+            let response = fut.await?;
+            let route = route.as_ref().map_or("unmatched", |p| p.as_str());
+            record(route, method, response.status().as_u16(), started);
+            Ok(response)
+        })
+    }
+}
+
+/// A closed set: any token is a valid HTTP method, and every label value is a series kept
+/// for good, so a client inventing methods must not be able to grow memory.
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
+];
+
+fn method_index(m: &Method) -> usize {
+    match *m {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::PATCH => 4,
+        Method::DELETE => 5,
+        Method::OPTIONS => 6,
+        _ => 7,
+    }
+}
+
+/// One route's series, as handles: recording is then an atomic add, not a registry lookup
+/// with its labels built, hashed and compared on every request.
+#[derive(Default)]
+struct RouteSeries {
+    counters: Vec<(usize, u16, metrics::Counter)>,
+    durations: [Option<metrics::Histogram>; 8],
+}
+
+/// FNV-1a: route templates are short and chosen by kb, not by clients, so a hash that
+/// resists flooding buys nothing here.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Series = std::collections::HashMap<Box<str>, RouteSeries, std::hash::BuildHasherDefault<Fnv>>;
+
+thread_local! {
+    /// Per thread, so no request waits for another to record; bounded by routes × methods ×
+    /// statuses, all closed sets.
+    static SERIES: std::cell::RefCell<Series> = std::cell::RefCell::default();
+}
+
+fn record(route: &str, method: usize, status: u16, started: Instant) {
+    SERIES.with_borrow_mut(|series| {
+        if !series.contains_key(route) {
+            series.insert(route.into(), RouteSeries::default());
+        }
+        let Some(s) = series.get_mut(route) else {
+            return;
+        };
+        let m = METHODS[method];
+        let counter = match s
+            .counters
+            .iter()
+            .find(|(i, code, _)| *i == method && *code == status)
+        {
+            Some((_, _, c)) => c,
+            None => {
+                let c = metrics::counter!("http_requests_total", "method" => m,
+                    "route" => route.to_string(), "status" => status.to_string());
+                s.counters.push((method, status, c));
+                &s.counters[s.counters.len() - 1].2
+            }
+        };
+        counter.increment(1);
+        s.durations[method]
+            .get_or_insert_with(|| {
+                metrics::histogram!("http_request_duration_seconds", "method" => m,
+                    "route" => route.to_string())
+            })
+            .record(started.elapsed().as_secs_f64());
+    });
 }
 
 fn resident_memory_bytes() -> Option<u64> {
@@ -110,6 +216,8 @@ pub async fn render(state: &AppState) -> String {
         metrics::gauge!("kb_index_lag").set(lag as f64);
     }
     metrics::gauge!("kb_index_documents").set(state.service.indexed_documents() as f64);
+    metrics::gauge!("kb_question_cache_bytes").set(state.service.cached_bytes() as f64);
+    metrics::gauge!("kb_question_cache_entries").set(state.service.cached_questions() as f64);
     metrics::gauge!("kb_open_connections").set(state.open_connections.get() as f64);
     metrics::gauge!("kb_live_requests").set(state.live.open_now() as f64);
     if let Some(rss) = resident_memory_bytes() {

@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod categories;
 pub mod changes;
 mod doc;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -31,24 +32,17 @@ use crate::config::{Config, Origins};
 use crate::domain::Scope;
 use crate::service::Service;
 use access::{Access, Cost};
-use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::{Extension, Router};
-use error::{ApiError, ErrorCode, PROBLEM_JSON};
+use error::{ApiError, ErrorCode};
 use quota::Quotas;
 use serde::{Deserialize, Deserializer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
@@ -63,9 +57,21 @@ const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 
      img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
 
-/// What every handler and route guard can reach.
+/// What every handler and route guard can reach. One `Arc`: axum clones the state into
+/// every request, and cloning what it holds would touch a dozen shared counters each time.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<State>);
+
+impl std::ops::Deref for AppState {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+#[derive(Debug)]
+pub struct State {
     pub service: Service,
     /// Reads need a key too (`--require-key-for-reads`).
     pub require_key_for_reads: bool,
@@ -81,7 +87,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(service: Service, config: &Config) -> Self {
-        Self {
+        Self(Arc::new(State {
             service,
             require_key_for_reads: config.server.require_key_for_reads,
             quotas: Arc::new(Quotas::new(
@@ -97,7 +103,7 @@ impl AppState {
                 config.sync.live_per_credential,
                 config.sync.live_per_address,
             )),
-        }
+        }))
     }
 }
 
@@ -138,21 +144,19 @@ fn op(
             },
         ));
     }
-    let mut method_router = method_router.route_layer(axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| {
-            access::guard(access, cost, req, next)
-        },
-    ));
-    if deadline == Deadline::Bounded {
-        // A bare 503 from here becomes `request_timeout` problem+json in
-        // `problem_for_bare_errors`.
-        method_router = method_router
-            .route_layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                timeout,
-            ))
-            .route_layer(axum::middleware::from_fn(refuse_declared_oversize));
-    }
+    // One layer: the declared size, the timeout and the guard, so a request pays one hop.
+    let method_router = match deadline {
+        Deadline::Bounded => method_router.route_layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                access::guard_bounded(access, cost, timeout, req, next)
+            },
+        )),
+        Deadline::Unbounded => method_router.route_layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                access::guard(access, cost, req, next)
+            },
+        )),
+    };
     (schemas, paths, method_router)
 }
 
@@ -268,10 +272,10 @@ fn routes_and_document(timeout: Duration) -> (Router<AppState>, utoipa::openapi:
     (router, doc)
 }
 
-/// The complete application router with all middleware.
-pub fn router(state: AppState, config: &Config) -> Router {
+/// The complete application: the routes with their layers, behind the edge every request
+/// passes ([`edge`]).
+pub fn edge(state: AppState, config: &Config) -> edge::Edge {
     let (api, openapi) = routes_and_document(config.limits.request_timeout);
-    let request_id = HeaderName::from_static("x-request-id");
     // The documentation page runs Swagger UI's scripts from this server only and may not be
     // framed by another site.
     let docs = Router::from(SwaggerUi::new("/docs").url("/openapi.json", openapi)).layer(
@@ -284,55 +288,35 @@ pub fn router(state: AppState, config: &Config) -> Router {
     let page = Router::new()
         .route("/", axum::routing::get(web::index))
         .route("/static/{name}", axum::routing::get(web::asset));
-    // Route guards find the state here: their layers exist before the state does. Behind an
-    // Arc: the layer clones it into every request, and cloning the state itself would touch
-    // a dozen shared counters per request.
-    let shared = Extension(Arc::new(state.clone()));
+    // The state (for route guards, whose layers exist before it does) and the body limit
+    // are put on each request by the edge, once, rather than by a layer around every route.
     let rest = api
         .merge(docs)
         .merge(page)
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            quota_for_unrouted,
-        ))
-        .layer(axum::middleware::from_fn(metrics::track))
-        .layer(shared.clone())
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+        .layer(metrics::TrackLayer)
+        .with_state(state.clone());
     // `/mcp`: every message is a request like any other (a key if reads need one, a unit of
-    // quota), and each tool a REST request on the caller's behalf (see `mcp`).
+    // quota), and each tool a REST request on the caller's behalf (see `mcp`), made here
+    // rather than through the edge, so it carries what the edge would give it.
+    let for_tools = rest
+        .clone()
+        .layer(Extension(state.clone()))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
     let mcp = Router::new()
-        .route_service("/mcp", mcp::service(rest.clone()))
+        .route_service("/mcp", mcp::service(for_tools))
         .route_layer(axum::middleware::from_fn(
             |req: axum::extract::Request, next: axum::middleware::Next| {
                 access::guard(Access::Public, Cost::Light(1), req, next)
             },
         ))
-        .layer(axum::middleware::from_fn(metrics::track))
-        .layer(shared);
-    mcp.merge(rest)
-        .layer(cors(&config.server.cors_origins))
-        .layer(CompressionLayer::new())
-        .layer(axum::middleware::map_response(problem_for_bare_errors))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<Body>| {
-                    let id = req
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(metrics::TrackLayer);
+    edge::Edge::new(mcp.merge(rest), cors(&config.server.cors_origins), state)
+}
+
+/// The complete application as a router, for calling it in-process.
+pub fn router(state: AppState, config: &Config) -> Router {
+    edge(state, config).into_router()
 }
 
 /// `/metrics` alone, without a key, for `--metrics-bind` (an address only a scraper reaches).
@@ -369,89 +353,8 @@ fn cors(origins: &Origins) -> CorsLayer {
     }
 }
 
-/// API requests that no route guard saw (an unknown path, a wrong method) still count against
-/// the caller's address and carry the quota headers, like every other `/api/` response.
-async fn quota_for_unrouted(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response<Body> {
-    // The address is only worked out when this layer may have to charge it: quotas on, an API
-    // path (routed requests are charged by their guard and pass straight through below).
-    let ip = (state.quotas.enabled && req.uri().path().starts_with("/api/")).then(|| {
-        let peer = req
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0);
-        quota::client_ip(peer, req.headers(), &state.trusted_proxies)
-    });
-    let mut response = next.run(req).await;
-    let Some(ip) = ip else {
-        return response;
-    };
-    if response.extensions().get::<access::Guarded>().is_some() {
-        return response;
-    }
-    let charge = state
-        .quotas
-        .charge(quota::anonymous_subject(ip), state.quotas.anonymous, 1);
-    if charge.retry_after.is_some() {
-        return access::rate_limited(&charge);
-    }
-    charge.write_headers(response.headers_mut());
-    response
-}
-
-/// A body declared larger than [`BODY_LIMIT`] is refused at once: waiting for bytes that will be
-/// refused anyway would let a client hold the connection (and end in a 503 of ours).
-async fn refuse_declared_oversize(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response<Body> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
-        return ApiError::new(ErrorCode::PayloadTooLarge, "the body must be at most 1 MiB")
-            .into_response();
-    }
-    next.run(req).await
-}
-
 async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no route matches this path; see /docs")
-}
-
-/// Responses produced by the framework rather than a handler (405 from the router, 503 from
-/// the timeout) have empty bodies; give them the same problem+json shape as everything else.
-async fn problem_for_bare_errors(response: Response<Body>) -> Response<Body> {
-    let code = match response.status() {
-        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
-        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::RequestTimeout,
-        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
-        _ => return response,
-    };
-    if response.headers().contains_key(header::CONTENT_TYPE) {
-        return response;
-    }
-    let (mut parts, _) = response.into_parts();
-    // The router adds `Allow` after this layer has run, so point at it rather than copy it.
-    let detail = match code {
-        ErrorCode::MethodNotAllowed => {
-            "this path does not accept this method; see the Allow header"
-        }
-        _ => code.title(),
-    };
-    let problem = ApiError::new(code, detail).into_response();
-    let (p_parts, body) = problem.into_parts();
-    parts
-        .headers
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.status = p_parts.status;
-    Response::from_parts(parts, body)
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`), as JSON

@@ -2,7 +2,7 @@
 
 use super::answers::AnswerInput;
 use super::error::{ApiError, ApiResult, ErrorCode, Problem};
-use super::extract::{Json, PathId, Query, etag, if_match, if_none_match};
+use super::extract::{IfNoneMatch, Json, PathId, Query, etag, if_match};
 use super::idempotency::json_reply;
 use super::shared::{AnswerOut, CategoryRefOut, Filter, TagSlug, json_etagged, parse_limit};
 use super::{AppState, double_option};
@@ -351,7 +351,7 @@ pub async fn create_question(
 pub async fn get_question(
     State(state): State<AppState>,
     PathId(id): PathId,
-    headers: HeaderMap,
+    condition: IfNoneMatch,
 ) -> ApiResult<Response> {
     let rendered = state
         .service
@@ -362,20 +362,19 @@ pub async fn get_question(
         })
         .await?;
     let tag = etag('q', id.get(), rendered.version);
-    if if_none_match(&headers, &tag) {
+    if condition.matches(&tag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
-    Ok((
-        [
-            (header::ETAG, tag),
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-        ],
-        rendered.body.clone(),
-    )
-        .into_response())
+    // Room for every header the way out adds (guard, edge), so the map is allocated once.
+    let mut headers = HeaderMap::with_capacity(12);
+    headers.insert(header::ETAG, tag);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut response = Response::new(axum::body::Body::from(rendered.body.clone()));
+    *response.headers_mut() = headers;
+    Ok(response)
 }
 
 /// Update a question

@@ -7,12 +7,9 @@
 
 use crate::config::LimitsConfig;
 use crate::domain::Net;
-use axum::Router;
-use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
@@ -25,7 +22,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
 
 /// How long a response may wait for a client to take any of it: a client that stops reading
 /// (a change stream it never consumes) is disconnected, rather than holding its connection and
@@ -169,7 +165,7 @@ impl Drop for ClientSlot {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
+/// Serves `edge` on `listener` until `shutdown` resolves, then lets in-flight requests
 /// finish (up to the grace period). The header timeout runs from the moment a connection is
 /// ready for a request (just accepted, or its previous response sent) until that request's
 /// headers are complete, so it is also the idle timeout of a keep-alive connection. Each client
@@ -177,7 +173,7 @@ impl Drop for ClientSlot {
 /// cannot take every slot; loopback and `exempt` addresses (trusted proxies) are not limited.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    edge: super::edge::Edge,
     limits: &LimitsConfig,
     exempt: Vec<Net>,
     open: OpenConnections,
@@ -229,17 +225,13 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let service =
-            router
-                .clone()
-                .map_request(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let mut req = req.map(axum::body::Body::new);
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    req
-                });
+        let service = super::edge::Connection {
+            edge: edge.clone(),
+            peer,
+        };
         let conn = builder.serve_connection(
             TokioIo::new(StallGuard::new(stream, WRITE_STALL_LIMIT)),
-            TowerToHyperService::new(service),
+            service,
         );
         let conn = graceful.watch(conn);
         let open = open.clone();

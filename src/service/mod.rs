@@ -78,7 +78,12 @@ pub struct Service {
     fitter: Arc<learners::Fitter>,
     /// Search by meaning, when an embedder is configured.
     semantic: Option<Arc<semantic::Semantic>>,
+    /// Ends the background readiness probe.
+    stop_probe: Arc<tokio::sync::watch::Sender<bool>>,
 }
+
+/// How often the database is asked whether it answers, for `/readyz`.
+const READINESS_PROBE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Bytes of rendered questions kept in memory unless configured otherwise.
 pub const DEFAULT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
@@ -123,7 +128,19 @@ impl Service {
         if let Some(s) = &semantic {
             s.start(indexing::replica_name(index_dir), indexing.index.clone());
         }
+        let (stop_probe, mut stopped) = tokio::sync::watch::channel(false);
+        let probed = store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(READINESS_PROBE) => {}
+                    _ = stopped.changed() => return,
+                }
+                probed.probe().await;
+            }
+        });
         Ok(Self {
+            stop_probe: Arc::new(stop_probe),
             semantic,
             store,
             cache,
@@ -155,9 +172,12 @@ impl Service {
         Ok(n)
     }
 
-    /// Whether the database answers and the index is not being rebuilt.
+    /// Whether the database answers and the index is not being rebuilt. Answered from memory
+    /// while all is well (a probe in the background every second, and every query that
+    /// finds the database unreachable, keep it current); asks the database again while it
+    /// is not, so readiness returns as soon as the database does.
     pub async fn ready(&self) -> Result<(), &'static str> {
-        if !self.store.ping().await {
+        if !self.store.reachable() && !self.store.probe().await {
             return Err("the database is not answering");
         }
         if !self.indexing.is_ready() {
@@ -179,6 +199,7 @@ impl Service {
 
     /// Stops the indexer (applying what is pending) and closes the database.
     pub async fn shutdown(&self) {
+        let _ = self.stop_probe.send(true);
         self.webhooks.shutdown().await;
         self.fitter.shutdown().await;
         if let Some(s) = &self.semantic {
@@ -205,13 +226,18 @@ impl Service {
             version: q.version,
             body: render(q),
         });
-        self.cache.insert(id.get(), epoch, rendered.clone());
+        self.cache.insert(id.get(), epoch, &rendered);
         Ok(rendered)
     }
 
     /// Bytes of rendered questions held in memory.
     pub fn cached_bytes(&self) -> u64 {
         self.cache.weighted_size()
+    }
+
+    /// Rendered questions held in memory.
+    pub fn cached_questions(&self) -> u64 {
+        self.cache.entries()
     }
 
     #[tracing::instrument(level = "debug", skip(self))]

@@ -124,6 +124,9 @@ pub(crate) trait Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Arc<Database>,
+    /// False once a query found the database unreachable, until a probe finds it again:
+    /// readiness is answered from here, not by a round trip per probe.
+    reachable: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -159,10 +162,45 @@ impl Store {
         )))
     }
 
+    fn sqlite(&self) -> Option<&SqliteStore> {
+        match &*self.backend {
+            Database::Sqlite(s) => Some(s),
+            Database::Postgres(_) => None,
+        }
+    }
+
     fn from(backend: Database) -> Self {
         Self {
             backend: Arc::new(backend),
+            reachable: Arc::new(true.into()),
         }
+    }
+
+    /// Whether the database answered the last probe and no query has found it unreachable
+    /// since.
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Asks the database now (2 s at most) and remembers the answer.
+    pub async fn probe(&self) -> bool {
+        let ok = tokio::time::timeout(std::time::Duration::from_secs(2), self.ping())
+            .await
+            .unwrap_or(false);
+        self.reachable
+            .store(ok, std::sync::atomic::Ordering::Release);
+        ok
+    }
+
+    /// Remembers a database that could not be reached, so readiness says so at once.
+    fn noting<T>(&self, r: StoreResult<T>) -> StoreResult<T> {
+        if let Err(e) = &r
+            && e.is_unavailable()
+        {
+            self.reachable
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
+        r
     }
 
     /// Which database this is, for logs and `/readyz`.
@@ -203,11 +241,14 @@ impl Store {
         &self,
         f: impl AsyncFnOnce(&mut Conn<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut c = match &*self.backend {
-            Database::Sqlite(s) => s.read().await?,
-            Database::Postgres(p) => p.read().await?,
+        let r = async {
+            let mut c = match &*self.backend {
+                Database::Sqlite(s) => s.read().await?,
+                Database::Postgres(p) => p.read().await?,
+            };
+            f(&mut c.conn()).await
         };
-        f(&mut c.conn()).await
+        self.noting(r.await)
     }
 
     /// Runs `f` in one read-only snapshot: every read inside sees the database as of one
@@ -253,22 +294,25 @@ impl Store {
         kind: WriteKind,
         f: impl AsyncFnOnce(&mut Conn<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut tx = match &*self.backend {
-            Database::Sqlite(s) => s.begin(kind).await?,
-            Database::Postgres(p) => p.begin(kind).await?,
+        let r = async {
+            let mut tx = match &*self.backend {
+                Database::Sqlite(s) => s.begin(kind).await?,
+                Database::Postgres(p) => p.begin(kind).await?,
+            };
+            let out = f(&mut tx.conn()).await?;
+            let answered = crate::idempotency::render(&out);
+            if let Some((claim, reply)) = &answered
+                && !tx.conn().complete_key(&claim.id, reply, None).await?
+            {
+                return Err(StoreError::ClaimLost);
+            }
+            tx.commit().await?;
+            if let Some((claim, reply)) = answered {
+                claim.committed(reply);
+            }
+            Ok(out)
         };
-        let out = f(&mut tx.conn()).await?;
-        let answered = crate::idempotency::render(&out);
-        if let Some((claim, reply)) = &answered
-            && !tx.conn().complete_key(&claim.id, reply, None).await?
-        {
-            return Err(StoreError::ClaimLost);
-        }
-        tx.commit().await?;
-        if let Some((claim, reply)) = answered {
-            claim.committed(reply);
-        }
-        Ok(out)
+        self.noting(r.await)
     }
 
     /// A write that appends to the change log.

@@ -299,18 +299,18 @@ pub(super) fn index_rows(rows: Vec<LeanRow>) -> StoreResult<Vec<IndexRow>> {
 /// `[id, body, created_at, updated_at, version]` in id order.
 #[derive(FromRow)]
 pub(super) struct QuestionRow {
-    id: i64,
-    title: String,
-    body: Option<String>,
-    category_slug: String,
-    category_name: String,
-    difficulty: String,
-    created_at: i64,
-    updated_at: i64,
-    version: i64,
-    external_id: Option<String>,
-    tags_json: String,
-    answers_json: String,
+    pub(super) id: i64,
+    pub(super) title: String,
+    pub(super) body: Option<String>,
+    pub(super) category_slug: String,
+    pub(super) category_name: String,
+    pub(super) difficulty: String,
+    pub(super) created_at: i64,
+    pub(super) updated_at: i64,
+    pub(super) version: i64,
+    pub(super) external_id: Option<String>,
+    pub(super) tags_json: String,
+    pub(super) answers_json: String,
 }
 
 impl TryFrom<QuestionRow> for Question {

@@ -14,6 +14,9 @@ use crate::domain::{
 /// returns the entry's sequence.
 impl Store {
     pub async fn get_question(&self, id: Id) -> StoreResult<Question> {
+        if let Some(read) = self.sqlite().and_then(|s| s.question_here(id.get())) {
+            return read;
+        }
         self.reading(async |c| c.load_question(id.get()).await)
             .await
     }

@@ -285,6 +285,49 @@ async fn every_response_carries_a_request_id_and_echoes_the_clients() {
 }
 
 #[tokio::test]
+async fn request_ids_the_server_makes_differ_from_request_to_request() {
+    let app = TestApp::empty().await;
+    let a = app.get("/healthz").await.header("x-request-id").to_string();
+    let b = app.get("/healthz").await.header("x-request-id").to_string();
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 36, "{a}");
+}
+
+#[tokio::test]
+async fn a_response_varies_on_origin_and_encoding_even_when_the_request_sent_neither() {
+    // A shared cache must not hand the answer to a plain request to a browser's cross-origin
+    // one (or a gzip client), though the plain request skipped CORS and compression.
+    let app = TestApp::seeded().await;
+    let r = app.get("/api/v1/questions/1").await;
+    let vary: Vec<String> = r
+        .headers
+        .get_all("vary")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let vary = vary.join(", ");
+    for name in ["origin", "accept-encoding"] {
+        assert!(vary.contains(name), "vary: {vary}");
+    }
+    assert_eq!(r.header("x-content-type-options"), "nosniff");
+    assert!(r.headers.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn readiness_follows_the_database_without_asking_it_per_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = kb::store::Store::open(&dir.path().join("kb.db"))
+        .await
+        .unwrap();
+    assert!(store.reachable());
+    assert!(store.probe().await);
+    store.close().await;
+    assert!(store.reachable(), "nothing has asked since");
+    assert!(!store.probe().await, "a closed database does not answer");
+    assert!(!store.reachable(), "and the answer is remembered");
+}
+
+#[tokio::test]
 async fn health_and_readiness_answer_ok() {
     let app = TestApp::empty().await;
     assert_eq!(app.get("/healthz").await.json(), json!({"status": "ok"}));
