@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Load benchmark: builds the release binary, generates and imports 1k, 100k and 1M questions,
-# and measures import throughput, cold start, RSS, and requests/s with p50/p99 for GET by id
-# (uniform ids, and a hot set: 90 % of requests to 1 % of the ids),
-# list, search, suggest and quiz at concurrency 1, 16 and 64, a mixed 90/10 read/write run, and
-# a bare axum JSON endpoint (the ceiling) in the same run. Prints a Markdown table and writes
+# and measures import throughput, cold start, RSS, and requests/s with p50/p99 for /healthz,
+# /readyz, GET by id (one id, uniform ids, and a hot set: 90 % of requests to 1 % of the ids),
+# list, search, suggest and quiz at concurrency 1, 16 and 64, a mixed 90/10 read/write run, the
+# probes and GET by id again with quotas on, and two bare axum endpoints (the ceilings: a small
+# JSON object, and a body of kb's mean GET size looked up by id) in the same run, with kb's
+# share of each. Prints a Markdown table and writes
 # it to benches/results/load-<date>.md. Not part of CI (it takes 15–25 minutes). Quotas are off
 # (KB_QUOTAS=off) and load shedding is raised out of the way (KB_MAX_EXPENSIVE=1024): this
 # measures how much the server can do, not how it refuses.
@@ -74,6 +76,13 @@ wait_ready() {
   return 1
 }
 
+# Every id read once, so GET by id measures a server that has been up a while rather than its
+# first minutes (the store read alone: KB_CACHE_MB=0, see benches/ab.sh).
+warm() {
+  echo "== $N: reading every question once (warming the question cache)" >&2
+  KB_N=$N wrk -t2 -c16 -d"$(( N / 10000 + 2 ))s" -s benches/load/warm.lua "http://127.0.0.1:$1" >/dev/null 2>&1
+}
+
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 hwm_mb() { awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 anon_mb() { awk '/RssAnon/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
@@ -88,6 +97,7 @@ anon_mb() { awk '/RssAnon/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
 rows=()
 summary=()
+shares=()
 declare -A sqlite_rps sqlite_p99 sqlite_import
 # rps_of ROW / p99_of ROW: fields of a run_wrk table row.
 rps_of() { echo "$1" | awk -F'|' '{gsub(/ /, "", $5); print $5}'; }
@@ -116,7 +126,20 @@ for N in $SIZES; do
   cold_ms=$(( (end - start) / 1000000 ))
   rss_start=$(rss_mb $pid)
 
-  for scenario in get_by_id get_hot list search suggest quiz; do
+  # The mean size of kb's own GET by id answers here: the sized bare route answers as much.
+  mean_size=$(python3 - "$PORT" "$N" <<'PY'
+import http.client, random, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+c = http.client.HTTPConnection("127.0.0.1", port)
+sizes = []
+for i in random.Random(5).sample(range(1, n + 1), min(n, 500)):
+    c.request("GET", f"/api/v1/questions/{i}")
+    sizes.append(len(c.getresponse().read()))
+print(round(sum(sizes) / len(sizes)))
+PY
+)
+  warm "$PORT"
+  for scenario in healthz readyz get_one get_by_id get_hot list search suggest quiz; do
     for c in $CONCURRENCY; do
       echo "== $N: $scenario c=$c" >&2
       row=$(run_wrk "$scenario" "$scenario" "$c" "$PORT")
@@ -125,14 +148,27 @@ for N in $SIZES; do
       sqlite_p99["$N $scenario $c"]=$(p99_of "$row")
     done
   done
+  echo "== $N: bare (ceilings; sized body $mean_size bytes)" >&2
+  $BARE 127.0.0.1:$BARE_PORT "$N" "$mean_size" &
+  bare=$!
+  for _ in $(seq 1 400); do
+    curl -sf "http://127.0.0.1:$BARE_PORT/bare" >/dev/null 2>&1 && break
+    sleep 0.05
+  done
   for c in $CONCURRENCY; do
     echo "== $N: bare c=$c" >&2
-    $BARE 127.0.0.1:$BARE_PORT &
-    bare=$!
-    sleep 0.3
-    rows+=("$(run_wrk "bare axum (ceiling)" bare "$c" "$BARE_PORT")")
-    kill $bare
-    wait $bare 2>/dev/null || true
+    row=$(run_wrk "bare axum, small JSON (ceiling)" bare "$c" "$BARE_PORT")
+    rows+=("$row")
+    sqlite_rps["$N bare $c"]=$(rps_of "$row")
+    row=$(run_wrk "bare axum, $mean_size-byte body by id (ceiling)" bare_sized "$c" "$BARE_PORT")
+    rows+=("$row")
+    sqlite_rps["$N bare_sized $c"]=$(rps_of "$row")
+  done
+  kill $bare
+  wait $bare 2>/dev/null || true
+  share() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f %%", 100 * a / b; else print "-" }'; }
+  for c in $CONCURRENCY; do
+    shares+=("| $N | $c | $(share "${sqlite_rps["$N healthz $c"]}" "${sqlite_rps["$N bare $c"]}") | $(share "${sqlite_rps["$N get_one $c"]}" "${sqlite_rps["$N bare_sized $c"]}") | $(share "${sqlite_rps["$N get_hot $c"]}" "${sqlite_rps["$N bare_sized $c"]}") | $(share "${sqlite_rps["$N get_by_id $c"]}" "${sqlite_rps["$N bare_sized $c"]}") | $(share "${sqlite_rps["$N get_by_id $c"]}" "${sqlite_rps["$N bare $c"]}") |")
   done
   rss_read=$(rss_mb $pid)
   anon_read=$(anon_mb $pid)
@@ -145,6 +181,19 @@ for N in $SIZES; do
   done
   rss_end=$(rss_mb $pid)
   hwm=$(hwm_mb $pid)
+  kill $pid
+  wait $pid 2>/dev/null || true
+  # The same reads with quotas on (rates raised so nothing is refused): the route guard's
+  # bucket is part of what a request costs.
+  KB_QUOTAS=on KB_ANONYMOUS_RATE=1000000000/min KB_KEY_RATE=1000000000/min KB_MAX_EXPENSIVE=1024 KB_MMAP_MB=${KB_MMAP_MB:-0} KB_DATA_DIR=$dir/data KB_BIND=127.0.0.1:$PORT KB_NO_SEED=1 KB_LOG=warn KB_ADMIN_KEY=$KEY \
+    $KB >"$dir/kb-quotas.log" 2>&1 &
+  pid=$!
+  wait_ready "$PORT"
+  warm "$PORT"
+  for scenario in healthz get_one get_by_id; do
+    echo "== $N: $scenario c=16, quotas on" >&2
+    rows+=("$(run_wrk "$scenario (quotas on)" "$scenario" 16 "$PORT")")
+  done
   kill $pid
   wait $pid 2>/dev/null || true
   summary+=("| $N | $import_s | $import_rate | $du_mb | $cold_ms | $rss_start | $rss_read ($anon_read private) | $hwm |")
@@ -163,6 +212,14 @@ done
   echo "| questions | endpoint | concurrency | requests/s | p50 ms | p99 ms | non-2xx |"
   echo "|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
+  echo
+  echo "## kb as a share of the bare server in the same run"
+  echo
+  echo "Small: the bare small JSON endpoint; sized: the bare body of kb's mean GET size, by id."
+  echo
+  echo "| questions | concurrency | /healthz of small | GET one id (cached) of sized | GET hot set of sized | GET uniform ids of sized | GET uniform ids of small |"
+  echo "|---|---|---|---|---|---|---|"
+  printf '%s\n' "${shares[@]}"
 } | tee -a "$OUT"
 
 PG_SIZE=${PG_SIZE:-100000}
@@ -184,6 +241,7 @@ if [ "${POSTGRES:-1}" = 1 ] && [ -n "${sqlite_import[$PG_SIZE]:-}" ]; then
   env "${pg_env[@]}" KB_DATA_DIR=$dir/a KB_BIND=127.0.0.1:$((PORT + 2)) $KB >"$dir/a.log" 2>&1 &
   pg_a=$!
   wait_ready $((PORT + 2))
+  warm $((PORT + 2))
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
   pg_rows=("| import (questions/s) | - | $pg_import | ${sqlite_import[$N]} | $(ratio "$pg_import" "${sqlite_import[$N]}") | | |")
   for scenario in get_by_id search quiz mixed; do
