@@ -172,34 +172,41 @@ thread_local! {
 
 fn record(route: &str, method: usize, status: u16, started: Instant) {
     SERIES.with_borrow_mut(|series| {
-        if !series.contains_key(route) {
-            series.insert(route.into(), RouteSeries::default());
+        // One lookup once the route has been seen (the map is borrowed in either arm only).
+        match series.get_mut(route) {
+            Some(s) => s.record(route, method, status, started),
+            None => series
+                .entry(route.into())
+                .or_default()
+                .record(route, method, status, started),
         }
-        let Some(s) = series.get_mut(route) else {
-            return;
-        };
+    });
+}
+
+impl RouteSeries {
+    fn record(&mut self, route: &str, method: usize, status: u16, started: Instant) {
         let m = METHODS[method];
-        let counter = match s
+        let counter = match self
             .counters
             .iter()
-            .find(|(i, code, _)| *i == method && *code == status)
+            .position(|(i, code, _)| *i == method && *code == status)
         {
-            Some((_, _, c)) => c,
+            Some(at) => &self.counters[at].2,
             None => {
                 let c = metrics::counter!("http_requests_total", "method" => m,
                     "route" => route.to_string(), "status" => status.to_string());
-                s.counters.push((method, status, c));
-                &s.counters[s.counters.len() - 1].2
+                self.counters.push((method, status, c));
+                &self.counters[self.counters.len() - 1].2
             }
         };
         counter.increment(1);
-        s.durations[method]
+        self.durations[method]
             .get_or_insert_with(|| {
                 metrics::histogram!("http_request_duration_seconds", "method" => m,
                     "route" => route.to_string())
             })
             .record(started.elapsed().as_secs_f64());
-    });
+    }
 }
 
 fn resident_memory_bytes() -> Option<u64> {

@@ -314,7 +314,7 @@ async fn a_response_varies_on_origin_and_encoding_even_when_the_request_sent_nei
 }
 
 #[tokio::test]
-async fn readiness_follows_the_database_without_asking_it_per_probe() {
+async fn the_stores_reachability_is_what_its_last_probe_found() {
     let dir = tempfile::tempdir().unwrap();
     let store = kb::store::Store::open(&dir.path().join("kb.db"))
         .await

@@ -17,18 +17,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// One question with its category, tags and answers, as the store's `load_questions` selects
-/// it, for one id.
-const LOAD_ONE: &str = "SELECT q.id, q.title, q.body, c.slug, c.name, q.difficulty, q.created_at,
-        q.updated_at, q.version, q.external_id,
-        (SELECT json_group_array(slug) FROM (
-            SELECT t.slug FROM question_tags qt JOIN tags t ON t.id = qt.tag_id
-            WHERE qt.question_id = q.id ORDER BY qt.position)),
-        (SELECT json_group_array(json_array(id, body, created_at, updated_at, version)) FROM (
-            SELECT id, body, created_at, updated_at, version FROM answers
-            WHERE question_id = q.id ORDER BY id))
-     FROM questions q JOIN categories c ON c.id = q.category_id
-     WHERE q.id = ?1";
+/// The store's own `load_questions` statement for one id: the same columns in the same order
+/// (`QuestionRow`'s), bound as a single integer rather than a JSON array.
+fn load_one() -> &'static str {
+    const SET: &str = "q.id IN (SELECT value FROM json_each($1))";
+    static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let all = super::questions::TEXTS.load_questions;
+        assert!(all.contains(SET), "load_questions selects by a set of ids");
+        all.replace(SET, "q.id = $1")
+    });
+    &TEXT
+}
 
 /// Per connection: the interior pages of the questions table and its indexes; the OS page
 /// cache holds the rest, and most reads by id are served by the rendered-question cache.
@@ -137,7 +136,7 @@ struct Fallback;
 
 fn read(conn: &Connection, id: i64) -> Result<Option<Question>, Fallback> {
     let row = (|| {
-        let mut stmt = conn.prepare_cached(LOAD_ONE)?;
+        let mut stmt = conn.prepare_cached(load_one())?;
         stmt.query_row([id], |r| {
             Ok(QuestionRow {
                 id: r.get(0)?,
@@ -163,5 +162,15 @@ fn read(conn: &Connection, id: i64) -> Result<Option<Question>, Fallback> {
             tracing::debug!(error = %e, id, "a direct read fell back to the pool");
             Err(Fallback)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_one_id_statement_is_the_stores_own_with_one_id() {
+        let text = super::load_one();
+        assert!(text.ends_with("WHERE q.id = $1"), "{text}");
+        assert!(!text.contains("json_each"));
     }
 }
